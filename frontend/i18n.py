@@ -1,0 +1,45 @@
+"""gettext for templates and Python: English is the source catalog.
+
+Catalogs live in ``frontend/locale/<lang>/LC_MESSAGES/orbit.mo`` (``make i18n``
+extracts ``orbit.pot``); until a language ships, English strings pass through.
+"""
+
+from __future__ import annotations
+
+import gettext
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from markupsafe import Markup
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "orbit"
+
+
+def translations(language: str = "en") -> gettext.NullTranslations:
+    """The catalog for ``language`` (English: the source strings)."""
+    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
+
+
+def _(message: str) -> str:
+    """Mark and translate a user-facing string (English until catalogs ship)."""
+    return translations().gettext(message)
+
+
+def install(env: Environment) -> None:
+    """Enable ``{% trans %}`` and ``_()`` in the Jinja2 environment."""
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_translations(translations(), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["slot"] = slot
+
+
+SLOTS: dict[str, list[str]] = {}
+"""Named UI slots (``nav``, ``contact_sidebar``, …) that plugins will fill; empty until then."""
+
+
+def slot(name: str) -> Markup:
+    """What plugins put into the slot ``name`` (nothing yet)."""
+    return Markup("".join(SLOTS.get(name, [])))  # noqa: S704 - plugin fragments are rendered HTML

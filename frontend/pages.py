@@ -1,0 +1,387 @@
+"""Page controllers: thin handlers that call the same services as the JSON API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, Parameter
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
+
+from orbit.platform.auth.api_keys import ApiKeyService
+from orbit.platform.auth.controllers import client_ip
+from orbit.platform.auth.middleware import session_cookie
+from orbit.platform.auth.service import Account, AccountService
+from orbit.platform.auth.sessions import TTL_SECONDS
+from orbit.platform.crm.schemas import ContactCreate, ContactPatch
+from orbit.platform.crm.service import ContactService, display_name
+from orbit.platform.errors import InvalidInputError, NotAuthenticatedError, OrbitError
+from orbit.platform.ids import parse_id
+from orbit.platform.runtime import Runtime
+from orbit.tenants.context import Principal, TenantContext
+from orbit.tenants.controllers import accept_url
+from orbit.tenants.roles import API_KEY_SCOPES, INVITABLE_ROLES, Scope
+from orbit.tenants.service import Workspace, WorkspaceService
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+AnyRequest = Request[Any, Any, Any]
+
+
+def go(request: AnyRequest, url: str) -> Response[Any]:
+    """Navigate to ``url``: an ``HX-Redirect`` for htmx, a 303 otherwise."""
+    if request.headers.get("hx-request"):
+        return Response(None, status_code=204, headers={"HX-Redirect": url})
+    return Redirect(url, status_code=303)
+
+
+def page(name: str, principal: Principal, status_code: int = 200, **context: Any) -> Template:
+    """Render a page with what the base layout needs."""
+    return Template(
+        name,
+        context={"principal": principal, "tenant": principal.tenant, **context},
+        status_code=status_code,
+    )
+
+
+def invalid(name: str, principal: Principal, exc: OrbitError, **context: Any) -> Template:
+    """Re-render a form with its errors (422, swapped in by htmx)."""
+    return page(
+        name, principal, status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+        errors=exc.fields or {"form": exc.message}, message=exc.message, **context,
+    )
+
+
+async def log_in_as(
+    request: AnyRequest, runtime: Runtime, account: Account, workspace: Workspace | None,
+    next_path: str | None = None,
+) -> Response[Any]:
+    """Start a session and go to ``next_path``, the workspace, or the workspace list."""
+    session = await runtime.sessions.create(account.id, workspace.slug if workspace else None)
+    home = f"/t/{workspace.slug}/contacts" if workspace else "/workspaces"
+    response = go(request, next_path or home)
+    response.set_cookie(
+        session_cookie(session.id, secure=runtime.settings.cookie_secure, max_age=TTL_SECONDS)
+    )
+    return response
+
+
+class AccountPages(Controller):
+    """Sign-up, login, logout, the workspace list and invitation links."""
+
+    include_in_schema = False
+
+    @get("/")
+    async def home(self, principal: Principal, workspaces: WorkspaceService) -> Response[Any]:
+        """The user's workspace, or the login page."""
+        if principal.user_id is None:
+            return Redirect("/login")
+        if principal.tenant:
+            return Redirect(f"/t/{principal.tenant.tenant_slug}/contacts")
+        return Redirect("/workspaces")
+
+    @get("/signup")
+    async def signup_form(self, principal: Principal) -> Template:
+        """The sign-up form."""
+        return page("auth/signup.html", principal, form={}, errors={})
+
+    @post("/signup")
+    async def sign_up(
+        self, request: AnyRequest, principal: Principal, data: Form, accounts: AccountService,
+        runtime: Runtime,
+    ) -> Response[Any]:
+        """Create the user and workspace, then open it."""
+        try:
+            account, workspace = await accounts.sign_up(
+                email=str(data.get("email", "")), password=str(data.get("password", "")),
+                name=str(data.get("name", "")), workspace_name=str(data.get("workspace_name", "")),
+            )
+        except OrbitError as exc:
+            return invalid("auth/signup.html", principal, exc, form=data)
+        return await log_in_as(request, runtime, account, workspace)
+
+    @get("/login")
+    async def login_form(
+        self, principal: Principal, next_path: Annotated[str, Parameter(query="next")] = ""
+    ) -> Template:
+        """The login form."""
+        return page("auth/login.html", principal, form={"next": next_path}, errors={})
+
+    @post("/login")
+    async def log_in(
+        self, request: AnyRequest, principal: Principal, data: Form, accounts: AccountService,
+        runtime: Runtime,
+    ) -> Response[Any]:
+        """Check the credentials and open the first workspace."""
+        try:
+            account = await accounts.log_in(
+                str(data.get("email", "")), str(data.get("password", "")), ip=client_ip(request)
+            )
+        except OrbitError as exc:
+            form = {"email": data.get("email", "")}
+            return invalid("auth/login.html", principal, exc, form=form)
+        mine = await accounts.workspaces.user_workspaces(account.id)
+        workspace = await accounts.workspaces.by_slug(mine[0][0]) if mine else None
+        next_path = str(data.get("next", ""))
+        safe_next = next_path if next_path.startswith("/") and not next_path.startswith("//") else None
+        return await log_in_as(request, runtime, account, workspace, next_path=safe_next)
+
+    @post("/logout")
+    async def log_out(
+        self, request: AnyRequest, principal: Principal, runtime: Runtime
+    ) -> Response[Any]:
+        """End the session."""
+        if principal.session_id:
+            await runtime.sessions.delete(principal.session_id)
+        response = go(request, "/login")
+        response.set_cookie(session_cookie("", secure=runtime.settings.cookie_secure, max_age=0))
+        return response
+
+    @get("/workspaces")
+    async def workspace_list(self, principal: Principal, workspaces: WorkspaceService) -> Template:
+        """Every workspace of the user: the switcher."""
+        if principal.user_id is None:
+            raise NotAuthenticatedError("log in first")
+        mine = await workspaces.user_workspaces(principal.user_id)
+        return page("workspaces.html", principal, workspaces=mine)
+
+    @get("/invite/{token:str}")
+    async def invitation(
+        self, principal: Principal, workspaces: WorkspaceService, token: str
+    ) -> Template:
+        """An invitation: accept it (logged in) or create an account to accept it."""
+        pending = await workspaces.pending_invitation(token)
+        return page("invite.html", principal, invitation=pending, token=token, form={}, errors={})
+
+    @post("/invite/{token:str}")
+    async def accept_invitation(
+        self, request: AnyRequest, principal: Principal, workspaces: WorkspaceService,
+        accounts: AccountService, runtime: Runtime, token: str, data: Form,
+    ) -> Response[Any]:
+        """Accept: join as the logged-in user, or as a new account made from the form."""
+        pending = await workspaces.pending_invitation(token)
+        if principal.user_id is not None:
+            workspace = await workspaces.accept(token, principal.user_id)
+            return go(request, f"/t/{workspace.slug}/contacts")
+        try:
+            account = await accounts.create_user(
+                pending.email, str(data.get("password", "")), str(data.get("name", ""))
+            )
+        except OrbitError as exc:
+            return invalid(
+                "invite.html", principal, exc, invitation=pending, token=token, form=data
+            )
+        workspace = await workspaces.accept(token, account.id)
+        return await log_in_as(request, runtime, account, workspace)
+
+
+def _contact_form_values(data: dict[str, Any]) -> dict[str, Any]:
+    tags = [t.strip() for t in str(data.get("tags", "")).split(",") if t.strip()]
+    values: dict[str, Any] = {
+        key: str(data.get(key, "")).strip()
+        for key in ("first_name", "last_name", "email", "phone", "company_name")
+    }
+    values["tags"] = tags
+    return values
+
+
+def _convert(cls: type[Any], values: dict[str, Any]) -> Any:
+    try:
+        return msgspec.convert(values, cls)
+    except msgspec.ValidationError as exc:
+        # "Expected `str` of length <= 100 - at `$.first_name`" → field first_name
+        message = str(exc)
+        field = message.rpartition("$.")[2].rstrip("`").split("[")[0] or "form"
+        raise InvalidInputError(message, fields={field: message.partition(" - at")[0]}) from None
+
+
+class WorkspacePages(Controller):
+    """Pages inside a workspace: ``/t/{slug}/…``."""
+
+    path = "/t/{slug:str}"
+    include_in_schema = False
+
+    @get("/")
+    async def workspace_home(self, slug: str) -> Redirect:
+        """The workspace opens on its contacts."""
+        return Redirect(f"/t/{slug}/contacts")
+
+    @get("/contacts")
+    async def contact_list(
+        self, request: AnyRequest, principal: Principal, tenant: TenantContext,
+        contacts: ContactService, q: str = "", cursor: str | None = None,
+    ) -> Template:
+        """The contact list with live search; htmx asks for just the rows."""
+        result = await contacts.list(tenant, q=q, cursor=cursor)
+        template = "contacts/_rows.html" if request.headers.get("hx-request") else "contacts/list.html"
+        return page(
+            template, principal, contacts=result.items, next_cursor=result.next_cursor, q=q,
+            display_name=display_name, can_write=Scope.CONTACTS_WRITE in tenant.scopes,
+        )
+
+    @get("/contacts/new")
+    async def new_contact(self, principal: Principal, tenant: TenantContext) -> Template:
+        """An empty contact form."""
+        tenant.require(Scope.CONTACTS_WRITE)
+        return page("contacts/form.html", principal, contact=None, form={}, errors={})
+
+    @post("/contacts")
+    async def create_contact(
+        self, request: AnyRequest, principal: Principal, tenant: TenantContext,
+        contacts: ContactService, data: Form,
+    ) -> Response[Any]:
+        """Create from the form; errors come back inline."""
+        values = _contact_form_values(data)
+        try:
+            created = await contacts.create(
+                tenant, _convert(ContactCreate, {**values, "email": values["email"] or None})
+            )
+        except OrbitError as exc:
+            return invalid("contacts/form.html", principal, exc, contact=None, form=data)
+        return go(request, f"/t/{tenant.tenant_slug}/contacts/{created.id}")
+
+    @get("/contacts/{contact_id:str}")
+    async def contact_detail(
+        self, principal: Principal, tenant: TenantContext, contacts: ContactService,
+        contact_id: str,
+    ) -> Template:
+        """One contact."""
+        contact = await contacts.get(tenant, parse_id(contact_id, "contact"))
+        return page(
+            "contacts/detail.html", principal, contact=contact, name=display_name(contact),
+            can_write=Scope.CONTACTS_WRITE in tenant.scopes,
+        )
+
+    @get("/contacts/{contact_id:str}/edit")
+    async def edit_contact(
+        self, principal: Principal, tenant: TenantContext, contacts: ContactService,
+        contact_id: str,
+    ) -> Template:
+        """The contact form, filled in."""
+        tenant.require(Scope.CONTACTS_WRITE)
+        contact = await contacts.get(tenant, parse_id(contact_id, "contact"))
+        form = msgspec.structs.asdict(contact)
+        form["tags"] = ", ".join(contact.tags)
+        return page("contacts/form.html", principal, contact=contact, form=form, errors={})
+
+    @post("/contacts/{contact_id:str}")
+    async def update_contact(
+        self, request: AnyRequest, principal: Principal, tenant: TenantContext,
+        contacts: ContactService, contact_id: str, data: Form,
+    ) -> Response[Any]:
+        """Save the form; errors come back inline."""
+        contact = await contacts.get(tenant, parse_id(contact_id, "contact"))
+        values = _contact_form_values(data)
+        for optional in ("email", "phone", "company_name"):
+            values[optional] = values[optional] or None
+        try:
+            await contacts.update(tenant, contact.id, _convert(ContactPatch, values))
+        except OrbitError as exc:
+            return invalid("contacts/form.html", principal, exc, contact=contact, form=data)
+        return go(request, f"/t/{tenant.tenant_slug}/contacts/{contact.id}")
+
+    @post("/contacts/{contact_id:str}/delete")
+    async def delete_contact(
+        self, request: AnyRequest, tenant: TenantContext, contacts: ContactService,
+        contact_id: str,
+    ) -> Response[Any]:
+        """Delete and return to the list."""
+        await contacts.delete(tenant, parse_id(contact_id, "contact"))
+        return go(request, f"/t/{tenant.tenant_slug}/contacts")
+
+    @get("/members")
+    async def members(
+        self, principal: Principal, tenant: TenantContext, workspaces: WorkspaceService
+    ) -> Template:
+        """Members and open invitations; admins invite from here."""
+        return await self._members_page(principal, tenant, workspaces)
+
+    @post("/members/invitations")
+    async def invite(
+        self, request: AnyRequest, principal: Principal, tenant: TenantContext,
+        workspaces: WorkspaceService, data: Form,
+    ) -> Template:
+        """Invite an email; the page shows the link to send."""
+        try:
+            _, token = await workspaces.invite(
+                tenant, str(data.get("email", "")), str(data.get("role", "member"))
+            )
+        except OrbitError as exc:
+            return await self._members_page(
+                principal, tenant, workspaces, status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+                errors=exc.fields or {"form": exc.message}, form=data,
+            )
+        return await self._members_page(
+            principal, tenant, workspaces, invite_link=accept_url(str(request.base_url), token)
+        )
+
+    @post("/members/invitations/{invitation_id:str}/revoke")
+    async def revoke_invitation(
+        self, request: AnyRequest, tenant: TenantContext, workspaces: WorkspaceService,
+        invitation_id: str,
+    ) -> Response[Any]:
+        """Revoke an invitation."""
+        await workspaces.revoke_invitation(tenant, parse_id(invitation_id, "invitation"))
+        return go(request, f"/t/{tenant.tenant_slug}/members")
+
+    async def _members_page(
+        self, principal: Principal, tenant: TenantContext, workspaces: WorkspaceService,
+        status_code: int = 200, **context: Any,
+    ) -> Template:
+        context.setdefault("errors", {})
+        context.setdefault("form", {})
+        can_invite = Scope.MEMBERS_WRITE in tenant.scopes
+        return page(
+            "members.html", principal, status_code=status_code,
+            members=await workspaces.members(tenant),
+            invitations=await workspaces.invitations(tenant) if can_invite else [],
+            roles=[r.value for r in INVITABLE_ROLES], can_invite=can_invite, **context,
+        )
+
+    @get("/api-keys")
+    async def api_keys(
+        self, principal: Principal, tenant: TenantContext, api_keys: ApiKeyService
+    ) -> Template:
+        """The workspace's API keys."""
+        return await self._keys_page(principal, tenant, api_keys)
+
+    @post("/api-keys")
+    async def create_api_key(
+        self, request: AnyRequest, principal: Principal, tenant: TenantContext,
+        api_keys: ApiKeyService,
+    ) -> Template:
+        """Create a key and show it once."""
+        form = await request.form()
+        scopes = [str(s) for s in form.getall("scopes", [])]
+        try:
+            _, key = await api_keys.create(tenant, str(form.get("name", "")), scopes)
+        except OrbitError as exc:
+            return await self._keys_page(
+                principal, tenant, api_keys, status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+                errors=exc.fields or {"form": exc.message}, form={"name": form.get("name", "")},
+            )
+        return await self._keys_page(principal, tenant, api_keys, new_key=key)
+
+    @post("/api-keys/{key_id:str}/revoke")
+    async def revoke_api_key(
+        self, request: AnyRequest, tenant: TenantContext, api_keys: ApiKeyService, key_id: str
+    ) -> Response[Any]:
+        """Revoke a key."""
+        await api_keys.revoke(tenant, parse_id(key_id, "API key"))
+        return go(request, f"/t/{tenant.tenant_slug}/api-keys")
+
+    async def _keys_page(
+        self, principal: Principal, tenant: TenantContext, api_keys: ApiKeyService,
+        status_code: int = 200, **context: Any,
+    ) -> Template:
+        context.setdefault("errors", {})
+        context.setdefault("form", {})
+        return page(
+            "api_keys.html", principal, status_code=status_code, keys=await api_keys.list(tenant),
+            scopes=[s.value for s in API_KEY_SCOPES], **context,
+        )
+
+
+PAGE_CONTROLLERS = [AccountPages, WorkspacePages]

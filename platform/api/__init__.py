@@ -1,0 +1,1 @@
+"""The JSON API's shared pieces: error responses, dependencies, health."""

@@ -1,0 +1,68 @@
+"""Dependencies every controller may ask for by name."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar.di import Provide
+
+from orbit.platform.auth.api_keys import ApiKeyService
+from orbit.platform.auth.middleware import PRINCIPAL_KEY
+from orbit.platform.auth.service import AccountService
+from orbit.platform.crm.service import ContactService
+from orbit.tenants.context import ANONYMOUS, Principal, TenantContext, require_tenant
+from orbit.tenants.service import WorkspaceService
+
+if TYPE_CHECKING:
+    from litestar import Request
+    from litestar.datastructures import State
+
+    from orbit.platform.runtime import Runtime
+
+
+def provide_runtime(state: State) -> Runtime:
+    """The process's shared connections."""
+    runtime: Runtime = state["runtime"]
+    return runtime
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Who is calling (set by the request-context middleware)."""
+    principal: Principal = request.state.get(PRINCIPAL_KEY, ANONYMOUS)
+    return principal
+
+
+def provide_tenant(principal: Principal) -> TenantContext:
+    """The caller's workspace; a 401 saying what to do when there is none."""
+    return require_tenant(principal)
+
+
+def provide_contacts(runtime: Runtime) -> ContactService:
+    """Contact rules."""
+    return ContactService(runtime.db)
+
+
+def provide_workspaces(runtime: Runtime) -> WorkspaceService:
+    """Workspace, member and invitation rules."""
+    return WorkspaceService(runtime.db)
+
+
+def provide_accounts(runtime: Runtime) -> AccountService:
+    """Sign-up and login."""
+    return AccountService(runtime.db, runtime.throttle)
+
+
+def provide_api_keys(runtime: Runtime) -> ApiKeyService:
+    """API key rules."""
+    return ApiKeyService(runtime.db)
+
+
+DEPENDENCIES = {
+    "runtime": Provide(provide_runtime, sync_to_thread=False),
+    "principal": Provide(provide_principal, sync_to_thread=False),
+    "tenant": Provide(provide_tenant, sync_to_thread=False),
+    "contacts": Provide(provide_contacts, sync_to_thread=False),
+    "workspaces": Provide(provide_workspaces, sync_to_thread=False),
+    "accounts": Provide(provide_accounts, sync_to_thread=False),
+    "api_keys": Provide(provide_api_keys, sync_to_thread=False),
+}

@@ -1,0 +1,91 @@
+"""Errors as responses: JSON naming the fields for the API, a page for browsers."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from orbit.platform.errors import NotAuthenticatedError, OrbitError, RateLimitedError
+
+if TYPE_CHECKING:
+    from litestar.types import ExceptionHandlersMap
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+        "accept", ""
+    )
+
+
+def _body(status: int, detail: str, fields: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = {"status_code": status, "detail": detail}
+    if fields:
+        body["extra"] = [{"key": key, "message": message} for key, message in fields.items()]
+    return body
+
+
+def orbit_error(request: Request[Any, Any, Any], exc: OrbitError) -> Response[Any]:
+    """An :class:`OrbitError` as a 4xx response."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else {}
+    if _wants_json(request):
+        return Response(
+            _body(exc.status_code, exc.message, exc.fields),
+            status_code=exc.status_code, media_type=MediaType.JSON, headers=headers,
+        )
+    if isinstance(exc, NotAuthenticatedError) and request.method == "GET":
+        return Redirect(f"/login?next={request.url.path}")
+    return Template(
+        "error.html", context={"status": exc.status_code, "message": exc.message},
+        status_code=exc.status_code, headers=headers,
+    )
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own errors (validation, 404, 405) in the same shape."""
+    fields: dict[str, str] = {}
+    detail = exc.detail
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        for item in exc.extra:
+            if isinstance(item, dict):
+                fields[str(item.get("key") or item.get("source") or "body")] = str(
+                    item.get("message")
+                )
+        if fields:
+            detail = "; ".join(f"{key}: {message}" for key, message in fields.items())
+    if _wants_json(request):
+        return Response(
+            _body(exc.status_code, detail, fields), status_code=exc.status_code,
+            media_type=MediaType.JSON, headers=exc.headers,
+        )
+    return Template(
+        "error.html", context={"status": exc.status_code, "message": detail},
+        status_code=exc.status_code,
+    )
+
+
+def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A bug: logged with its traceback, answered with a plain 500."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    message = "internal error; it has been logged"
+    if _wants_json(request):
+        return Response(
+            _body(HTTP_500_INTERNAL_SERVER_ERROR, message, {}),
+            status_code=HTTP_500_INTERNAL_SERVER_ERROR, media_type=MediaType.JSON,
+        )
+    return Template(
+        "error.html", context={"status": 500, "message": message}, status_code=500
+    )
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    OrbitError: orbit_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,74 @@
+"""``create_app()``: the one place that wires middleware, routes, templates and services."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from litestar import Litestar
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from orbit.frontend import i18n
+from orbit.frontend.pages import PAGE_CONTROLLERS
+from orbit.platform.api.deps import DEPENDENCIES
+from orbit.platform.api.errors import EXCEPTION_HANDLERS
+from orbit.platform.api.health import healthz, readyz
+from orbit.platform.auth.controllers import AccountController, ApiKeyController
+from orbit.platform.auth.middleware import RequestContextMiddleware
+from orbit.platform.crm.controllers import ContactController
+from orbit.platform.runtime import Runtime
+from orbit.tenants.controllers import MemberController
+
+if TYPE_CHECKING:
+    from orbit.platform.db.servers import Endpoints
+    from orbit.platform.settings import Settings
+
+FRONTEND = Path(i18n.__file__).parent
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings, endpoints: Endpoints) -> Litestar:
+    """The Orbit web application for these settings and servers."""
+    logging.getLogger("orbit").setLevel(settings.log_level)
+    runtime = Runtime.create(settings, endpoints)
+
+    def configure_jinja(engine: JinjaTemplateEngine) -> None:
+        i18n.install(engine.engine)
+
+    return Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            AccountController,
+            ApiKeyController,
+            MemberController,
+            ContactController,
+            *PAGE_CONTROLLERS,
+            create_static_files_router(
+                path="/static", directories=[FRONTEND / "static"], include_in_schema=False
+            ),
+        ],
+        dependencies=DEPENDENCIES,
+        middleware=[RequestContextMiddleware()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        template_config=TemplateConfig(
+            directory=FRONTEND / "templates",
+            engine=JinjaTemplateEngine,
+            engine_callback=configure_jinja,
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Orbit CRM API",
+            version=VERSION,
+            path="/api/docs",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        state=State({"runtime": runtime}),
+        on_startup=[runtime.start],
+        on_shutdown=[runtime.stop],
+    )

@@ -1,0 +1,1 @@
+"""Authentication: users, passwords, sessions, API keys, CSRF, login throttling."""

@@ -1,0 +1,141 @@
+"""API keys: created by admins with scopes, shown once, stored hashed, revocable.
+
+A key reads ``orbit_<prefix>_<secret>``: the prefix finds the row, the SHA-256
+of the secret must match (keys are random, so a fast hash is enough).
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from orbit.platform import validation
+from orbit.platform.auth.models import ApiKey
+from orbit.platform.errors import InvalidInputError, NotAuthenticatedError, NotFoundError
+from orbit.platform.ids import new_id
+from orbit.tenants.roles import API_KEY_SCOPES, Scope
+from orbit.tenants.service import token_hash
+
+if TYPE_CHECKING:
+    from orbit.platform.db.engine import Database
+    from orbit.tenants.context import TenantContext
+
+_KEY_RE = re.compile(r"^orbit_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedKey:
+    """A valid key: its workspace and scopes."""
+
+    tenant_id: UUID
+    key_id: UUID
+    scopes: frozenset[Scope]
+
+
+def _scopes(requested: list[str]) -> list[str]:
+    allowed = {s.value for s in API_KEY_SCOPES}
+    unknown = [s for s in requested if s not in allowed]
+    if unknown or not requested:
+        reason = (
+            f"unknown scope {', '.join(map(repr, unknown))}; " if unknown else "at least one scope; "
+        ) + f"choose from {', '.join(sorted(allowed))}"
+        raise InvalidInputError(f"scopes: {reason}", fields={"scopes": reason})
+    return sorted(set(requested))
+
+
+class ApiKeyService:
+    """Workspace API keys."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(
+        self, ctx: TenantContext, name: str, scopes: list[str]
+    ) -> tuple[dict[str, Any], str]:
+        """Create a key; returns its row and the full key, which is never shown again."""
+        ctx.require(Scope.API_KEYS_WRITE)
+        name = validation.text(name, "name", max_length=100, required=True)
+        prefix = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(30)
+        key = ApiKey(
+            tenant_id=ctx.tenant_id,
+            id=new_id(),
+            name=name,
+            prefix=prefix,
+            secret_hash=token_hash(secret),
+            scopes=_scopes(scopes),
+            created_by=ctx.membership_id,
+            created_at=datetime.now(UTC),
+        )
+        await ApiKey.insert(key)
+        return _public(key.to_dict()), f"orbit_{prefix}_{secret}"
+
+    async def list(self, ctx: TenantContext) -> list[dict[str, Any]]:
+        """The workspace's keys (revoked ones too), newest first; never the secret."""
+        ctx.require(Scope.API_KEYS_WRITE)
+        rows = await (
+            ApiKey.select()
+            .where(ApiKey.tenant_id == ctx.tenant_id)
+            .order_by(ApiKey.created_at, ascending=False)
+        )
+        return [_public(row) for row in rows]
+
+    async def revoke(self, ctx: TenantContext, key_id: UUID) -> None:
+        """Revoke a key; requests with it get 401 from now on."""
+        ctx.require(Scope.API_KEYS_WRITE)
+        revoked = await self.db.fetchval(
+            """
+            UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+            WHERE tenant_id = $1 AND id = $2 RETURNING id
+            """,
+            ctx.tenant_id,
+            key_id,
+        )
+        if revoked is None:
+            raise NotFoundError(f"API key {key_id} not found in this workspace")
+
+    async def authenticate(self, presented: str) -> AuthenticatedKey:
+        """Check a presented key; 401 naming why when it is malformed, unknown or revoked."""
+        match = _KEY_RE.match(presented)
+        if match is None:
+            raise NotAuthenticatedError("malformed API key; expected orbit_<prefix>_<secret>")
+        prefix, secret = match.groups()
+        row = await self.db.fetchrow("SELECT * FROM orbit_api_key_by_prefix($1)", prefix)
+        if row is None or not hmac.compare_digest(row["secret_hash"], token_hash(secret)):
+            raise NotAuthenticatedError("unknown API key")
+        if row["revoked_at"] is not None:
+            raise NotAuthenticatedError("this API key has been revoked")
+        return AuthenticatedKey(
+            tenant_id=row["tenant_id"],
+            key_id=row["id"],
+            scopes=frozenset(Scope(s) for s in row["scopes"]),
+        )
+
+    async def touch(self, tenant_id: UUID, key_id: UUID) -> None:
+        """Record use (at most once a minute per key, to keep requests read-only)."""
+        await self.db.execute(
+            """
+            UPDATE api_keys SET last_used_at = now()
+            WHERE tenant_id = $1 AND id = $2
+              AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+            """,
+            tenant_id,
+            key_id,
+        )
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "prefix": f"orbit_{row['prefix']}_…",
+        "scopes": list(row["scopes"]),
+        "created_at": row["created_at"],
+        "last_used_at": row["last_used_at"],
+        "revoked_at": row["revoked_at"],
+    }

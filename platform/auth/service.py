@@ -1,0 +1,88 @@
+"""Accounts: sign-up (a user and their workspace), login, users."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from orbit.platform import validation
+from orbit.platform.auth.models import User
+from orbit.platform.auth.passwords import hash_password, password_problem, verify_password
+from orbit.platform.errors import ConflictError, InvalidInputError, NotAuthenticatedError
+from orbit.platform.ids import new_id
+from orbit.tenants.service import Workspace, WorkspaceService
+
+if TYPE_CHECKING:
+    from orbit.platform.auth.throttle import LoginThrottle
+    from orbit.platform.db.engine import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user as the session knows them."""
+
+    id: UUID
+    email: str
+    name: str
+
+
+class AccountService:
+    """Sign-up and login; runs inside the request's transaction."""
+
+    def __init__(self, db: Database, throttle: LoginThrottle | None = None) -> None:
+        self.db = db
+        self.throttle = throttle
+        self.workspaces = WorkspaceService(db)
+
+    async def create_user(self, email: str, password: str, name: str = "") -> Account:
+        """Create a user; a 409 when the email is already registered."""
+        address = validation.email_address(email)
+        name = validation.text(name, "name", max_length=200)
+        problem = password_problem(password)
+        if problem:
+            raise InvalidInputError(f"password {problem}", fields={"password": problem})
+        key = validation.email_key(address)
+        user_id = new_id()
+        inserted = await self.db.fetchval(
+            """
+            INSERT INTO users (id, email, email_key, password_hash, name, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email_key) DO NOTHING RETURNING id
+            """,
+            user_id, address, key, hash_password(password), name, datetime.now(UTC),
+        )
+        if inserted is None:
+            raise ConflictError(
+                f"{address} is already registered; log in instead",
+                fields={"email": "is already registered"},
+            )
+        return Account(id=user_id, email=address, name=name)
+
+    async def sign_up(
+        self, *, email: str, password: str, name: str, workspace_name: str
+    ) -> tuple[Account, Workspace]:
+        """Create a user and their own workspace, with them as its owner."""
+        validation.text(workspace_name, "workspace_name", max_length=200, required=True)
+        account = await self.create_user(email, password, name)
+        workspace = await self.workspaces.create(workspace_name, account.id)
+        return account, workspace
+
+    async def log_in(self, email: str, password: str, *, ip: str) -> Account:
+        """The account for these credentials; 401 when wrong, 429 when throttled."""
+        key = validation.email_key(email)
+        if self.throttle:
+            await self.throttle.check(ip, key)
+        row = await User.select().where(User.email_key == key).first()
+        if not verify_password(row["password_hash"] if row else None, password) or row is None:
+            if self.throttle:
+                await self.throttle.failed(ip, key)
+            raise NotAuthenticatedError("email or password is wrong")
+        if self.throttle:
+            await self.throttle.succeeded(key)
+        return Account(id=row["id"], email=row["email"], name=row["name"])
+
+    async def get(self, user_id: UUID) -> Account | None:
+        """The account with this id."""
+        row = await User.select().where(User.id == user_id).first()
+        return Account(id=row["id"], email=row["email"], name=row["name"]) if row else None

@@ -1,0 +1,224 @@
+"""``orbit``: run, serve, migrate, check, and administer Orbit from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from orbit.platform.settings import SettingsError, generated_secret, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from orbit.platform.db.servers import Endpoints
+    from orbit.platform.runtime import Runtime
+    from orbit.platform.settings import Settings
+
+log = logging.getLogger("orbit.cli")
+
+
+@asynccontextmanager
+async def servers(settings: Settings) -> AsyncIterator[Endpoints]:
+    """The database and Redis: external ones, or embedded ones started (and stopped) here."""
+    from orbit.platform.db.servers import Infrastructure  # noqa: PLC0415
+
+    infrastructure = Infrastructure(settings)
+    try:
+        yield await infrastructure.start()
+    finally:
+        await asyncio.to_thread(infrastructure.stop)
+
+
+async def _migrate(settings: Settings, endpoints: Endpoints) -> None:
+    from orbit.platform.db.migrations import migrate  # noqa: PLC0415
+
+    applied = await migrate(endpoints.admin_dsn, generated_secret(settings.home, "db_app_password"))
+    log.info("migrations applied: %s", len(applied) or "none pending")
+
+
+@asynccontextmanager
+async def connected(settings: Settings, endpoints: Endpoints) -> AsyncIterator[Runtime]:
+    """A started :class:`Runtime` (pool open, tables bound)."""
+    from orbit.platform.runtime import Runtime  # noqa: PLC0415
+
+    runtime = Runtime.create(settings, endpoints)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrate, seed the demo once, and serve (embedded servers when no URLs are set)."""
+    async with servers(settings) as endpoints:
+        await _migrate(settings, endpoints)
+        if settings.demo_seed:
+            from orbit.platform.cli.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo  # noqa: PLC0415
+
+            async with connected(settings, endpoints) as runtime:
+                if await seed_demo(runtime.db):
+                    log.info("demo workspace created: log in as %s / %s", DEMO_EMAIL, DEMO_PASSWORD)
+        return await _serve(settings, endpoints)
+
+
+async def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve only (migrations run separately, as ``orbit migrate``)."""
+    async with servers(settings) as endpoints:
+        return await _serve(settings, endpoints)
+
+
+async def _serve(settings: Settings, endpoints: Endpoints) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    from orbit.platform.app import create_app  # noqa: PLC0415
+
+    app = create_app(settings, endpoints)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+        proxy_headers=True, lifespan="on",
+    )
+    log.info("Orbit is serving http://%s:%s", settings.host, settings.port)
+    await uvicorn.Server(config).serve()
+    return 0
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Apply pending migrations as the owner role."""
+    async with servers(settings) as endpoints:
+        await _migrate(settings, endpoints)
+    return 0
+
+
+async def cmd_db_check(settings: Settings, args: argparse.Namespace) -> int:
+    """List tenant tables and fail when one lacks forced RLS or a policy."""
+    from orbit.platform.db.check import check_database  # noqa: PLC0415
+
+    async with servers(settings) as endpoints:
+        reports, role_problems = await check_database(endpoints.admin_dsn)
+    failed = bool(role_problems)
+    for report in reports:
+        status = "ok" if report.ok else "FAIL: " + "; ".join(report.problems)
+        print(f"{report.name:<32} {status}")  # noqa: T201 - CLI output
+        failed |= not report.ok
+    for problem in role_problems:
+        print(f"role problem: {problem}")  # noqa: T201
+    print(f"{len(reports)} tenant tables checked, {'FAILED' if failed else 'all walled off'}")  # noqa: T201
+    return 1 if failed else 0
+
+
+async def cmd_tenants_create(settings: Settings, args: argparse.Namespace) -> int:
+    """Create a workspace and its owner."""
+    from orbit.platform.auth.service import AccountService  # noqa: PLC0415
+
+    async with servers(settings) as endpoints, connected(settings, endpoints) as runtime:
+        async with runtime.db.transaction():
+            _, workspace = await AccountService(runtime.db).sign_up(
+                email=args.owner_email, password=args.password, name=args.owner_name or "",
+                workspace_name=args.name,
+            )
+    print(f"created workspace {workspace.slug} ({workspace.id})")  # noqa: T201
+    return 0
+
+
+async def cmd_api_keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    """Create an API key for a workspace and print it."""
+    from orbit.platform.auth.api_keys import ApiKeyService  # noqa: PLC0415
+    from orbit.tenants.context import TenantContext  # noqa: PLC0415
+    from orbit.tenants.roles import ROLE_SCOPES, Role  # noqa: PLC0415
+    from orbit.tenants.service import WorkspaceService  # noqa: PLC0415
+
+    async with servers(settings) as endpoints, connected(settings, endpoints) as runtime:
+        async with runtime.db.transaction():
+            workspace = await WorkspaceService(runtime.db).by_slug(args.tenant)
+            if workspace is None:
+                print(f"no workspace with slug {args.tenant!r}", file=sys.stderr)  # noqa: T201
+                return 2
+            await runtime.db.set_tenant(workspace.id)
+            operator = TenantContext(
+                tenant_id=workspace.id, tenant_slug=workspace.slug, tenant_name=workspace.name,
+                scopes=ROLE_SCOPES[Role.OWNER],
+            )
+            _, key = await ApiKeyService(runtime.db).create(operator, args.name, args.scope)
+    print(key)  # noqa: T201
+    return 0
+
+
+async def cmd_demo_seed(settings: Settings, args: argparse.Namespace) -> int:
+    """Create the demo workspace if it does not exist."""
+    from orbit.platform.cli.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo  # noqa: PLC0415
+
+    async with servers(settings) as endpoints, connected(settings, endpoints) as runtime:
+        slug = await seed_demo(runtime.db)
+    if slug:
+        print(f"demo workspace {slug}: log in as {DEMO_EMAIL} / {DEMO_PASSWORD}")  # noqa: T201
+    else:
+        print("demo workspace already exists")  # noqa: T201
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``orbit`` argument parser."""
+    parser = argparse.ArgumentParser(prog="orbit", description="Orbit CRM")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="migrate, seed a demo once, and serve").set_defaults(func=cmd_run)
+    commands.add_parser("web", help="serve the web app").set_defaults(func=cmd_web)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    db = commands.add_parser("db", help="database tools").add_subparsers(
+        dest="db_command", required=True, metavar="DB_COMMAND"
+    )
+    db.add_parser("check", help="fail when a tenant table lacks forced RLS").set_defaults(
+        func=cmd_db_check
+    )
+    tenants = commands.add_parser("tenants", help="workspaces").add_subparsers(
+        dest="tenants_command", required=True, metavar="TENANTS_COMMAND"
+    )
+    create = tenants.add_parser("create", help="create a workspace and its owner")
+    create.add_argument("--name", required=True)
+    create.add_argument("--owner-email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--owner-name")
+    create.set_defaults(func=cmd_tenants_create)
+    keys = commands.add_parser("api-keys", help="API keys").add_subparsers(
+        dest="keys_command", required=True, metavar="KEYS_COMMAND"
+    )
+    key = keys.add_parser("create", help="create an API key and print it")
+    key.add_argument("--tenant", required=True, help="workspace slug")
+    key.add_argument("--name", required=True)
+    key.add_argument("--scope", action="append", required=True, help="repeat per scope")
+    key.set_defaults(func=cmd_api_keys_create)
+    commands.add_parser("demo-seed", help="create the demo workspace").set_defaults(
+        func=cmd_demo_seed
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``orbit`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"orbit: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from orbit.platform.errors import OrbitError  # noqa: PLC0415
+
+    try:
+        code: int = asyncio.run(args.func(settings, args))
+    except OrbitError as exc:
+        print(f"orbit: {exc.message}", file=sys.stderr)  # noqa: T201
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

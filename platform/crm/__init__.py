@@ -1,0 +1,1 @@
+"""The CRM core: contacts (companies, deals, the timeline and tasks follow)."""

@@ -1,0 +1,13 @@
+"""Piccolo app for the CRM core."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from orbit.platform.crm.models import Contact
+
+APP_CONFIG = AppConfig(
+    app_name="crm",
+    migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
+    table_classes=[Contact],
+)

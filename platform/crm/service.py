@@ -1,0 +1,225 @@
+"""Contacts: the business rules, independent of HTTP."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import msgspec
+from piccolo.query import WhereRaw
+
+from orbit.platform import validation
+from orbit.platform.crm.models import Contact
+from orbit.platform.crm.schemas import ContactCreate, ContactOut, ContactPage, ContactPatch
+from orbit.platform.errors import InvalidInputError, NotFoundError
+from orbit.platform.ids import new_id
+from orbit.platform.search.normalize import like_pattern, search_document
+from orbit.tenants.roles import Scope
+
+if TYPE_CHECKING:
+    from orbit.platform.db.engine import Database
+    from orbit.tenants.context import TenantContext
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+MAX_CUSTOM_BYTES = 16_384
+MAX_QUERY = 200
+
+
+def encode_cursor(updated_at: datetime, contact_id: UUID) -> str:
+    """An opaque cursor for the row after which the next page starts."""
+    raw = json.dumps([updated_at.isoformat(), str(contact_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Read a cursor back; a 400 naming ``cursor`` when it was not made by Orbit."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, contact_id = json.loads(raw)
+        return datetime.fromisoformat(stamp), UUID(contact_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInputError(
+            "cursor is not valid; use next_cursor from the previous page",
+            fields={"cursor": "is not a cursor Orbit returned"},
+        ) from None
+
+
+def to_out(row: dict[str, Any] | Any) -> ContactOut:
+    """A database row as the API's contact."""
+    custom = row["custom"]
+    return ContactOut(
+        id=row["id"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        email=row["email"],
+        phone=row["phone"],
+        company_name=row["company_name"],
+        owner_id=row["owner_id"],
+        tags=list(row["tags"] or []),
+        custom=json.loads(custom) if isinstance(custom, str) else dict(custom or {}),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def display_name(contact: ContactOut) -> str:
+    """How a contact is named in lists: full name, else email."""
+    return f"{contact.first_name} {contact.last_name}".strip() or contact.email or "—"
+
+
+class ContactService:
+    """Contacts of one workspace; every call takes the caller's tenant context."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def list(
+        self, ctx: TenantContext, *, q: str | None = None, cursor: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> ContactPage:
+        """Contacts, most recently updated first, optionally matching ``q``."""
+        ctx.require(Scope.CONTACTS_READ)
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInputError(
+                f"limit must be between 1 and {MAX_PAGE}",
+                fields={"limit": f"must be between 1 and {MAX_PAGE}"},
+            )
+        after = decode_cursor(cursor) if cursor else None
+        query = (q or "").strip()
+        if len(query) > MAX_QUERY:
+            raise InvalidInputError(
+                f"q must be at most {MAX_QUERY} characters",
+                fields={"q": f"must be at most {MAX_QUERY} characters"},
+            )
+        if query:
+            rows: list[Any] = await self.db.fetch(
+                "SELECT * FROM orbit_search_contacts($1, $2, $3, $4)",
+                like_pattern(query), limit + 1,
+                after[0] if after else None, after[1] if after else None,
+            )
+        else:
+            select = Contact.select().where(Contact.tenant_id == ctx.tenant_id)
+            if after:
+                select = select.where(WhereRaw("(updated_at, id) < ({}, {})", *after))
+            rows = await select.order_by(Contact.updated_at, Contact.id, ascending=False).limit(
+                limit + 1
+            )
+        items = [to_out(row) for row in rows[:limit]]
+        next_cursor = (
+            encode_cursor(items[-1].updated_at, items[-1].id) if len(rows) > limit else None
+        )
+        return ContactPage(items=items, next_cursor=next_cursor)
+
+    async def get(self, ctx: TenantContext, contact_id: UUID) -> ContactOut:
+        """One contact; 404 when it is not in this workspace."""
+        ctx.require(Scope.CONTACTS_READ)
+        row = await (
+            Contact.select()
+            .where((Contact.tenant_id == ctx.tenant_id) & (Contact.id == contact_id))
+            .first()
+        )
+        if row is None:
+            raise NotFoundError(f"contact {contact_id} not found in this workspace")
+        return to_out(row)
+
+    async def create(self, ctx: TenantContext, data: ContactCreate) -> ContactOut:
+        """Create a contact after checking every field."""
+        ctx.require(Scope.CONTACTS_WRITE)
+        fields = await self._checked(ctx, msgspec.structs.asdict(data))
+        now = datetime.now(UTC)
+        contact_id = new_id()
+        row = await self.db.fetchrow(
+            """
+            INSERT INTO contacts (tenant_id, id, first_name, last_name, email, phone,
+                                  company_name, owner_id, tags, custom, search_text,
+                                  created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $12)
+            RETURNING *
+            """,
+            ctx.tenant_id, contact_id, fields["first_name"], fields["last_name"],
+            fields["email"], fields["phone"], fields["company_name"], fields["owner_id"],
+            fields["tags"], json.dumps(fields["custom"]), _search_text(fields), now,
+        )
+        return to_out(row)
+
+    async def update(self, ctx: TenantContext, contact_id: UUID, patch: ContactPatch) -> ContactOut:
+        """Change the fields present in ``patch``."""
+        ctx.require(Scope.CONTACTS_WRITE)
+        current = await self.get(ctx, contact_id)
+        merged = msgspec.structs.asdict(current)
+        merged.update(
+            {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+        )
+        fields = await self._checked(ctx, merged)
+        row = await self.db.fetchrow(
+            """
+            UPDATE contacts SET first_name = $3, last_name = $4, email = $5, phone = $6,
+                company_name = $7, owner_id = $8, tags = $9, custom = $10::jsonb,
+                search_text = $11, updated_at = now()
+            WHERE tenant_id = $1 AND id = $2
+            RETURNING *
+            """,
+            ctx.tenant_id, contact_id, fields["first_name"], fields["last_name"],
+            fields["email"], fields["phone"], fields["company_name"], fields["owner_id"],
+            fields["tags"], json.dumps(fields["custom"]), _search_text(fields),
+        )
+        if row is None:  # deleted between the read and the write
+            raise NotFoundError(f"contact {contact_id} not found in this workspace")
+        return to_out(row)
+
+    async def delete(self, ctx: TenantContext, contact_id: UUID) -> None:
+        """Delete a contact; 404 when it is not in this workspace."""
+        ctx.require(Scope.CONTACTS_WRITE)
+        deleted = await self.db.fetchval(
+            "DELETE FROM contacts WHERE tenant_id = $1 AND id = $2 RETURNING id",
+            ctx.tenant_id,
+            contact_id,
+        )
+        if deleted is None:
+            raise NotFoundError(f"contact {contact_id} not found in this workspace")
+
+    async def _checked(self, ctx: TenantContext, data: dict[str, Any]) -> dict[str, Any]:
+        """Trim and check every field; raise one 400 naming all bad fields."""
+        problems: dict[str, str] = {}
+        out: dict[str, Any] = {}
+        for name, limit in (("first_name", 100), ("last_name", 100)):
+            out[name] = (data.get(name) or "").strip()
+        for name in ("phone", "company_name"):
+            out[name] = (data.get(name) or "").strip() or None
+        email = (data.get("email") or "").strip()
+        out["email"] = None
+        if email:
+            try:
+                out["email"] = validation.email_address(email)
+            except InvalidInputError as exc:
+                problems.update(exc.fields)
+        if not (out["first_name"] or out["last_name"] or out["email"]):
+            problems.setdefault(
+                "first_name", "a contact needs a first name, a last name or an email"
+            )
+        out["tags"] = sorted({tag.strip() for tag in data.get("tags") or [] if tag.strip()})
+        out["custom"] = data.get("custom") or {}
+        if len(json.dumps(out["custom"])) > MAX_CUSTOM_BYTES:
+            problems["custom"] = f"must be at most {MAX_CUSTOM_BYTES} bytes of JSON"
+        out["owner_id"] = data.get("owner_id")
+        if out["owner_id"] is not None and not await self.db.fetchval(
+            "SELECT 1 FROM memberships WHERE tenant_id = $1 AND id = $2",
+            ctx.tenant_id,
+            out["owner_id"],
+        ):
+            problems["owner_id"] = f"no member {out['owner_id']} in this workspace"
+        if problems:
+            summary = "; ".join(f"{field}: {reason}" for field, reason in problems.items())
+            raise InvalidInputError(summary, fields=problems)
+        return out
+
+
+def _search_text(fields: dict[str, Any]) -> str:
+    return search_document(
+        fields["first_name"], fields["last_name"], fields["email"], fields["company_name"]
+    )

@@ -1,0 +1,1 @@
+"""Database access: servers, roles, the tenant transaction, migrations, the RLS lint."""

@@ -1,0 +1,83 @@
+"""``orbit db check``: the row-level-security lint.
+
+Every table with a ``tenant_id`` column must have RLS enabled and forced and a
+policy on ``app.tenant_id``; every view over one must be ``security_invoker``;
+the app role must be neither superuser nor BYPASSRLS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from orbit.platform.db import roles
+
+_TABLES = """
+SELECT c.relname AS name, c.relkind AS kind, c.relrowsecurity AS enabled,
+       c.relforcerowsecurity AS forced,
+       coalesce(c.reloptions, '{}') @> ARRAY['security_invoker=true'] AS invoker,
+       count(p.polname) FILTER (
+           WHERE pg_get_expr(p.polqual, p.polrelid) LIKE '%app.tenant_id%'
+             AND coalesce(pg_get_expr(p.polwithcheck, p.polrelid), 'app.tenant_id')
+                 LIKE '%app.tenant_id%'
+       ) AS policies
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+LEFT JOIN pg_policy p ON p.polrelid = c.oid
+WHERE c.relkind IN ('r', 'p', 'v', 'm')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_temp%'
+GROUP BY c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.reloptions
+ORDER BY c.relname
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TableReport:
+    """The lint's verdict on one table or view."""
+
+    name: str
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the table is walled off per tenant."""
+        return not self.problems
+
+
+async def check_database(dsn: str) -> tuple[list[TableReport], list[str]]:
+    """Lint the database at ``dsn``: per-table reports and role problems."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        reports = []
+        for row in await conn.fetch(_TABLES):
+            problems: list[str] = []
+            if row["kind"] == "v":
+                if not row["invoker"]:
+                    problems.append("view is not security_invoker")
+            elif row["kind"] == "m":
+                problems.append("materialized views cannot carry RLS; do not store tenant rows in one")
+            else:
+                if not row["enabled"]:
+                    problems.append("row level security is not enabled")
+                if not row["forced"]:
+                    problems.append("row level security is not forced")
+                if row["policies"] == 0:
+                    problems.append("no policy on app.tenant_id")
+            reports.append(TableReport(row["name"], tuple(problems)))
+        role = await conn.fetchrow(
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1", roles.APP
+        )
+        role_problems = []
+        if role is None:
+            role_problems.append(f"role {roles.APP} does not exist")
+        else:
+            if role["rolsuper"]:
+                role_problems.append(f"role {roles.APP} is a superuser")
+            if role["rolbypassrls"]:
+                role_problems.append(f"role {roles.APP} has BYPASSRLS")
+        return reports, role_problems
+    finally:
+        await conn.close()

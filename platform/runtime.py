@@ -1,0 +1,60 @@
+"""The running services one Orbit process shares: database pool, Redis, session store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from redis.asyncio import Redis
+
+from orbit.platform.auth.sessions import SessionStore
+from orbit.platform.auth.throttle import LoginThrottle
+from orbit.platform.db.engine import Database
+
+if TYPE_CHECKING:
+    from piccolo.table import Table
+
+    from orbit.platform.db.servers import Endpoints
+    from orbit.platform.settings import Settings
+
+
+def all_tables() -> list[type[Table]]:
+    """Every Piccolo table of every registered app."""
+    from orbit.platform.db.piccolo_conf import APP_REGISTRY  # noqa: PLC0415
+
+    return [table for config in APP_REGISTRY.app_configs.values() for table in config.table_classes]
+
+
+@dataclass
+class Runtime:
+    """Connections opened at start-up and closed at shutdown."""
+
+    settings: Settings
+    endpoints: Endpoints
+    db: Database
+    redis: Redis
+    sessions: SessionStore
+    throttle: LoginThrottle
+
+    @classmethod
+    def create(cls, settings: Settings, endpoints: Endpoints) -> Runtime:
+        """Build (but do not yet connect) the runtime for these endpoints."""
+        redis = Redis.from_url(endpoints.redis_url, decode_responses=True)
+        return cls(
+            settings=settings,
+            endpoints=endpoints,
+            db=Database(endpoints.app_dsn),
+            redis=redis,
+            sessions=SessionStore(redis),
+            throttle=LoginThrottle(redis),
+        )
+
+    async def start(self) -> None:
+        """Open the database pool and bind every table to it."""
+        await self.db.connect()
+        self.db.bind(all_tables())
+
+    async def stop(self) -> None:
+        """Close connections."""
+        await self.db.close()
+        await self.redis.aclose()

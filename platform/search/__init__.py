@@ -1,0 +1,1 @@
+"""Search: one text normaliser shared by stored search columns and queries."""

@@ -1,0 +1,125 @@
+"""Orbit's one typed settings object, read from the environment.
+
+Nothing else in the code base reads ``os.environ``: commands build a
+:class:`Settings` with :func:`load_settings` and pass it down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value Orbit cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Runtime configuration.
+
+    ``database_url`` and ``redis_url`` are ``None`` when Orbit should start its
+    embedded PostgreSQL and Valkey under ``home``.
+    """
+
+    home: Path
+    """``ORBIT_HOME``: embedded data and generated secrets (default ``.orbit/``)."""
+    secret_key: str = field(repr=False)
+    """``ORBIT_SECRET_KEY``: signs tokens; generated once into ``home`` when unset."""
+    database_url: str | None = None
+    """``DATABASE_URL``: the owner (migration) connection of an external PostgreSQL."""
+    database_app_url: str | None = None
+    """``DATABASE_APP_URL``: the app role's connection; derived from ``database_url`` when unset."""
+    redis_url: str | None = None
+    """``REDIS_URL``: an external Redis or Valkey."""
+    host: str = "127.0.0.1"
+    """``ORBIT_HOST``: address the web server binds."""
+    port: int = 8000
+    """``ORBIT_PORT``: port the web server binds."""
+    log_level: str = "INFO"
+    """``ORBIT_LOG_LEVEL``: one of DEBUG, INFO, WARNING, ERROR, CRITICAL."""
+    cookie_secure: bool = False
+    """``ORBIT_COOKIE_SECURE``: mark session cookies ``Secure`` (on behind HTTPS)."""
+    demo_seed: bool = True
+    """``ORBIT_DEMO_SEED``: ``orbit run`` seeds a demo workspace once."""
+
+    @property
+    def embedded_postgres(self) -> bool:
+        """Whether Orbit starts its own PostgreSQL."""
+        return self.database_url is None
+
+    @property
+    def embedded_redis(self) -> bool:
+        """Whether Orbit starts its own Valkey."""
+        return self.redis_url is None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    home = Path(env.get("ORBIT_HOME") or ".orbit").resolve()
+    port_text = env.get("ORBIT_PORT", "8000")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise SettingsError(f"ORBIT_PORT must be a number, got {port_text!r}") from None
+    if not 0 < port < 65536:
+        raise SettingsError(f"ORBIT_PORT must be between 1 and 65535, got {port}")
+    log_level = env.get("ORBIT_LOG_LEVEL", "INFO").upper()
+    if log_level not in _LOG_LEVELS:
+        raise SettingsError(
+            f"ORBIT_LOG_LEVEL must be one of {', '.join(sorted(_LOG_LEVELS))}, got {log_level!r}"
+        )
+    return Settings(
+        home=home,
+        secret_key=env.get("ORBIT_SECRET_KEY") or generated_secret(home, "secret_key"),
+        database_url=env.get("DATABASE_URL") or None,
+        database_app_url=env.get("DATABASE_APP_URL") or None,
+        redis_url=env.get("REDIS_URL") or None,
+        host=env.get("ORBIT_HOST", "127.0.0.1"),
+        port=port,
+        log_level=log_level,
+        cookie_secure=_flag(env, "ORBIT_COOKIE_SECURE", default=False),
+        demo_seed=_flag(env, "ORBIT_DEMO_SEED", default=True),
+    )
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def generated_secret(home: Path, name: str) -> str:
+    """Return the secret stored as ``home/name``, creating it on first use."""
+    path = home / name
+    if path.exists():
+        return path.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # Write-then-rename so two processes starting together never read half a key.
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(value)
+    tmp.chmod(0o600)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        tmp.unlink()
+        return path.read_text().strip()
+    tmp.unlink()
+    logging.getLogger(__name__).info("generated %s in %s", name, home)
+    return value

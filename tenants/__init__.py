@@ -1,0 +1,1 @@
+"""Tenants (workspaces), memberships (seats), invitations and roles."""

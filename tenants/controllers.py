@@ -1,0 +1,110 @@
+"""Members and invitations over JSON."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime  # noqa: TC003 - msgspec reads annotations at run time
+from typing import Annotated
+from uuid import UUID  # noqa: TC003
+
+import msgspec
+from litestar import Controller, Request, delete, get, post
+from litestar.status_codes import HTTP_201_CREATED
+from msgspec import Meta
+
+from orbit.platform.errors import NotAuthenticatedError
+from orbit.platform.ids import parse_id
+from orbit.tenants.context import Principal, TenantContext
+from orbit.tenants.service import WorkspaceService
+
+log = logging.getLogger(__name__)
+
+
+class MemberOut(msgspec.Struct, kw_only=True):
+    """A member of the workspace."""
+
+    id: UUID
+    email: str
+    name: str
+    role: str
+    status: str
+    created_at: datetime
+
+
+class InvitationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Invite an email address with a role."""
+
+    email: Annotated[str, Meta(max_length=320)]
+    role: str = "member"
+
+
+class InvitationOut(msgspec.Struct, kw_only=True):
+    """An open invitation."""
+
+    id: UUID
+    email: str
+    role: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationCreated(msgspec.Struct, kw_only=True):
+    """A new invitation with the link to send to the invitee (shown once)."""
+
+    invitation: InvitationOut
+    accept_url: str
+
+
+def accept_url(request_base: str, token: str) -> str:
+    """The link an invitee opens."""
+    return f"{request_base.rstrip('/')}/invite/{token}"
+
+
+class MemberController(Controller):
+    """Members and invitations of the current workspace."""
+
+    path = "/api/v1"
+    tags = ["members"]
+
+    @get("/members")
+    async def list_members(
+        self, tenant: TenantContext, workspaces: WorkspaceService
+    ) -> list[MemberOut]:
+        """Members, oldest first."""
+        return [MemberOut(**row) for row in await workspaces.members(tenant)]
+
+    @get("/invitations")
+    async def list_invitations(
+        self, tenant: TenantContext, workspaces: WorkspaceService
+    ) -> list[InvitationOut]:
+        """Open invitations."""
+        return [InvitationOut(**row) for row in await workspaces.invitations(tenant)]
+
+    @post("/invitations", status_code=HTTP_201_CREATED)
+    async def invite(
+        self, request: Request, tenant: TenantContext, workspaces: WorkspaceService,  # type: ignore[type-arg]
+        data: InvitationIn,
+    ) -> InvitationCreated:
+        """Invite someone; until email lands, the link is returned and logged."""
+        row, token = await workspaces.invite(tenant, data.email, data.role)
+        url = accept_url(str(request.base_url), token)
+        log.info("invitation for %s to %s: %s", row["email"], tenant.tenant_slug, url)
+        fields = {k: row[k] for k in ("id", "email", "role", "created_at", "expires_at")}
+        return InvitationCreated(invitation=InvitationOut(**fields), accept_url=url)
+
+    @delete("/invitations/{invitation_id:str}")
+    async def revoke_invitation(
+        self, tenant: TenantContext, workspaces: WorkspaceService, invitation_id: str
+    ) -> None:
+        """Revoke an open invitation."""
+        await workspaces.revoke_invitation(tenant, parse_id(invitation_id, "invitation"))
+
+    @post("/invitations/{token:str}/accept")
+    async def accept(
+        self, principal: Principal, workspaces: WorkspaceService, token: str
+    ) -> dict[str, str]:
+        """Accept an invitation as the logged-in user."""
+        if principal.user_id is None:
+            raise NotAuthenticatedError("log in (or sign up) first, then accept the invitation")
+        workspace = await workspaces.accept(token, principal.user_id)
+        return {"slug": workspace.slug, "name": workspace.name}

@@ -1,0 +1,255 @@
+"""Workspaces: creation with an owner, look-ups, members and invitations."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from orbit.platform import validation
+from orbit.platform.errors import ConflictError, InvalidInputError, NotFoundError
+from orbit.platform.ids import new_id
+from orbit.tenants.models import Invitation, Membership, Tenant
+from orbit.tenants.roles import INVITABLE_ROLES, Role, Scope
+
+if TYPE_CHECKING:
+    from orbit.platform.db.engine import Database
+    from orbit.tenants.context import TenantContext
+
+INVITATION_TTL = timedelta(days=7)
+_SLUG_MAX = 48
+
+
+def slug_base(name: str) -> str:
+    """A URL-safe slug stem from a workspace name (ASCII letters, digits, dashes)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:_SLUG_MAX].strip("-")
+    return slug or "workspace"
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 of a high-entropy token (invitation or API key secret)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """A tenant as the rest of the code sees it."""
+
+    id: UUID
+    slug: str
+    name: str
+    plan: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInvitation:
+    """An invitation found by its token, before acceptance."""
+
+    tenant_id: UUID
+    id: UUID
+    email: str
+    role: Role
+    workspace: Workspace
+
+
+def _workspace(row: dict[str, Any]) -> Workspace:
+    return Workspace(id=row["id"], slug=row["slug"], name=row["name"], plan=row["plan"])
+
+
+class WorkspaceService:
+    """Operations on workspaces; every method runs inside the caller's transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, name: str, owner_user_id: UUID) -> Workspace:
+        """Create a workspace on the free plan with ``owner_user_id`` as its owner.
+
+        Scopes the current transaction to the new workspace.
+        """
+        name = validation.text(name, "workspace_name", max_length=200, required=True)
+        base = slug_base(name)
+        taken = {
+            row["slug"]
+            for row in await self.db.fetch(
+                "SELECT slug FROM tenants WHERE slug = $1 OR slug LIKE $2", base, base + "-%"
+            )
+        }
+        slug, n = base, 1
+        while slug in taken:
+            n += 1
+            slug = f"{base}-{n}"
+        tenant_id = new_id()
+        now = datetime.now(UTC)
+        await Tenant.insert(Tenant(id=tenant_id, slug=slug, name=name, plan="free", created_at=now))
+        await self.db.set_tenant(tenant_id)
+        await Membership.insert(
+            Membership(
+                tenant_id=tenant_id,
+                id=new_id(),
+                user_id=owner_user_id,
+                role=Role.OWNER.value,
+                status="active",
+                created_at=now,
+            )
+        )
+        return Workspace(id=tenant_id, slug=slug, name=name, plan="free")
+
+    async def by_slug(self, slug: str) -> Workspace | None:
+        """The workspace with this slug."""
+        row = await Tenant.select().where(Tenant.slug == slug).first()
+        return _workspace(row) if row else None
+
+    async def active_membership(self, tenant_id: UUID, user_id: UUID) -> dict[str, Any] | None:
+        """The user's active membership in this (already scoped) workspace."""
+        return (
+            await Membership.select()
+            .where(
+                (Membership.tenant_id == tenant_id)
+                & (Membership.user_id == user_id)
+                & (Membership.status == "active")
+            )
+            .first()
+        )
+
+    async def user_workspaces(self, user_id: UUID) -> list[tuple[str, str]]:
+        """(slug, name) of every workspace where the user is an active member."""
+        rows = await self.db.fetch("SELECT slug, name FROM orbit_user_workspaces($1)", user_id)
+        return [(row["slug"], row["name"]) for row in rows]
+
+    async def members(self, ctx: TenantContext) -> list[dict[str, Any]]:
+        """Members of the workspace with their email and role, oldest first."""
+        ctx.require(Scope.MEMBERS_READ)
+        rows = await self.db.fetch(
+            """
+            SELECT m.id, m.role, m.status, m.created_at, u.email, u.name
+            FROM memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.tenant_id = $1 ORDER BY m.created_at, m.id
+            """,
+            ctx.tenant_id,
+        )
+        return [dict(row) for row in rows]
+
+    async def invite(self, ctx: TenantContext, email: str, role: str) -> tuple[dict[str, Any], str]:
+        """Invite ``email`` as ``role``; returns the invitation and its one-time token."""
+        ctx.require(Scope.MEMBERS_WRITE)
+        address = validation.email_address(email)
+        if role not in {r.value for r in INVITABLE_ROLES}:
+            allowed = ", ".join(r.value for r in INVITABLE_ROLES)
+            raise InvalidInputError(
+                f"role must be one of {allowed}", fields={"role": f"must be one of {allowed}"}
+            )
+        already = await self.db.fetchval(
+            """
+            SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.tenant_id = $1 AND u.email_key = $2 AND m.status = 'active'
+            """,
+            ctx.tenant_id,
+            validation.email_key(address),
+        )
+        if already:
+            raise ConflictError(
+                f"{address} is already a member of this workspace",
+                fields={"email": "is already a member"},
+            )
+        token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        invitation = Invitation(
+            tenant_id=ctx.tenant_id,
+            id=new_id(),
+            email=address,
+            role=role,
+            token_hash=token_hash(token),
+            invited_by=ctx.membership_id,
+            created_at=now,
+            expires_at=now + INVITATION_TTL,
+        )
+        await Invitation.insert(invitation)
+        return invitation.to_dict(), token
+
+    async def invitations(self, ctx: TenantContext) -> list[dict[str, Any]]:
+        """Open invitations (not accepted, revoked or expired), newest first."""
+        ctx.require(Scope.MEMBERS_READ)
+        return await (
+            Invitation.select(
+                Invitation.id, Invitation.email, Invitation.role, Invitation.created_at,
+                Invitation.expires_at,
+            )
+            .where(
+                (Invitation.tenant_id == ctx.tenant_id)
+                & Invitation.accepted_at.is_null()
+                & Invitation.revoked_at.is_null()
+                & (Invitation.expires_at > datetime.now(UTC))
+            )
+            .order_by(Invitation.created_at, ascending=False)
+        )
+
+    async def revoke_invitation(self, ctx: TenantContext, invitation_id: UUID) -> None:
+        """Revoke an open invitation so its link stops working."""
+        ctx.require(Scope.MEMBERS_WRITE)
+        updated = await self.db.fetchval(
+            """
+            UPDATE invitations SET revoked_at = now()
+            WHERE tenant_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL
+            RETURNING id
+            """,
+            ctx.tenant_id,
+            invitation_id,
+        )
+        if updated is None:
+            raise NotFoundError(f"open invitation {invitation_id} not found in this workspace")
+
+    async def pending_invitation(self, token: str) -> PendingInvitation:
+        """The open invitation behind ``token`` (a 404 when unknown, used, revoked or expired)."""
+        row = await self.db.fetchrow(
+            "SELECT * FROM orbit_invitation_by_token($1)", token_hash(token)
+        )
+        if row is None or row["accepted_at"] or row["revoked_at"]:
+            raise NotFoundError("this invitation link is not valid (used, revoked or unknown)")
+        if row["expires_at"] <= datetime.now(UTC):
+            raise NotFoundError("this invitation link has expired; ask for a new one")
+        tenant = await Tenant.select().where(Tenant.id == row["tenant_id"]).first()
+        if tenant is None:
+            raise NotFoundError("the workspace of this invitation no longer exists")
+        return PendingInvitation(
+            tenant_id=row["tenant_id"], id=row["id"], email=row["email"],
+            role=Role(row["role"]), workspace=_workspace(tenant),
+        )
+
+    async def accept(self, token: str, user_id: UUID) -> Workspace:
+        """Accept the invitation behind ``token`` as ``user_id``: the user becomes a member.
+
+        Scopes the current transaction to the invitation's workspace.
+        """
+        pending = await self.pending_invitation(token)
+        await self.db.set_tenant(pending.tenant_id)
+        claimed = await self.db.fetchval(
+            """
+            UPDATE invitations SET accepted_at = now()
+            WHERE tenant_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL
+            RETURNING id
+            """,
+            pending.tenant_id,
+            pending.id,
+        )
+        if claimed is None:
+            raise NotFoundError("this invitation link has just been used")
+        await self.db.execute(
+            """
+            INSERT INTO memberships (tenant_id, id, user_id, role, status)
+            VALUES ($1, $2, $3, $4, 'active')
+            ON CONFLICT (tenant_id, user_id) DO UPDATE SET status = 'active', role = EXCLUDED.role
+            WHERE memberships.status <> 'active'
+            """,
+            pending.tenant_id,
+            new_id(),
+            user_id,
+            pending.role.value,
+        )
+        return pending.workspace
