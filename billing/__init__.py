@@ -1,0 +1,1 @@
+"""Billing: plans, entitlements, Stripe (the billing issue builds it)."""

@@ -10,7 +10,6 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
-
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.controllers import client_ip
 from orbit.platform.auth.middleware import session_cookie
@@ -30,6 +29,11 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 AnyRequest = Request[Any, Any, Any]
 
 
+def _local_path(path: str) -> bool:
+    """Whether ``path`` stays on this site (no open redirect after login)."""
+    return path.startswith("/") and not path.startswith("//")
+
+
 def go(request: AnyRequest, url: str) -> Response[Any]:
     """Navigate to ``url``: an ``HX-Redirect`` for htmx, a 303 otherwise."""
     if request.headers.get("hx-request"):
@@ -37,25 +41,32 @@ def go(request: AnyRequest, url: str) -> Response[Any]:
     return Redirect(url, status_code=303)
 
 
-def page(name: str, principal: Principal, status_code: int = 200, **context: Any) -> Template:
+def page(template: str, principal: Principal, status_code: int = 200, **context: Any) -> Template:
     """Render a page with what the base layout needs."""
     return Template(
-        name,
+        template,
         context={"principal": principal, "tenant": principal.tenant, **context},
         status_code=status_code,
     )
 
 
-def invalid(name: str, principal: Principal, exc: OrbitError, **context: Any) -> Template:
+def invalid(template: str, principal: Principal, exc: OrbitError, **context: Any) -> Template:
     """Re-render a form with its errors (422, swapped in by htmx)."""
     return page(
-        name, principal, status_code=HTTP_422_UNPROCESSABLE_ENTITY,
-        errors=exc.fields or {"form": exc.message}, message=exc.message, **context,
+        template,
+        principal,
+        status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+        errors=exc.fields or {"form": exc.message},
+        message=exc.message,
+        **context,
     )
 
 
 async def log_in_as(
-    request: AnyRequest, runtime: Runtime, account: Account, workspace: Workspace | None,
+    request: AnyRequest,
+    runtime: Runtime,
+    account: Account,
+    workspace: Workspace | None,
     next_path: str | None = None,
 ) -> Response[Any]:
     """Start a session and go to ``next_path``, the workspace, or the workspace list."""
@@ -74,7 +85,7 @@ class AccountPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def home(self, principal: Principal, workspaces: WorkspaceService) -> Response[Any]:
+    async def home(self, principal: Principal) -> Response[Any]:
         """The user's workspace, or the login page."""
         if principal.user_id is None:
             return Redirect("/login")
@@ -89,14 +100,20 @@ class AccountPages(Controller):
 
     @post("/signup")
     async def sign_up(
-        self, request: AnyRequest, principal: Principal, data: Form, accounts: AccountService,
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        data: Form,
+        accounts: AccountService,
         runtime: Runtime,
     ) -> Response[Any]:
         """Create the user and workspace, then open it."""
         try:
             account, workspace = await accounts.sign_up(
-                email=str(data.get("email", "")), password=str(data.get("password", "")),
-                name=str(data.get("name", "")), workspace_name=str(data.get("workspace_name", "")),
+                email=str(data.get("email", "")),
+                password=str(data.get("password", "")),
+                name=str(data.get("name", "")),
+                workspace_name=str(data.get("workspace_name", "")),
             )
         except OrbitError as exc:
             return invalid("auth/signup.html", principal, exc, form=data)
@@ -111,7 +128,11 @@ class AccountPages(Controller):
 
     @post("/login")
     async def log_in(
-        self, request: AnyRequest, principal: Principal, data: Form, accounts: AccountService,
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        data: Form,
+        accounts: AccountService,
         runtime: Runtime,
     ) -> Response[Any]:
         """Check the credentials and open the first workspace."""
@@ -125,7 +146,9 @@ class AccountPages(Controller):
         mine = await accounts.workspaces.user_workspaces(account.id)
         workspace = await accounts.workspaces.by_slug(mine[0][0]) if mine else None
         next_path = str(data.get("next", ""))
-        safe_next = next_path if next_path.startswith("/") and not next_path.startswith("//") else None
+        safe_next = (
+            next_path if next_path.startswith("/") and not next_path.startswith("//") else None
+        )
         return await log_in_as(request, runtime, account, workspace, next_path=safe_next)
 
     @post("/logout")
@@ -157,8 +180,14 @@ class AccountPages(Controller):
 
     @post("/invite/{token:str}")
     async def accept_invitation(
-        self, request: AnyRequest, principal: Principal, workspaces: WorkspaceService,
-        accounts: AccountService, runtime: Runtime, token: str, data: Form,
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        workspaces: WorkspaceService,
+        accounts: AccountService,
+        runtime: Runtime,
+        token: str,
+        data: Form,
     ) -> Response[Any]:
         """Accept: join as the logged-in user, or as a new account made from the form."""
         pending = await workspaces.pending_invitation(token)
@@ -210,15 +239,27 @@ class WorkspacePages(Controller):
 
     @get("/contacts")
     async def contact_list(
-        self, request: AnyRequest, principal: Principal, tenant: TenantContext,
-        contacts: ContactService, q: str = "", cursor: str | None = None,
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        contacts: ContactService,
+        q: str = "",
+        cursor: str | None = None,
     ) -> Template:
         """The contact list with live search; htmx asks for just the rows."""
         result = await contacts.list(tenant, q=q, cursor=cursor)
-        template = "contacts/_rows.html" if request.headers.get("hx-request") else "contacts/list.html"
+        template = (
+            "contacts/_rows.html" if request.headers.get("hx-request") else "contacts/list.html"
+        )
         return page(
-            template, principal, contacts=result.items, next_cursor=result.next_cursor, q=q,
-            display_name=display_name, can_write=Scope.CONTACTS_WRITE in tenant.scopes,
+            template,
+            principal,
+            contacts=result.items,
+            next_cursor=result.next_cursor,
+            q=q,
+            display_name=display_name,
+            can_write=Scope.CONTACTS_WRITE in tenant.scopes,
         )
 
     @get("/contacts/new")
@@ -229,8 +270,12 @@ class WorkspacePages(Controller):
 
     @post("/contacts")
     async def create_contact(
-        self, request: AnyRequest, principal: Principal, tenant: TenantContext,
-        contacts: ContactService, data: Form,
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        contacts: ContactService,
+        data: Form,
     ) -> Response[Any]:
         """Create from the form; errors come back inline."""
         values = _contact_form_values(data)
@@ -244,19 +289,28 @@ class WorkspacePages(Controller):
 
     @get("/contacts/{contact_id:str}")
     async def contact_detail(
-        self, principal: Principal, tenant: TenantContext, contacts: ContactService,
+        self,
+        principal: Principal,
+        tenant: TenantContext,
+        contacts: ContactService,
         contact_id: str,
     ) -> Template:
         """One contact."""
         contact = await contacts.get(tenant, parse_id(contact_id, "contact"))
         return page(
-            "contacts/detail.html", principal, contact=contact, name=display_name(contact),
+            "contacts/detail.html",
+            principal,
+            contact=contact,
+            name=display_name(contact),
             can_write=Scope.CONTACTS_WRITE in tenant.scopes,
         )
 
     @get("/contacts/{contact_id:str}/edit")
     async def edit_contact(
-        self, principal: Principal, tenant: TenantContext, contacts: ContactService,
+        self,
+        principal: Principal,
+        tenant: TenantContext,
+        contacts: ContactService,
         contact_id: str,
     ) -> Template:
         """The contact form, filled in."""
@@ -268,8 +322,13 @@ class WorkspacePages(Controller):
 
     @post("/contacts/{contact_id:str}")
     async def update_contact(
-        self, request: AnyRequest, principal: Principal, tenant: TenantContext,
-        contacts: ContactService, contact_id: str, data: Form,
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        contacts: ContactService,
+        contact_id: str,
+        data: Form,
     ) -> Response[Any]:
         """Save the form; errors come back inline."""
         contact = await contacts.get(tenant, parse_id(contact_id, "contact"))
@@ -284,7 +343,10 @@ class WorkspacePages(Controller):
 
     @post("/contacts/{contact_id:str}/delete")
     async def delete_contact(
-        self, request: AnyRequest, tenant: TenantContext, contacts: ContactService,
+        self,
+        request: AnyRequest,
+        tenant: TenantContext,
+        contacts: ContactService,
         contact_id: str,
     ) -> Response[Any]:
         """Delete and return to the list."""
@@ -300,8 +362,12 @@ class WorkspacePages(Controller):
 
     @post("/members/invitations")
     async def invite(
-        self, request: AnyRequest, principal: Principal, tenant: TenantContext,
-        workspaces: WorkspaceService, data: Form,
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        workspaces: WorkspaceService,
+        data: Form,
     ) -> Template:
         """Invite an email; the page shows the link to send."""
         try:
@@ -310,8 +376,12 @@ class WorkspacePages(Controller):
             )
         except OrbitError as exc:
             return await self._members_page(
-                principal, tenant, workspaces, status_code=HTTP_422_UNPROCESSABLE_ENTITY,
-                errors=exc.fields or {"form": exc.message}, form=data,
+                principal,
+                tenant,
+                workspaces,
+                status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+                errors=exc.fields or {"form": exc.message},
+                form=data,
             )
         return await self._members_page(
             principal, tenant, workspaces, invite_link=accept_url(str(request.base_url), token)
@@ -319,7 +389,10 @@ class WorkspacePages(Controller):
 
     @post("/members/invitations/{invitation_id:str}/revoke")
     async def revoke_invitation(
-        self, request: AnyRequest, tenant: TenantContext, workspaces: WorkspaceService,
+        self,
+        request: AnyRequest,
+        tenant: TenantContext,
+        workspaces: WorkspaceService,
         invitation_id: str,
     ) -> Response[Any]:
         """Revoke an invitation."""
@@ -327,17 +400,25 @@ class WorkspacePages(Controller):
         return go(request, f"/t/{tenant.tenant_slug}/members")
 
     async def _members_page(
-        self, principal: Principal, tenant: TenantContext, workspaces: WorkspaceService,
-        status_code: int = 200, **context: Any,
+        self,
+        principal: Principal,
+        tenant: TenantContext,
+        workspaces: WorkspaceService,
+        status_code: int = 200,
+        **context: Any,
     ) -> Template:
         context.setdefault("errors", {})
         context.setdefault("form", {})
         can_invite = Scope.MEMBERS_WRITE in tenant.scopes
         return page(
-            "members.html", principal, status_code=status_code,
+            "members.html",
+            principal,
+            status_code=status_code,
             members=await workspaces.members(tenant),
             invitations=await workspaces.invitations(tenant) if can_invite else [],
-            roles=[r.value for r in INVITABLE_ROLES], can_invite=can_invite, **context,
+            roles=[r.value for r in INVITABLE_ROLES],
+            can_invite=can_invite,
+            **context,
         )
 
     @get("/api-keys")
@@ -349,7 +430,10 @@ class WorkspacePages(Controller):
 
     @post("/api-keys")
     async def create_api_key(
-        self, request: AnyRequest, principal: Principal, tenant: TenantContext,
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
         api_keys: ApiKeyService,
     ) -> Template:
         """Create a key and show it once."""
@@ -359,8 +443,12 @@ class WorkspacePages(Controller):
             _, key = await api_keys.create(tenant, str(form.get("name", "")), scopes)
         except OrbitError as exc:
             return await self._keys_page(
-                principal, tenant, api_keys, status_code=HTTP_422_UNPROCESSABLE_ENTITY,
-                errors=exc.fields or {"form": exc.message}, form={"name": form.get("name", "")},
+                principal,
+                tenant,
+                api_keys,
+                status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+                errors=exc.fields or {"form": exc.message},
+                form={"name": form.get("name", "")},
             )
         return await self._keys_page(principal, tenant, api_keys, new_key=key)
 
@@ -373,14 +461,22 @@ class WorkspacePages(Controller):
         return go(request, f"/t/{tenant.tenant_slug}/api-keys")
 
     async def _keys_page(
-        self, principal: Principal, tenant: TenantContext, api_keys: ApiKeyService,
-        status_code: int = 200, **context: Any,
+        self,
+        principal: Principal,
+        tenant: TenantContext,
+        api_keys: ApiKeyService,
+        status_code: int = 200,
+        **context: Any,
     ) -> Template:
         context.setdefault("errors", {})
         context.setdefault("form", {})
         return page(
-            "api_keys.html", principal, status_code=status_code, keys=await api_keys.list(tenant),
-            scopes=[s.value for s in API_KEY_SCOPES], **context,
+            "api_keys.html",
+            principal,
+            status_code=status_code,
+            keys=await api_keys.list(tenant),
+            scopes=[s.value for s in API_KEY_SCOPES],
+            **context,
         )
 
 

@@ -13,7 +13,6 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
-
 from orbit.frontend import i18n
 from orbit.frontend.pages import PAGE_CONTROLLERS
 from orbit.platform.api.deps import DEPENDENCIES

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from redis.asyncio import Redis
 
 from orbit.platform.auth.sessions import SessionStore
 from orbit.platform.auth.throttle import LoginThrottle
 from orbit.platform.db.engine import Database
+from redis.asyncio import Redis
 
 if TYPE_CHECKING:
-    from piccolo.table import Table
-
     from orbit.platform.db.servers import Endpoints
     from orbit.platform.settings import Settings
+    from piccolo.table import Table
 
 
 def all_tables() -> list[type[Table]]:
@@ -25,29 +22,25 @@ def all_tables() -> list[type[Table]]:
     return [table for config in APP_REGISTRY.app_configs.values() for table in config.table_classes]
 
 
-@dataclass
 class Runtime:
-    """Connections opened at start-up and closed at shutdown."""
+    """Connections opened at start-up and closed at shutdown.
 
-    settings: Settings
-    endpoints: Endpoints
-    db: Database
-    redis: Redis
-    sessions: SessionStore
-    throttle: LoginThrottle
+    A plain class rather than a dataclass: Litestar injects it and would
+    otherwise validate it field by field on every request.
+    """
+
+    def __init__(self, settings: Settings, endpoints: Endpoints) -> None:
+        self.settings = settings
+        self.endpoints = endpoints
+        self.db = Database(endpoints.app_dsn)
+        self.redis: Redis = Redis.from_url(endpoints.redis_url, decode_responses=True)
+        self.sessions = SessionStore(self.redis)
+        self.throttle = LoginThrottle(self.redis)
 
     @classmethod
     def create(cls, settings: Settings, endpoints: Endpoints) -> Runtime:
         """Build (but do not yet connect) the runtime for these endpoints."""
-        redis = Redis.from_url(endpoints.redis_url, decode_responses=True)
-        return cls(
-            settings=settings,
-            endpoints=endpoints,
-            db=Database(endpoints.app_dsn),
-            redis=redis,
-            sessions=SessionStore(redis),
-            throttle=LoginThrottle(redis),
-        )
+        return cls(settings, endpoints)
 
     async def start(self) -> None:
         """Open the database pool and bind every table to it."""

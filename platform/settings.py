@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+_MAX_PORT = 65535
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
 
@@ -72,7 +73,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port = int(port_text)
     except ValueError:
         raise SettingsError(f"ORBIT_PORT must be a number, got {port_text!r}") from None
-    if not 0 < port < 65536:
+    if not 0 < port <= _MAX_PORT:
         raise SettingsError(f"ORBIT_PORT must be between 1 and 65535, got {port}")
     log_level = env.get("ORBIT_LOG_LEVEL", "INFO").upper()
     if log_level not in _LOG_LEVELS:

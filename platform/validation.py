@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
-
 from orbit.platform.errors import InvalidInputError
 
 

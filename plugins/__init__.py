@@ -1,0 +1,1 @@
+"""The plugin platform: hookspecs, manager, marketplace (the plugin issue builds it)."""

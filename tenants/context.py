@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from uuid import UUID  # noqa: TC003 - Litestar validates injected dataclasses at run time
 
 from orbit.platform.errors import NotAuthenticatedError, PermissionDeniedError
-
-if TYPE_CHECKING:
-    from uuid import UUID
-
-    from orbit.tenants.roles import Role, Scope
+from orbit.tenants.roles import Role, Scope  # noqa: TC002 - as above
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +43,9 @@ class Principal:
     @property
     def authenticated(self) -> bool:
         """Whether a user or an API key is behind the request."""
-        return self.user_id is not None or (self.tenant is not None and self.tenant.api_key_id is not None)
+        return self.user_id is not None or (
+            self.tenant is not None and self.tenant.api_key_id is not None
+        )
 
 
 ANONYMOUS = Principal()

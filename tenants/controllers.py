@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime  # noqa: TC003 - msgspec reads annotations at run time
-from typing import Annotated
-from uuid import UUID  # noqa: TC003
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.status_codes import HTTP_201_CREATED
 from msgspec import Meta
-
 from orbit.platform.errors import NotAuthenticatedError
 from orbit.platform.ids import parse_id
 from orbit.tenants.context import Principal, TenantContext
@@ -82,7 +81,10 @@ class MemberController(Controller):
 
     @post("/invitations", status_code=HTTP_201_CREATED)
     async def invite(
-        self, request: Request, tenant: TenantContext, workspaces: WorkspaceService,  # type: ignore[type-arg]
+        self,
+        request: Request[Any, Any, Any],
+        tenant: TenantContext,
+        workspaces: WorkspaceService,
         data: InvitationIn,
     ) -> InvitationCreated:
         """Invite someone; until email lands, the link is returned and logged."""

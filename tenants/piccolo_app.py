@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from piccolo.conf.apps import AppConfig
-
 from orbit.tenants.models import Invitation, Membership, Tenant
+from piccolo.conf.apps import AppConfig
 
 APP_CONFIG = AppConfig(
     app_name="tenants",

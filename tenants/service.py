@@ -9,7 +9,6 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from orbit.platform import validation
 from orbit.platform.errors import ConflictError, InvalidInputError, NotFoundError
@@ -18,6 +17,8 @@ from orbit.tenants.models import Invitation, Membership, Tenant
 from orbit.tenants.roles import INVITABLE_ROLES, Role, Scope
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from orbit.platform.db.engine import Database
     from orbit.tenants.context import TenantContext
 
@@ -178,7 +179,10 @@ class WorkspaceService:
         ctx.require(Scope.MEMBERS_READ)
         return await (
             Invitation.select(
-                Invitation.id, Invitation.email, Invitation.role, Invitation.created_at,
+                Invitation.id,
+                Invitation.email,
+                Invitation.role,
+                Invitation.created_at,
                 Invitation.expires_at,
             )
             .where(
@@ -218,8 +222,11 @@ class WorkspaceService:
         if tenant is None:
             raise NotFoundError("the workspace of this invitation no longer exists")
         return PendingInvitation(
-            tenant_id=row["tenant_id"], id=row["id"], email=row["email"],
-            role=Role(row["role"]), workspace=_workspace(tenant),
+            tenant_id=row["tenant_id"],
+            id=row["id"],
+            email=row["email"],
+            role=Role(row["role"]),
+            workspace=_workspace(tenant),
         )
 
     async def accept(self, token: str, user_id: UUID) -> Workspace:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from litestar import Request
+from litestar.datastructures import State
 from litestar.di import Provide
-
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.middleware import PRINCIPAL_KEY
 from orbit.platform.auth.service import AccountService
 from orbit.platform.crm.service import ContactService
+from orbit.platform.runtime import Runtime
 from orbit.tenants.context import ANONYMOUS, Principal, TenantContext, require_tenant
 from orbit.tenants.service import WorkspaceService
-
-if TYPE_CHECKING:
-    from litestar import Request
-    from litestar.datastructures import State
-
-    from orbit.platform.runtime import Runtime
 
 
 def provide_runtime(state: State) -> Runtime:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-
 from orbit.platform.errors import NotAuthenticatedError, OrbitError, RateLimitedError
 
 if TYPE_CHECKING:
@@ -37,14 +37,31 @@ def orbit_error(request: Request[Any, Any, Any], exc: OrbitError) -> Response[An
     if _wants_json(request):
         return Response(
             _body(exc.status_code, exc.message, exc.fields),
-            status_code=exc.status_code, media_type=MediaType.JSON, headers=headers,
+            status_code=exc.status_code,
+            media_type=MediaType.JSON,
+            headers=headers,
         )
     if isinstance(exc, NotAuthenticatedError) and request.method == "GET":
         return Redirect(f"/login?next={request.url.path}")
     return Template(
-        "error.html", context={"status": exc.status_code, "message": exc.message},
-        status_code=exc.status_code, headers=headers,
+        "error.html",
+        context={"status": exc.status_code, "message": exc.message},
+        status_code=exc.status_code,
+        headers=headers,
     )
+
+
+_AT_FIELD = re.compile(r"- at `\$\.([A-Za-z_][\w]*)")
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+
+
+def _field_of(item: dict[str, Any]) -> str:
+    """The field a Litestar/msgspec validation message is about, by name."""
+    message = str(item.get("message", ""))
+    match = _AT_FIELD.search(message) or _UNKNOWN_FIELD.search(message)
+    if match:
+        return match.group(1)
+    return str(item.get("key") or item.get("source") or "body")
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -54,34 +71,34 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         for item in exc.extra:
             if isinstance(item, dict):
-                fields[str(item.get("key") or item.get("source") or "body")] = str(
-                    item.get("message")
-                )
+                fields[_field_of(item)] = str(item.get("message"))
         if fields:
             detail = "; ".join(f"{key}: {message}" for key, message in fields.items())
     if _wants_json(request):
         return Response(
-            _body(exc.status_code, detail, fields), status_code=exc.status_code,
-            media_type=MediaType.JSON, headers=exc.headers,
+            _body(exc.status_code, detail, fields),
+            status_code=exc.status_code,
+            media_type=MediaType.JSON,
+            headers=exc.headers,
         )
     return Template(
-        "error.html", context={"status": exc.status_code, "message": detail},
+        "error.html",
+        context={"status": exc.status_code, "message": detail},
         status_code=exc.status_code,
     )
 
 
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A bug: logged with its traceback, answered with a plain 500."""
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     message = "internal error; it has been logged"
     if _wants_json(request):
         return Response(
             _body(HTTP_500_INTERNAL_SERVER_ERROR, message, {}),
-            status_code=HTTP_500_INTERNAL_SERVER_ERROR, media_type=MediaType.JSON,
+            status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+            media_type=MediaType.JSON,
         )
-    return Template(
-        "error.html", context={"status": 500, "message": message}, status_code=500
-    )
+    return Template("error.html", context={"status": 500, "message": message}, status_code=500)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

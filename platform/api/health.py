@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from litestar import Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
-
-if TYPE_CHECKING:
-    from orbit.platform.runtime import Runtime
+from orbit.platform.runtime import Runtime
 
 _CHECK_TIMEOUT = 2.0
 

@@ -12,7 +12,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from orbit.platform import validation
 from orbit.platform.auth.models import ApiKey
@@ -22,6 +21,8 @@ from orbit.tenants.roles import API_KEY_SCOPES, Scope
 from orbit.tenants.service import token_hash
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from orbit.platform.db.engine import Database
     from orbit.tenants.context import TenantContext
 
@@ -42,7 +43,9 @@ def _scopes(requested: list[str]) -> list[str]:
     unknown = [s for s in requested if s not in allowed]
     if unknown or not requested:
         reason = (
-            f"unknown scope {', '.join(map(repr, unknown))}; " if unknown else "at least one scope; "
+            f"unknown scope {', '.join(map(repr, unknown))}; "
+            if unknown
+            else "at least one scope; "
         ) + f"choose from {', '.join(sorted(allowed))}"
         raise InvalidInputError(f"scopes: {reason}", fields={"scopes": reason})
     return sorted(set(requested))

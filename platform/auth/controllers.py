@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.middleware import session_cookie
 from orbit.platform.auth.schemas import (
@@ -41,12 +40,15 @@ async def start_session(
     session = await runtime.sessions.create(account.id, workspace.slug if workspace else None)
     body = SessionOut(
         user=UserOut(id=account.id, email=account.email, name=account.name),
-        workspace=WorkspaceOut(**msgspec.structs.asdict(workspace)) if workspace else None,
+        workspace=WorkspaceOut(**dataclasses.asdict(workspace)) if workspace else None,
         csrf_token=session.csrf_token,
     )
     return Response(
-        body, status_code=status_code,
-        cookies=[session_cookie(session.id, secure=runtime.settings.cookie_secure, max_age=TTL_SECONDS)],
+        body,
+        status_code=status_code,
+        cookies=[
+            session_cookie(session.id, secure=runtime.settings.cookie_secure, max_age=TTL_SECONDS)
+        ],
     )
 
 
@@ -62,14 +64,19 @@ class AccountController(Controller):
     ) -> Response[SessionOut]:
         """Create a user and their workspace on the free plan, and log them in."""
         account, workspace = await accounts.sign_up(
-            email=data.email, password=data.password, name=data.name,
+            email=data.email,
+            password=data.password,
+            name=data.name,
             workspace_name=data.workspace_name,
         )
         return await start_session(runtime, account, workspace, HTTP_201_CREATED)
 
     @post("/login")
     async def log_in(
-        self, request: Request[Any, Any, Any], data: LogInIn, accounts: AccountService,
+        self,
+        request: Request[Any, Any, Any],
+        data: LogInIn,
+        accounts: AccountService,
         runtime: Runtime,
     ) -> Response[SessionOut]:
         """Start a session; throttled per IP and per email."""
@@ -85,7 +92,8 @@ class AccountController(Controller):
             raise NotAuthenticatedError("not logged in")
         await runtime.sessions.delete(principal.session_id)
         return Response(
-            None, status_code=HTTP_204_NO_CONTENT,
+            None,
+            status_code=HTTP_204_NO_CONTENT,
             cookies=[session_cookie("", secure=runtime.settings.cookie_secure, max_age=0)],
         )
 

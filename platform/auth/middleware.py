@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from litestar.datastructures import Cookie, Headers
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-
+from litestar.status_codes import HTTP_400_BAD_REQUEST
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.sessions import COOKIE_NAME, CSRF_HEADER
 from orbit.platform.errors import NotAuthenticatedError, NotFoundError, PermissionDeniedError
@@ -28,7 +28,6 @@ from orbit.tenants.service import WorkspaceService
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
-
     from orbit.platform.runtime import Runtime
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -56,10 +55,10 @@ class RequestContextMiddleware(ASGIMiddleware):
 
             async def settle_then_send(message: Message) -> None:
                 if message["type"] == "http.response.start":
-                    if message["status"] < 400:
-                        await tx.commit()
+                    if message["status"] < HTTP_400_BAD_REQUEST:
+                        await tx.commit()  # type: ignore[no-untyped-call]
                     else:
-                        await tx.rollback()
+                        await tx.rollback()  # type: ignore[no-untyped-call]
                 await send(message)
 
             await next_app(scope, receive, settle_then_send)
@@ -77,7 +76,8 @@ async def resolve_principal(runtime: Runtime, scope: Scope) -> Principal:
         if session_id:
             return Principal(session_expired=True)
         return ANONYMOUS
-    if scope["method"] not in SAFE_METHODS and not hmac.compare_digest(
+    method = str(scope.get("method", "GET"))
+    if method not in SAFE_METHODS and not hmac.compare_digest(
         headers.get(CSRF_HEADER, ""), session.csrf_token
     ):
         raise PermissionDeniedError(
@@ -99,7 +99,9 @@ async def resolve_principal(runtime: Runtime, scope: Scope) -> Principal:
         session.tenant_slug = slug  # the API follows the workspace last opened in the browser
         await runtime.sessions.save(session)
     return Principal(
-        user_id=session.user_id, session_id=session.id, csrf_token=session.csrf_token,
+        user_id=session.user_id,
+        session_id=session.id,
+        csrf_token=session.csrf_token,
         tenant=tenant,
     )
 
@@ -115,8 +117,13 @@ async def _member_context(runtime: Runtime, slug: str, user_id: Any) -> TenantCo
         return None
     role = Role(membership["role"])
     return TenantContext(
-        tenant_id=workspace.id, tenant_slug=workspace.slug, tenant_name=workspace.name,
-        scopes=ROLE_SCOPES[role], user_id=user_id, membership_id=membership["id"], role=role,
+        tenant_id=workspace.id,
+        tenant_slug=workspace.slug,
+        tenant_name=workspace.name,
+        scopes=ROLE_SCOPES[role],
+        user_id=user_id,
+        membership_id=membership["id"],
+        role=role,
     )
 
 
@@ -133,8 +140,11 @@ async def _api_key_principal(runtime: Runtime, authorization: str) -> Principal:
     await keys.touch(key.tenant_id, key.key_id)
     return Principal(
         tenant=TenantContext(
-            tenant_id=key.tenant_id, tenant_slug=tenant["slug"], tenant_name=tenant["name"],
-            scopes=key.scopes, api_key_id=key.key_id,
+            tenant_id=key.tenant_id,
+            tenant_slug=tenant["slug"],
+            tenant_name=tenant["name"],
+            scopes=key.scopes,
+            api_key_id=key.key_id,
         )
     )
 
@@ -151,6 +161,11 @@ def _cookie(headers: Headers, name: str) -> str | None:
 def session_cookie(value: str, *, secure: bool, max_age: int | None) -> Cookie:
     """The session cookie: HttpOnly, SameSite=Lax, Secure behind HTTPS."""
     return Cookie(
-        key=COOKIE_NAME, value=value, httponly=True, samesite="lax", secure=secure,
-        path="/", max_age=max_age,
+        key=COOKIE_NAME,
+        value=value,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+        max_age=max_age,
     )

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from piccolo.conf.apps import AppConfig
-
 from orbit.platform.auth.models import ApiKey, User
+from piccolo.conf.apps import AppConfig
 
 APP_CONFIG = AppConfig(
     app_name="auth",

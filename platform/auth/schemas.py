@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime  # noqa: TC003 - msgspec reads annotations at run time
+from datetime import datetime
 from typing import Annotated
-from uuid import UUID  # noqa: TC003
+from uuid import UUID
 
 import msgspec
 from msgspec import Meta

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 from orbit.platform import validation
 from orbit.platform.auth.models import User
@@ -15,6 +14,8 @@ from orbit.platform.ids import new_id
 from orbit.tenants.service import Workspace, WorkspaceService
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from orbit.platform.auth.throttle import LoginThrottle
     from orbit.platform.db.engine import Database
 
@@ -50,7 +51,12 @@ class AccountService:
             INSERT INTO users (id, email, email_key, password_hash, name, created_at)
             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email_key) DO NOTHING RETURNING id
             """,
-            user_id, address, key, hash_password(password), name, datetime.now(UTC),
+            user_id,
+            address,
+            key,
+            hash_password(password),
+            name,
+            datetime.now(UTC),
         )
         if inserted is None:
             raise ConflictError(

@@ -15,6 +15,7 @@ COOKIE_NAME = "orbit_session"
 CSRF_HEADER = "x-csrf-token"
 TTL_SECONDS = 14 * 24 * 3600
 _PREFIX = "orbit:session:"
+_MAX_ID_LENGTH = 100
 
 
 @dataclass(slots=True)
@@ -53,7 +54,7 @@ class SessionStore:
 
     async def load(self, session_id: str) -> Session | None:
         """The session with this id, or ``None`` when unknown or expired."""
-        if not session_id or len(session_id) > 100:
+        if not session_id or len(session_id) > _MAX_ID_LENGTH:
             return None
         raw = await self.redis.getex(_PREFIX + session_id, ex=TTL_SECONDS)
         if raw is None:

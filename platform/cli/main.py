@@ -53,7 +53,7 @@ async def connected(settings: Settings, endpoints: Endpoints) -> AsyncIterator[R
         await runtime.stop()
 
 
-async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+async def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
     """Migrate, seed the demo once, and serve (embedded servers when no URLs are set)."""
     async with servers(settings) as endpoints:
         await _migrate(settings, endpoints)
@@ -66,7 +66,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         return await _serve(settings, endpoints)
 
 
-async def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
+async def cmd_web(settings: Settings, _args: argparse.Namespace) -> int:
     """Serve only (migrations run separately, as ``orbit migrate``)."""
     async with servers(settings) as endpoints:
         return await _serve(settings, endpoints)
@@ -74,27 +74,30 @@ async def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _serve(settings: Settings, endpoints: Endpoints) -> int:
     import uvicorn  # noqa: PLC0415
-
     from orbit.platform.app import create_app  # noqa: PLC0415
 
     app = create_app(settings, endpoints)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-        proxy_headers=True, lifespan="on",
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        lifespan="on",
     )
     log.info("Orbit is serving http://%s:%s", settings.host, settings.port)
     await uvicorn.Server(config).serve()
     return 0
 
 
-async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     """Apply pending migrations as the owner role."""
     async with servers(settings) as endpoints:
         await _migrate(settings, endpoints)
     return 0
 
 
-async def cmd_db_check(settings: Settings, args: argparse.Namespace) -> int:
+async def cmd_db_check(settings: Settings, _args: argparse.Namespace) -> int:
     """List tenant tables and fail when one lacks forced RLS or a policy."""
     from orbit.platform.db.check import check_database  # noqa: PLC0415
 
@@ -115,12 +118,17 @@ async def cmd_tenants_create(settings: Settings, args: argparse.Namespace) -> in
     """Create a workspace and its owner."""
     from orbit.platform.auth.service import AccountService  # noqa: PLC0415
 
-    async with servers(settings) as endpoints, connected(settings, endpoints) as runtime:
-        async with runtime.db.transaction():
-            _, workspace = await AccountService(runtime.db).sign_up(
-                email=args.owner_email, password=args.password, name=args.owner_name or "",
-                workspace_name=args.name,
-            )
+    async with (
+        servers(settings) as endpoints,
+        connected(settings, endpoints) as runtime,
+        runtime.db.transaction(),
+    ):
+        _, workspace = await AccountService(runtime.db).sign_up(
+            email=args.owner_email,
+            password=args.password,
+            name=args.owner_name or "",
+            workspace_name=args.name,
+        )
     print(f"created workspace {workspace.slug} ({workspace.id})")  # noqa: T201
     return 0
 
@@ -132,23 +140,28 @@ async def cmd_api_keys_create(settings: Settings, args: argparse.Namespace) -> i
     from orbit.tenants.roles import ROLE_SCOPES, Role  # noqa: PLC0415
     from orbit.tenants.service import WorkspaceService  # noqa: PLC0415
 
-    async with servers(settings) as endpoints, connected(settings, endpoints) as runtime:
-        async with runtime.db.transaction():
-            workspace = await WorkspaceService(runtime.db).by_slug(args.tenant)
-            if workspace is None:
-                print(f"no workspace with slug {args.tenant!r}", file=sys.stderr)  # noqa: T201
-                return 2
-            await runtime.db.set_tenant(workspace.id)
-            operator = TenantContext(
-                tenant_id=workspace.id, tenant_slug=workspace.slug, tenant_name=workspace.name,
-                scopes=ROLE_SCOPES[Role.OWNER],
-            )
-            _, key = await ApiKeyService(runtime.db).create(operator, args.name, args.scope)
+    async with (
+        servers(settings) as endpoints,
+        connected(settings, endpoints) as runtime,
+        runtime.db.transaction(),
+    ):
+        workspace = await WorkspaceService(runtime.db).by_slug(args.tenant)
+        if workspace is None:
+            print(f"no workspace with slug {args.tenant!r}", file=sys.stderr)  # noqa: T201
+            return 2
+        await runtime.db.set_tenant(workspace.id)
+        operator = TenantContext(
+            tenant_id=workspace.id,
+            tenant_slug=workspace.slug,
+            tenant_name=workspace.name,
+            scopes=ROLE_SCOPES[Role.OWNER],
+        )
+        _, key = await ApiKeyService(runtime.db).create(operator, args.name, args.scope)
     print(key)  # noqa: T201
     return 0
 
 
-async def cmd_demo_seed(settings: Settings, args: argparse.Namespace) -> int:
+async def cmd_demo_seed(settings: Settings, _args: argparse.Namespace) -> int:
     """Create the demo workspace if it does not exist."""
     from orbit.platform.cli.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo  # noqa: PLC0415
 
@@ -165,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``orbit`` argument parser."""
     parser = argparse.ArgumentParser(prog="orbit", description="Orbit CRM")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("run", help="migrate, seed a demo once, and serve").set_defaults(func=cmd_run)
+    commands.add_parser("run", help="migrate, seed a demo once, and serve").set_defaults(
+        func=cmd_run
+    )
     commands.add_parser("web", help="serve the web app").set_defaults(func=cmd_web)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     db = commands.add_parser("db", help="database tools").add_subparsers(

@@ -37,22 +37,32 @@ async def seed_demo(db: Database) -> str | None:
         if await db.fetchval("SELECT 1 FROM users WHERE email_key = $1", DEMO_EMAIL):
             return None
         account, workspace = await accounts.sign_up(
-            email=DEMO_EMAIL, password=DEMO_PASSWORD, name="Demo Owner",
+            email=DEMO_EMAIL,
+            password=DEMO_PASSWORD,
+            name="Demo Owner",
             workspace_name="Demo Company",
         )
         owner = await accounts.workspaces.active_membership(workspace.id, account.id)
         ctx = TenantContext(
-            tenant_id=workspace.id, tenant_slug=workspace.slug, tenant_name=workspace.name,
-            scopes=ROLE_SCOPES[Role.OWNER], user_id=account.id,
-            membership_id=owner["id"] if owner else None, role=Role.OWNER,
+            tenant_id=workspace.id,
+            tenant_slug=workspace.slug,
+            tenant_name=workspace.name,
+            scopes=ROLE_SCOPES[Role.OWNER],
+            user_id=account.id,
+            membership_id=owner["id"] if owner else None,
+            role=Role.OWNER,
         )
         contacts = ContactService(db)
         for first, last, email, company, tags in DEMO_CONTACTS:
             await contacts.create(
                 ctx,
                 ContactCreate(
-                    first_name=first, last_name=last, email=email, company_name=company,
-                    tags=tags, owner_id=ctx.membership_id,
+                    first_name=first,
+                    last_name=last,
+                    email=email,
+                    company_name=company,
+                    tags=tags,
+                    owner_id=ctx.membership_id,
                 ),
             )
         return workspace.slug

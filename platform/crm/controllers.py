@@ -6,7 +6,6 @@ from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
 from litestar.params import Parameter
-
 from orbit.platform.crm.schemas import ContactCreate, ContactOut, ContactPage, ContactPatch
 from orbit.platform.crm.service import DEFAULT_PAGE, MAX_PAGE, ContactService
 from orbit.platform.ids import parse_id
@@ -25,7 +24,9 @@ class ContactController(Controller):
         tenant: TenantContext,
         contacts: ContactService,
         q: Annotated[str | None, Parameter(description="Search names, email, company")] = None,
-        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page")] = None,
+        cursor: Annotated[
+            str | None, Parameter(description="next_cursor of the previous page")
+        ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> ContactPage:
         """Contacts, most recently updated first; ``q`` matches case- and accent-insensitively."""
@@ -58,4 +59,3 @@ class ContactController(Controller):
     ) -> None:
         """Delete a contact."""
         await contacts.delete(tenant, parse_id(contact_id, "contact"))
-

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime  # noqa: TC003 - msgspec reads annotations at run time
+from datetime import datetime
 from typing import Annotated, Any
-from uuid import UUID  # noqa: TC003
+from uuid import UUID
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -35,10 +35,10 @@ class ContactPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     first_name: Name | UnsetType = UNSET
     last_name: Name | UnsetType = UNSET
-    email: Email | None | UnsetType = UNSET
-    phone: Phone | None | UnsetType = UNSET
-    company_name: CompanyName | None | UnsetType = UNSET
-    owner_id: UUID | None | UnsetType = UNSET
+    email: Email | UnsetType | None = UNSET
+    phone: Phone | UnsetType | None = UNSET
+    company_name: CompanyName | UnsetType | None = UNSET
+    owner_id: UUID | UnsetType | None = UNSET
     tags: Tags | UnsetType = UNSET
     custom: dict[str, Any] | UnsetType = UNSET
 

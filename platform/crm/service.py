@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
-from piccolo.query import WhereRaw
-
 from orbit.platform import validation
 from orbit.platform.crm.models import Contact
 from orbit.platform.crm.schemas import ContactCreate, ContactOut, ContactPage, ContactPatch
@@ -19,6 +17,7 @@ from orbit.platform.errors import InvalidInputError, NotFoundError
 from orbit.platform.ids import new_id
 from orbit.platform.search.normalize import like_pattern, search_document
 from orbit.tenants.roles import Scope
+from piccolo.query import WhereRaw
 
 if TYPE_CHECKING:
     from orbit.platform.db.engine import Database
@@ -79,7 +78,11 @@ class ContactService:
         self.db = db
 
     async def list(
-        self, ctx: TenantContext, *, q: str | None = None, cursor: str | None = None,
+        self,
+        ctx: TenantContext,
+        *,
+        q: str | None = None,
+        cursor: str | None = None,
         limit: int = DEFAULT_PAGE,
     ) -> ContactPage:
         """Contacts, most recently updated first, optionally matching ``q``."""
@@ -99,8 +102,10 @@ class ContactService:
         if query:
             rows: list[Any] = await self.db.fetch(
                 "SELECT * FROM orbit_search_contacts($1, $2, $3, $4)",
-                like_pattern(query), limit + 1,
-                after[0] if after else None, after[1] if after else None,
+                like_pattern(query),
+                limit + 1,
+                after[0] if after else None,
+                after[1] if after else None,
             )
         else:
             select = Contact.select().where(Contact.tenant_id == ctx.tenant_id)
@@ -141,9 +146,18 @@ class ContactService:
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $12)
             RETURNING *
             """,
-            ctx.tenant_id, contact_id, fields["first_name"], fields["last_name"],
-            fields["email"], fields["phone"], fields["company_name"], fields["owner_id"],
-            fields["tags"], json.dumps(fields["custom"]), _search_text(fields), now,
+            ctx.tenant_id,
+            contact_id,
+            fields["first_name"],
+            fields["last_name"],
+            fields["email"],
+            fields["phone"],
+            fields["company_name"],
+            fields["owner_id"],
+            fields["tags"],
+            json.dumps(fields["custom"]),
+            _search_text(fields),
+            now,
         )
         return to_out(row)
 
@@ -164,9 +178,17 @@ class ContactService:
             WHERE tenant_id = $1 AND id = $2
             RETURNING *
             """,
-            ctx.tenant_id, contact_id, fields["first_name"], fields["last_name"],
-            fields["email"], fields["phone"], fields["company_name"], fields["owner_id"],
-            fields["tags"], json.dumps(fields["custom"]), _search_text(fields),
+            ctx.tenant_id,
+            contact_id,
+            fields["first_name"],
+            fields["last_name"],
+            fields["email"],
+            fields["phone"],
+            fields["company_name"],
+            fields["owner_id"],
+            fields["tags"],
+            json.dumps(fields["custom"]),
+            _search_text(fields),
         )
         if row is None:  # deleted between the read and the write
             raise NotFoundError(f"contact {contact_id} not found in this workspace")
@@ -187,7 +209,7 @@ class ContactService:
         """Trim and check every field; raise one 400 naming all bad fields."""
         problems: dict[str, str] = {}
         out: dict[str, Any] = {}
-        for name, limit in (("first_name", 100), ("last_name", 100)):
+        for name in ("first_name", "last_name"):
             out[name] = (data.get(name) or "").strip()
         for name in ("phone", "company_name"):
             out[name] = (data.get(name) or "").strip() or None

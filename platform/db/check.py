@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
-
 from orbit.platform.db import roles
 
 _TABLES = """
@@ -47,37 +46,42 @@ class TableReport:
         return not self.problems
 
 
+def _table_problems(row: asyncpg.Record) -> tuple[str, ...]:
+    if row["kind"] == "v":
+        return () if row["invoker"] else ("view is not security_invoker",)
+    if row["kind"] == "m":
+        return ("a materialized view cannot carry RLS; keep tenant rows out",)
+    problems = []
+    if not row["enabled"]:
+        problems.append("row level security is not enabled")
+    if not row["forced"]:
+        problems.append("row level security is not forced")
+    if row["policies"] == 0:
+        problems.append("no policy on app.tenant_id")
+    return tuple(problems)
+
+
+async def _role_problems(conn: asyncpg.Connection[asyncpg.Record]) -> list[str]:
+    role = await conn.fetchrow(
+        "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1", roles.APP
+    )
+    if role is None:
+        return [f"role {roles.APP} does not exist"]
+    problems = []
+    if role["rolsuper"]:
+        problems.append(f"role {roles.APP} is a superuser")
+    if role["rolbypassrls"]:
+        problems.append(f"role {roles.APP} has BYPASSRLS")
+    return problems
+
+
 async def check_database(dsn: str) -> tuple[list[TableReport], list[str]]:
     """Lint the database at ``dsn``: per-table reports and role problems."""
     conn = await asyncpg.connect(dsn)
     try:
-        reports = []
-        for row in await conn.fetch(_TABLES):
-            problems: list[str] = []
-            if row["kind"] == "v":
-                if not row["invoker"]:
-                    problems.append("view is not security_invoker")
-            elif row["kind"] == "m":
-                problems.append("materialized views cannot carry RLS; do not store tenant rows in one")
-            else:
-                if not row["enabled"]:
-                    problems.append("row level security is not enabled")
-                if not row["forced"]:
-                    problems.append("row level security is not forced")
-                if row["policies"] == 0:
-                    problems.append("no policy on app.tenant_id")
-            reports.append(TableReport(row["name"], tuple(problems)))
-        role = await conn.fetchrow(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1", roles.APP
-        )
-        role_problems = []
-        if role is None:
-            role_problems.append(f"role {roles.APP} does not exist")
-        else:
-            if role["rolsuper"]:
-                role_problems.append(f"role {roles.APP} is a superuser")
-            if role["rolbypassrls"]:
-                role_problems.append(f"role {roles.APP} has BYPASSRLS")
-        return reports, role_problems
+        reports = [
+            TableReport(row["name"], _table_problems(row)) for row in await conn.fetch(_TABLES)
+        ]
+        return reports, await _role_problems(conn)
     finally:
         await conn.close()

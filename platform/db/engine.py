@@ -61,7 +61,9 @@ class Database:
         return self.engine.transaction(allow_nested=False)
 
     @asynccontextmanager
-    async def transaction(self, tenant_id: UUID | None = None) -> AsyncIterator[PostgresTransaction]:
+    async def transaction(
+        self, tenant_id: UUID | None = None
+    ) -> AsyncIterator[PostgresTransaction]:
         """One transaction, scoped to ``tenant_id`` when given (jobs, CLI, tests)."""
         async with self.begin() as tx:
             if tenant_id is not None:

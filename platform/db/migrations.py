@@ -18,10 +18,9 @@ import pkgutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orbit.platform.db import roles
 from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.postgres import PostgresEngine
-
-from orbit.platform.db import roles
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -38,7 +37,7 @@ TENANT_POLICY = "tenant_id = NULLIF(current_setting('app.tenant_id', true), ''):
 
 
 def sql(statements: str) -> Callable[[], Awaitable[None]]:
-    """A migration step that runs ``statements`` (several allowed) in the migration's transaction."""
+    """A migration step running ``statements`` (several allowed) in the migration's transaction."""
 
     async def step() -> None:
         from piccolo.engine import engine_finder  # noqa: PLC0415 - resolved at run time
@@ -93,7 +92,9 @@ def _owner_engine(admin_dsn: str, setup: roles.RoleSetup) -> PostgresEngine:
     if setup.set_role:
         server_settings["role"] = setup.migration_role
     return PostgresEngine(
-        config={"dsn": admin_dsn, "server_settings": server_settings}, extensions=(), log_queries=False
+        config={"dsn": admin_dsn, "server_settings": server_settings},
+        extensions=(),
+        log_queries=False,
     )
 
 

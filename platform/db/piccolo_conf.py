@@ -8,7 +8,7 @@ app role's :class:`orbit.platform.db.engine.Database`).
 from __future__ import annotations
 
 from piccolo.conf.apps import AppRegistry
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine  # noqa: TC002 - Piccolo reads DB at run time
 
 DB: PostgresEngine | None = None
 

