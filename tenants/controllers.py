@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
-from litestar.status_codes import HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Meta
 from orbit.platform.errors import NotAuthenticatedError
 from orbit.platform.ids import parse_id
@@ -101,7 +101,7 @@ class MemberController(Controller):
         """Revoke an open invitation."""
         await workspaces.revoke_invitation(tenant, parse_id(invitation_id, "invitation"))
 
-    @post("/invitations/{token:str}/accept")
+    @post("/invitations/{token:str}/accept", status_code=HTTP_200_OK)
     async def accept(
         self, principal: Principal, workspaces: WorkspaceService, token: str
     ) -> dict[str, str]:

@@ -24,7 +24,8 @@ from orbit.platform.db.servers import Endpoints, Infrastructure, app_dsn_for
 from orbit.platform.runtime import Runtime
 from orbit.platform.settings import Settings
 
-TEST_DATABASE = "orbit_test"
+# One database per run, so parallel runs (a developer and CI) never drop each other's.
+TEST_DATABASE = f"orbit_test_{os.getpid()}"
 TEST_REDIS_DB = 9
 PASSWORD = "correct horse battery staple"
 
@@ -75,6 +76,11 @@ async def endpoints(settings: Settings) -> AsyncIterator[Endpoints]:
     yield Endpoints(
         admin_dsn=admin_dsn, app_dsn=app_dsn_for(admin_dsn, password), redis_url=redis_url
     )
+    conn = await asyncpg.connect(started.admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
+    finally:
+        await conn.close()
     infrastructure.stop()
 
 
@@ -85,7 +91,6 @@ async def app_and_runtime(
     app = create_app(settings, endpoints)
     runtime: Runtime = app.state["runtime"]
     await runtime.start()
-    await runtime.redis.flushdb()
     yield app, runtime
     await runtime.stop()
 

@@ -10,7 +10,9 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from orbit.platform.auth.middleware import PRINCIPAL_KEY
 from orbit.platform.errors import NotAuthenticatedError, OrbitError, RateLimitedError
+from orbit.tenants.context import ANONYMOUS
 
 if TYPE_CHECKING:
     from litestar.types import ExceptionHandlersMap
@@ -21,6 +23,26 @@ log = logging.getLogger(__name__)
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
         "accept", ""
+    )
+
+
+def _error_page(
+    request: Request[Any, Any, Any],
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    principal = request.state.get(PRINCIPAL_KEY, ANONYMOUS)
+    return Template(
+        "error.html",
+        context={
+            "status": status,
+            "message": message,
+            "principal": principal,
+            "tenant": principal.tenant,
+        },
+        status_code=status,
+        headers=headers,
     )
 
 
@@ -43,12 +65,7 @@ def orbit_error(request: Request[Any, Any, Any], exc: OrbitError) -> Response[An
         )
     if isinstance(exc, NotAuthenticatedError) and request.method == "GET":
         return Redirect(f"/login?next={request.url.path}")
-    return Template(
-        "error.html",
-        context={"status": exc.status_code, "message": exc.message},
-        status_code=exc.status_code,
-        headers=headers,
-    )
+    return _error_page(request, exc.status_code, exc.message, headers)
 
 
 _AT_FIELD = re.compile(r"- at `\$\.([A-Za-z_][\w]*)")
@@ -81,11 +98,7 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
             media_type=MediaType.JSON,
             headers=exc.headers,
         )
-    return Template(
-        "error.html",
-        context={"status": exc.status_code, "message": detail},
-        status_code=exc.status_code,
-    )
+    return _error_page(request, exc.status_code, detail)
 
 
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -98,7 +111,7 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
             status_code=HTTP_500_INTERNAL_SERVER_ERROR,
             media_type=MediaType.JSON,
         )
-    return Template("error.html", context={"status": 500, "message": message}, status_code=500)
+    return _error_page(request, HTTP_500_INTERNAL_SERVER_ERROR, message)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -212,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``orbit`` command."""
     args = build_parser().parse_args(argv)
@@ -225,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from orbit.platform.errors import OrbitError  # noqa: PLC0415
 
+    # SIGTERM (docker stop, kill) unwinds like Ctrl+C, so embedded servers stop too.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         code: int = asyncio.run(args.func(settings, args))
     except OrbitError as exc:
