@@ -23,7 +23,10 @@ def all_tables() -> list[type[Table]]:
 
 
 class Runtime:
-    """Connections opened at start-up and closed at shutdown.
+    """Connections opened at start-up and closed at shutdown; one per process.
+
+    Piccolo binds table classes to an engine globally, so :meth:`start` makes
+    this runtime's pool the one every table uses.
 
     A plain class rather than a dataclass: Litestar injects it and would
     otherwise validate it field by field on every request.

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
-
 from orbit.platform.app import create_app
 from orbit.platform.db.migrations import migrate
 from orbit.platform.db.servers import Endpoints, Infrastructure, app_dsn_for
@@ -70,7 +69,7 @@ async def endpoints(settings: Settings) -> AsyncIterator[Endpoints]:
     started = await infrastructure.start()
     admin_dsn = with_database(started.admin_dsn, TEST_DATABASE)
     await recreate_database(started.admin_dsn, TEST_DATABASE)
-    password = "orbit-test-app-password"  # noqa: S105 - local test role, trust auth
+    password = "orbit-test-app-password"
     await migrate(admin_dsn, password)
     redis_url = with_redis_db(started.redis_url, TEST_REDIS_DB)
     yield Endpoints(
@@ -139,16 +138,17 @@ async def sign_up(app: object, workspace: str, email: str | None = None) -> Memb
     body = response.json()
     client.headers["X-CSRF-Token"] = body["csrf_token"]
     return Member(
-        client=client, email=email, slug=body["workspace"]["slug"],
-        workspace_id=body["workspace"]["id"], csrf=body["csrf_token"],
+        client=client,
+        email=email,
+        slug=body["workspace"]["slug"],
+        workspace_id=body["workspace"]["id"],
+        csrf=body["csrf_token"],
     )
 
 
 async def api_key(member: Member, scopes: list[str]) -> str:
     """A new API key of the member's workspace."""
-    response = await member.client.post(
-        "/api/v1/api-keys", json={"name": "test", "scopes": scopes}
-    )
+    response = await member.client.post("/api/v1/api-keys", json={"name": "test", "scopes": scopes})
     assert response.status_code == 201, response.text
     key: str = response.json()["key"]
     return key
@@ -184,4 +184,4 @@ async def bob(app: object) -> AsyncIterator[Member]:
 def artifacts_dir() -> Iterator[Path]:
     path = Path(__file__).parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
-    yield path
+    return path

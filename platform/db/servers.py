@@ -8,6 +8,7 @@ With the URLs set it starts nothing.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,8 @@ class Infrastructure:
             self._valkey = None
         if self._postgres is not None:
             self._postgres.cleanup()
+            # Cleaned up now; its own atexit hook would only log into closed streams later.
+            atexit.unregister(self._postgres._cleanup)  # noqa: SLF001
             self._postgres = None
 
     async def _start_postgres(self) -> str:

@@ -29,7 +29,7 @@ def test_packages_list_equals_the_python_folders_on_disk() -> None:
 
 
 def test_every_card_folder_is_mapped_into_the_orbit_namespace() -> None:
-    mapped = {folder for folder in SETUPTOOLS["package-dir"].values()}
+    mapped = set(SETUPTOOLS["package-dir"].values())
     assert mapped == {"platform", "tenants", "billing", "plugins", "frontend"}
     for folder in ("platform", "tenants", "billing", "plugins", "frontend", "helm", "tests"):
         assert (ROOT / folder).is_dir(), f"{folder}/ is a top-level folder of the card"
@@ -43,7 +43,10 @@ def test_platform_folder_has_no_top_level_init() -> None:
 def test_import_platform_from_the_repo_root_gets_the_standard_library() -> None:
     result = subprocess.run(
         [sys.executable, "-c", "import platform; print(platform.system())"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert result.stdout.strip() == platform_system()
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from orbit.platform.settings import SettingsError, load_settings
 
 
@@ -47,6 +46,8 @@ def test_explicit_secret_key_and_urls_win(tmp_path: Path) -> None:
         ("ORBIT_COOKIE_SECURE", "maybe", "ORBIT_COOKIE_SECURE must be true or false"),
     ],
 )
-def test_bad_values_are_refused_by_name(tmp_path: Path, name: str, value: str, message: str) -> None:
+def test_bad_values_are_refused_by_name(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings({"ORBIT_HOME": str(tmp_path), name: value})

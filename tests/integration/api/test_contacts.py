@@ -16,8 +16,13 @@ async def _create(member: Member, **fields: object) -> dict[str, object]:
 
 async def test_create_read_update_delete_a_contact(alice: Member) -> None:
     created = await _create(
-        alice, first_name=" Ana ", last_name="Lima", email="Ana@Example.com",
-        phone="+30 210 000", company_name="Lima Ltd", tags=["vip", "vip", "lead"],
+        alice,
+        first_name=" Ana ",
+        last_name="Lima",
+        email="Ana@Example.com",
+        phone="+30 210 000",
+        company_name="Lima Ltd",
+        tags=["vip", "vip", "lead"],
         custom={"source": "fair"},
     )
     assert created["first_name"] == "Ana"
@@ -79,11 +84,14 @@ async def test_search_is_case_and_accent_insensitive_in_every_script(
 async def test_search_pages_with_a_cursor_too(alice: Member) -> None:
     for i in range(5):
         await _create(alice, first_name=f"Searchable{i}")
-    first = (await alice.client.get("/api/v1/contacts", params={"q": "searchable", "limit": 2})).json()
+    first = (
+        await alice.client.get("/api/v1/contacts", params={"q": "searchable", "limit": 2})
+    ).json()
     assert len(first["items"]) == 2
     rest = (
         await alice.client.get(
-            "/api/v1/contacts", params={"q": "searchable", "limit": 10, "cursor": first["next_cursor"]}
+            "/api/v1/contacts",
+            params={"q": "searchable", "limit": 10, "cursor": first["next_cursor"]},
         )
     ).json()
     assert len(rest["items"]) == 3

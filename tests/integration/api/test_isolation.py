@@ -67,10 +67,13 @@ async def test_members_invitations_and_keys_lists_are_per_workspace(
 
 
 @settings(
-    max_examples=8, deadline=None,
+    max_examples=8,
+    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(first=st.lists(NAMES, min_size=1, max_size=4), second=st.lists(NAMES, min_size=1, max_size=4))
+@given(
+    first=st.lists(NAMES, min_size=1, max_size=4), second=st.lists(NAMES, min_size=1, max_size=4)
+)
 async def test_lists_and_searches_never_cross_workspaces(
     app: object, first: list[str], second: list[str]
 ) -> None:

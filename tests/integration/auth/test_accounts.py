@@ -89,7 +89,9 @@ async def test_cookie_requests_that_change_data_need_the_csrf_header(alice: Memb
     assert refused.status_code == 403
     assert "CSRF" in refused.json()["detail"]
     alice.client.headers["X-CSRF-Token"] = "wrong"
-    assert (await alice.client.post("/api/v1/contacts", json={"first_name": "F"})).status_code == 403
+    assert (
+        await alice.client.post("/api/v1/contacts", json={"first_name": "F"})
+    ).status_code == 403
     alice.client.headers["X-CSRF-Token"] = alice.csrf
     listed = (await alice.client.get("/api/v1/contacts")).json()["items"]
     assert listed == []
@@ -116,7 +118,9 @@ async def test_members_cannot_manage_keys_or_invite(app: object, alice: Member) 
     assert accepted.status_code == 200
     assert (await mia.client.get(f"/t/{alice.slug}/contacts")).status_code == 200
     # Mia's API session now acts in Alice's workspace (the one last opened).
-    refused = await mia.client.post("/api/v1/api-keys", json={"name": "k", "scopes": ["contacts:read"]})
+    refused = await mia.client.post(
+        "/api/v1/api-keys", json={"name": "k", "scopes": ["contacts:read"]}
+    )
     assert refused.status_code == 403
     assert "api_keys:write" in refused.json()["detail"]
     refused_invite = await mia.client.post("/api/v1/invitations", json={"email": "x@example.com"})
@@ -151,7 +155,9 @@ async def test_invitation_accepted_by_a_new_user_through_the_page(
     assert (await alice.client.get("/api/v1/invitations")).json() == []
 
 
-@pytest.mark.parametrize(("email", "role", "field"), [("bad@", "member", "email"), ("ok@example.com", "owner", "role")])
+@pytest.mark.parametrize(
+    ("email", "role", "field"), [("bad@", "member", "email"), ("ok@example.com", "owner", "role")]
+)
 async def test_bad_invitations_are_refused_by_field(
     alice: Member, email: str, role: str, field: str
 ) -> None:

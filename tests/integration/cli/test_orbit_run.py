@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from orbit.platform.cli.seed import DEMO_EMAIL, DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -30,7 +29,9 @@ def _wait_ready(url: str, process: subprocess.Popen[str], timeout: float) -> flo
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if process.poll() is not None:
-            pytest.fail(f"orbit run exited early:\n{process.stdout.read() if process.stdout else ''}")
+            pytest.fail(
+                f"orbit run exited early:\n{process.stdout.read() if process.stdout else ''}"
+            )
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return time.monotonic() - started
@@ -43,7 +44,8 @@ def _wait_ready(url: str, process: subprocess.Popen[str], timeout: float) -> flo
 def test_orbit_run_serves_the_demo_on_embedded_servers_and_stops_them(tmp_path: Path) -> None:
     port = _free_port()
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if key not in {"DATABASE_URL", "REDIS_URL", "DATABASE_APP_URL"}
     }
     env |= {"ORBIT_HOME": str(tmp_path / "home"), "ORBIT_PORT": str(port), "PYTHONSAFEPATH": "1"}

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from orbit.platform.db.check import check_database
 from orbit.platform.db.roles import APP, OWNER
 from orbit.platform.db.servers import Endpoints
+
 from tests.conftest import Member
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -139,7 +139,12 @@ def _orbit_db_check(endpoints: Endpoints, home: Path) -> subprocess.CompletedPro
     }
     return subprocess.run(
         [sys.executable, "-m", "orbit.platform.cli.main", "db", "check"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
 
 
