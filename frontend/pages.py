@@ -10,6 +10,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
+
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.controllers import client_ip
 from orbit.platform.auth.middleware import session_cookie
@@ -371,7 +372,7 @@ class WorkspacePages(Controller):
     ) -> Template:
         """Invite an email; the page shows the link to send."""
         try:
-            _, token = await workspaces.invite(
+            invitation, token = await workspaces.invite(
                 tenant, str(data.get("email", "")), str(data.get("role", "member"))
             )
         except OrbitError as exc:
@@ -384,7 +385,15 @@ class WorkspacePages(Controller):
                 form=data,
             )
         return await self._members_page(
-            principal, tenant, workspaces, invite_link=accept_url(str(request.base_url), token)
+            principal,
+            tenant,
+            workspaces,
+            invite_link=accept_url(
+                str(request.base_url),
+                token,
+                email=invitation["email"],
+                workspace=tenant.tenant_slug,
+            ),
         )
 
     @post("/members/invitations/{invitation_id:str}/revoke")

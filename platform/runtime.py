@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from redis.asyncio import Redis
+
 from orbit.platform.auth.sessions import SessionStore
 from orbit.platform.auth.throttle import LoginThrottle
 from orbit.platform.db.engine import Database
-from redis.asyncio import Redis
 
 if TYPE_CHECKING:
+    from piccolo.table import Table
+
     from orbit.platform.db.servers import Endpoints
     from orbit.platform.settings import Settings
-    from piccolo.table import Table
 
 
 def all_tables() -> list[type[Table]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
+
 from orbit.platform.errors import InvalidInputError
 
 

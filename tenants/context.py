@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from uuid import UUID  # noqa: TC003 - Litestar validates injected dataclasses at run time
 
 from orbit.platform.errors import NotAuthenticatedError, PermissionDeniedError
-from orbit.tenants.roles import Role, Scope  # noqa: TC002 - as above
+from orbit.tenants.roles import Role, Scope  # noqa: TC001 - as above
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Meta
+
 from orbit.platform.errors import NotAuthenticatedError
 from orbit.platform.ids import parse_id
 from orbit.tenants.context import Principal, TenantContext
@@ -54,9 +55,11 @@ class InvitationCreated(msgspec.Struct, kw_only=True):
     accept_url: str
 
 
-def accept_url(request_base: str, token: str) -> str:
-    """The link an invitee opens."""
-    return f"{request_base.rstrip('/')}/invite/{token}"
+def accept_url(request_base: str, token: str, *, email: str, workspace: str) -> str:
+    """The link an invitee opens; logged until invitation emails are sent."""
+    url = f"{request_base.rstrip('/')}/invite/{token}"
+    log.info("invitation for %s to workspace %s: %s", email, workspace, url)
+    return url
 
 
 class MemberController(Controller):
@@ -89,8 +92,9 @@ class MemberController(Controller):
     ) -> InvitationCreated:
         """Invite someone; until email lands, the link is returned and logged."""
         row, token = await workspaces.invite(tenant, data.email, data.role)
-        url = accept_url(str(request.base_url), token)
-        log.info("invitation for %s to %s: %s", row["email"], tenant.tenant_slug, url)
+        url = accept_url(
+            str(request.base_url), token, email=row["email"], workspace=tenant.tenant_slug
+        )
         fields = {k: row[k] for k in ("id", "email", "role", "created_at", "expires_at")}
         return InvitationCreated(invitation=InvitationOut(**fields), accept_url=url)
 

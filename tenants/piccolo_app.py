@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from orbit.tenants.models import Invitation, Membership, Tenant
 from piccolo.conf.apps import AppConfig
+
+from orbit.tenants.models import Invitation, Membership, Tenant
 
 APP_CONFIG = AppConfig(
     app_name="tenants",

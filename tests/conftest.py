@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+
 from orbit.platform.app import create_app
 from orbit.platform.db.migrations import migrate
 from orbit.platform.db.servers import Endpoints, Infrastructure, app_dsn_for

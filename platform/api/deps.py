@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
+
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.middleware import PRINCIPAL_KEY
 from orbit.platform.auth.service import AccountService

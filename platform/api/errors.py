@@ -10,6 +10,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
 from orbit.platform.auth.middleware import PRINCIPAL_KEY
 from orbit.platform.errors import NotAuthenticatedError, OrbitError, RateLimitedError
 from orbit.tenants.context import ANONYMOUS

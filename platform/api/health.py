@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
 from orbit.platform.runtime import Runtime
 
 _CHECK_TIMEOUT = 2.0

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.middleware import session_cookie
 from orbit.platform.auth.schemas import (

@@ -18,6 +18,7 @@ from litestar.datastructures import Cookie, Headers
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.status_codes import HTTP_400_BAD_REQUEST
+
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.sessions import COOKIE_NAME, CSRF_HEADER
 from orbit.platform.errors import NotAuthenticatedError, NotFoundError, PermissionDeniedError
@@ -28,6 +29,7 @@ from orbit.tenants.service import WorkspaceService
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
     from orbit.platform.runtime import Runtime
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

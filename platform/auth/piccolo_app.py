@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from orbit.platform.auth.models import ApiKey, User
 from piccolo.conf.apps import AppConfig
+
+from orbit.platform.auth.models import ApiKey, User
 
 APP_CONFIG = AppConfig(
     app_name="auth",

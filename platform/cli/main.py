@@ -75,6 +75,7 @@ async def cmd_web(settings: Settings, _args: argparse.Namespace) -> int:
 
 async def _serve(settings: Settings, endpoints: Endpoints) -> int:
     import uvicorn  # noqa: PLC0415
+
     from orbit.platform.app import create_app  # noqa: PLC0415
 
     app = create_app(settings, endpoints)

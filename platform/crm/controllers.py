@@ -6,6 +6,7 @@ from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
 from litestar.params import Parameter
+
 from orbit.platform.crm.schemas import ContactCreate, ContactOut, ContactPage, ContactPatch
 from orbit.platform.crm.service import DEFAULT_PAGE, MAX_PAGE, ContactService
 from orbit.platform.ids import parse_id

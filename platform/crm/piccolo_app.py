@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from orbit.platform.crm.models import Contact
 from piccolo.conf.apps import AppConfig
+
+from orbit.platform.crm.models import Contact
 
 APP_CONFIG = AppConfig(
     app_name="crm",

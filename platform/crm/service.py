@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
+from piccolo.query import WhereRaw
+
 from orbit.platform import validation
 from orbit.platform.crm.models import Contact
 from orbit.platform.crm.schemas import ContactCreate, ContactOut, ContactPage, ContactPatch
@@ -17,7 +19,6 @@ from orbit.platform.errors import InvalidInputError, NotFoundError
 from orbit.platform.ids import new_id
 from orbit.platform.search.normalize import like_pattern, search_document
 from orbit.tenants.roles import Scope
-from piccolo.query import WhereRaw
 
 if TYPE_CHECKING:
     from orbit.platform.db.engine import Database

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
+
 from orbit.platform.db import roles
 
 _TABLES = """

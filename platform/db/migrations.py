@@ -18,9 +18,10 @@ import pkgutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orbit.platform.db import roles
 from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.postgres import PostgresEngine
+
+from orbit.platform.db import roles
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

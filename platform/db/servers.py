@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
+
 from orbit.platform.db import roles
 from orbit.platform.settings import generated_secret
 

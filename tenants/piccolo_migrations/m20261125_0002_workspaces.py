@@ -1,8 +1,9 @@
 """Tenants, memberships and invitations, with the cross-tenant look-ups they need."""
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from orbit.platform.db.migrations import sql, tenant_owned
 from orbit.platform.db.roles import APP, CROSSTENANT
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 ID = "2026-11-25T13:00:02:000000"
 VERSION = "1.38.0"

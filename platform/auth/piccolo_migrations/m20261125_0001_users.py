@@ -1,8 +1,9 @@
 """Users: global accounts, email unique case-insensitively."""
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from orbit.platform.db.migrations import sql
 from orbit.platform.db.roles import APP
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 ID = "2026-11-25T13:00:01:000000"
 VERSION = "1.38.0"

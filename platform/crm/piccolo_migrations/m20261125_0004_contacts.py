@@ -1,8 +1,9 @@
 """Contacts, their indexes, and the search function that can use them under RLS."""
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from orbit.platform.db.migrations import sql, tenant_owned
 from orbit.platform.db.roles import APP, SEARCH
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 ID = "2026-11-25T13:00:04:000000"
 VERSION = "1.38.0"

@@ -1,7 +1,8 @@
 """Extensions: pg_trgm for substring search, btree_gin to lead trigram indexes with tenant_id."""
 
-from orbit.platform.db.migrations import sql
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+from orbit.platform.db.migrations import sql
 
 ID = "2026-11-25T13:00:00:000000"
 VERSION = "1.38.0"

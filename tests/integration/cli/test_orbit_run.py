@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from orbit.platform.cli.seed import DEMO_EMAIL, DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
+
 from orbit.platform.db.check import check_database
 from orbit.platform.db.migrations import migrate
 from orbit.platform.db.servers import Endpoints, Infrastructure
 from orbit.platform.settings import Settings, generated_secret
-from redis.asyncio import Redis
 
 pytestmark = pytest.mark.embedded
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from orbit.platform.db.check import check_database
 from orbit.platform.db.roles import APP, OWNER
 from orbit.platform.db.servers import Endpoints
-
 from tests.conftest import Member
 
 ROOT = Path(__file__).resolve().parents[3]

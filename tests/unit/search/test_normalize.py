@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from orbit.platform.search.normalize import fold, like_pattern, search_document
 
 
