@@ -100,19 +100,14 @@ def runtime(app_and_runtime: tuple[object, Runtime]) -> Runtime:
     return app_and_runtime[1]
 
 
-@pytest.fixture(autouse=True)
-async def _fresh_login_throttle(request: pytest.FixtureRequest) -> None:
-    """Throttle counters are per email and IP; tests share both, so each starts clean."""
-    if "app_and_runtime" in request.fixturenames:
-        runtime: Runtime = request.getfixturevalue("runtime")
-        keys = [key async for key in runtime.redis.scan_iter("orbit:login-fail:*")]
-        if keys:
-            await runtime.redis.delete(*keys)
-
-
 def make_client(app: object) -> httpx.AsyncClient:
-    """A client with its own cookie jar, talking to the app in-process over ASGI."""
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    """A client with its own cookie jar, talking to the app in-process over ASGI.
+
+    Each client gets its own peer address, so per-IP login throttling in one test
+    never spills into another (or into a parallel run sharing the Redis).
+    """
+    peer = ".".join(str(secrets.randbelow(250) + 1) for _ in range(3))
+    transport = httpx.ASGITransport(app=app, client=(f"10.{peer}", 40000))  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
