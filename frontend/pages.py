@@ -250,10 +250,12 @@ class WorkspacePages(Controller):
     ) -> Template:
         """The contact list with live search; htmx asks for just the rows."""
         result = await contacts.list(tenant, q=q, cursor=cursor)
-        template = (
-            "contacts/_rows.html" if request.headers.get("hx-request") else "contacts/list.html"
+        # Live search swaps in just the rows; a history restore needs the whole page.
+        rows_only = bool(request.headers.get("hx-request")) and not request.headers.get(
+            "hx-history-restore-request"
         )
-        return page(
+        template = "contacts/_rows.html" if rows_only else "contacts/list.html"
+        response = page(
             template,
             principal,
             contacts=result.items,
@@ -262,6 +264,9 @@ class WorkspacePages(Controller):
             display_name=display_name,
             can_write=Scope.CONTACTS_WRITE in tenant.scopes,
         )
+        # Same URL, two bodies: caches (and the Back button) must tell them apart.
+        response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
+        return response
 
     @get("/contacts/new")
     async def new_contact(self, principal: Principal, tenant: TenantContext) -> Template:

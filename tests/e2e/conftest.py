@@ -51,28 +51,39 @@ async def live_url(app: object) -> AsyncIterator[str]:
         port=port,
         lifespan="off",
         log_level="warning",
+        log_config=None,  # keep pytest's logging set-up; uvicorn's records still reach it
     )
     server = _InLoopServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    async with asyncio.timeout(STARTUP_TIMEOUT_SECONDS):
-        while not server.started:
-            if task.done():
-                task.result()  # raises the start-up error
-                pytest.fail("uvicorn stopped before it started serving")
-            await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, SHUTDOWN_TIMEOUT_SECONDS)
+    try:
+        async with asyncio.timeout(STARTUP_TIMEOUT_SECONDS):
+            while not server.started:
+                if task.done():
+                    task.result()  # raises the start-up error
+                    pytest.fail("uvicorn stopped before it started serving")
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if not task.done():
+            server.should_exit = True
+            await asyncio.wait_for(task, SHUTDOWN_TIMEOUT_SECONDS)
+        sock.close()
 
 
 @pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    """Headless Debian chromium (Playwright cannot download its own browsers here)."""
+def chromium() -> Path:
+    """Debian's chromium: Playwright cannot download its own browsers here."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    """One headless chromium for the session; each test gets its own context."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
         )
         yield browser
         await browser.close()

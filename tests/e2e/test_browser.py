@@ -73,22 +73,14 @@ async def test_sign_up_add_find_and_edit_a_contact_in_the_browser(
     await expect(rows).to_contain_text("No contacts yet")
     await expect(page.get_by_role("link", name="Add the first one")).to_be_visible()
 
-    # 2. A malformed email is refused before leaving the form. "not-an-email" is
-    # stopped by the browser itself (the field is type=email), so it never reaches
-    # the server; an address the browser accepts but the server does not
-    # ("…@nowhere" has no dot in its domain) comes back as an inline field error.
+    # 2. A malformed email comes back as an inline error next to the field (the
+    # forms are novalidate, so the server's message is the one people see).
     await page.get_by_role("link", name="Add contact").click()
     await page.wait_for_url(re.compile(r"/contacts/new$"))
     form_url = page.url
     email_field = page.get_by_label("Email")
     await page.get_by_label("First name").fill(FIRST_NAME)
     await email_field.fill("not-an-email")
-    await page.get_by_role("button", name="Save").click()
-    assert await email_field.evaluate("field => field.validity.typeMismatch")
-    assert not await page.locator("#form").evaluate("form => form.checkValidity()")
-    assert page.url == form_url
-
-    await email_field.fill("giorgos@nowhere")
     async with page.expect_response(
         lambda r: r.request.method == "POST" and r.url.endswith("/contacts")
     ) as answer:
@@ -162,18 +154,10 @@ async def test_sign_up_add_find_and_edit_a_contact_in_the_browser(
     assert page_problems == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "app bug: /t/{slug}/contacts answers htmx with only the table rows for the same URL "
-        "and no 'Vary: HX-Request', so after a live search (hx-push-url) Back from a contact "
-        "shows the cached bare rows instead of the page"
-    ),
-)
 async def test_back_from_a_contact_found_by_live_search_shows_the_search_page(
     page: Page, page_problems: list[str]
 ) -> None:
-    await sign_up(page, f"e2e-{secrets.token_hex(6)}@example.com", "Back Button")
+    await sign_up(page, f"e2e-{secrets.token_hex(6)}@example.com", f"Back {secrets.token_hex(3)}")
     await add_contact(page, FIRST_NAME, LAST_NAME, "giorgos@example.gr", "Μέλι Θάσου")
     await page.get_by_role("link", name="All contacts").click()
     await page.wait_for_url(CONTACT_LIST_URL)
