@@ -149,15 +149,7 @@ class ContactService:
             """,
             ctx.tenant_id,
             contact_id,
-            fields["first_name"],
-            fields["last_name"],
-            fields["email"],
-            fields["phone"],
-            fields["company_name"],
-            fields["owner_id"],
-            fields["tags"],
-            json.dumps(fields["custom"]),
-            _search_text(fields),
+            *_column_values(fields),
             now,
         )
         return to_out(row)
@@ -181,15 +173,7 @@ class ContactService:
             """,
             ctx.tenant_id,
             contact_id,
-            fields["first_name"],
-            fields["last_name"],
-            fields["email"],
-            fields["phone"],
-            fields["company_name"],
-            fields["owner_id"],
-            fields["tags"],
-            json.dumps(fields["custom"]),
-            _search_text(fields),
+            *_column_values(fields),
         )
         if row is None:  # deleted between the read and the write
             raise NotFoundError(f"contact {contact_id} not found in this workspace")
@@ -240,6 +224,21 @@ class ContactService:
             summary = "; ".join(f"{field}: {reason}" for field, reason in problems.items())
             raise InvalidInputError(summary, fields=problems)
         return out
+
+
+def _column_values(fields: dict[str, Any]) -> tuple[Any, ...]:
+    """Checked fields in the column order both INSERT and UPDATE use ($3 … $11)."""
+    return (
+        fields["first_name"],
+        fields["last_name"],
+        fields["email"],
+        fields["phone"],
+        fields["company_name"],
+        fields["owner_id"],
+        fields["tags"],
+        json.dumps(fields["custom"]),
+        _search_text(fields),
+    )
 
 
 def _search_text(fields: dict[str, Any]) -> str:
