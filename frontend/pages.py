@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -31,8 +33,17 @@ AnyRequest = Request[Any, Any, Any]
 
 
 def _local_path(path: str) -> bool:
-    """Whether ``path`` stays on this site (no open redirect after login)."""
-    return path.startswith("/") and not path.startswith("//")
+    """Whether ``path`` stays on this site (no open redirect after login).
+
+    Browsers read a backslash as ``/`` and drop tabs and newlines from URLs, so
+    such characters could turn a path into another host; only plain paths pass.
+    """
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return False
+    if any(unicodedata.category(ch) == "Cc" for ch in path):
+        return False
+    parts = urlsplit(path)
+    return not parts.scheme and not parts.netloc
 
 
 def go(request: AnyRequest, url: str) -> Response[Any]:
@@ -111,6 +122,7 @@ class AccountPages(Controller):
         """Create the user and workspace, then open it."""
         try:
             account, workspace = await accounts.sign_up(
+                ip=client_ip(request),
                 email=str(data.get("email", "")),
                 password=str(data.get("password", "")),
                 name=str(data.get("name", "")),
@@ -147,9 +159,7 @@ class AccountPages(Controller):
         mine = await accounts.workspaces.user_workspaces(account.id)
         workspace = await accounts.workspaces.by_slug(mine[0][0]) if mine else None
         next_path = str(data.get("next", ""))
-        safe_next = (
-            next_path if next_path.startswith("/") and not next_path.startswith("//") else None
-        )
+        safe_next = next_path if _local_path(next_path) else None
         return await log_in_as(request, runtime, account, workspace, next_path=safe_next)
 
     @post("/logout")

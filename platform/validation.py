@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+import unicodedata
+from typing import Any
+
 from email_validator import EmailNotValidError, validate_email
 
 from orbit.platform.errors import InvalidInputError
 
 
+def no_control_characters(value: str, field: str) -> str:
+    """``value`` unchanged, or a 400 naming ``field`` when it holds control characters.
+
+    PostgreSQL cannot store NUL in text at all, and the others only hide text.
+    """
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        reason = "must not contain control characters"
+        raise InvalidInputError(f"{field} {reason}", fields={field: reason})
+    return value
+
+
+def json_without_nul(value: Any, field: str) -> Any:
+    """``value`` unchanged, or a 400 naming ``field`` when a key or string holds NUL.
+
+    PostgreSQL's jsonb refuses the NUL character; newlines and tabs are fine in JSON.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            reason = "must not contain the NUL character"
+            raise InvalidInputError(f"{field} {reason}", fields={field: reason})
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
 def email_address(value: str, field: str = "email") -> str:
     """``value`` as a normalised email address, or a 400 naming ``field``."""
-    candidate = value.strip()
+    candidate = no_control_characters(value, field).strip()
     if not candidate:
         raise InvalidInputError(f"{field} is required", fields={field: "is required"})
     try:
@@ -22,7 +55,7 @@ def email_address(value: str, field: str = "email") -> str:
 
 def text(value: str | None, field: str, *, max_length: int, required: bool = False) -> str:
     """``value`` trimmed; a 400 naming ``field`` when empty but required, or too long."""
-    cleaned = (value or "").strip()
+    cleaned = no_control_characters(value or "", field).strip()
     if required and not cleaned:
         raise InvalidInputError(f"{field} is required", fields={field: "is required"})
     if len(cleaned) > max_length:

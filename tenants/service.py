@@ -11,7 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orbit.platform import validation
-from orbit.platform.errors import ConflictError, InvalidInputError, NotFoundError
+from orbit.platform.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from orbit.platform.ids import new_id
 from orbit.tenants.models import Invitation, Membership, Tenant
 from orbit.tenants.roles import INVITABLE_ROLES, Role, Scope
@@ -82,13 +87,27 @@ class WorkspaceService:
                 "SELECT slug FROM tenants WHERE slug = $1 OR slug LIKE $2", base, base + "-%"
             )
         }
-        slug, n = base, 1
-        while slug in taken:
-            n += 1
-            slug = f"{base}-{n}"
         tenant_id = new_id()
         now = datetime.now(UTC)
-        await Tenant.insert(Tenant(id=tenant_id, slug=slug, name=name, plan="free", created_at=now))
+        n = 1
+        while True:
+            slug = base if n == 1 else f"{base}-{n}"
+            n += 1
+            if slug in taken:
+                continue
+            # Two sign-ups may race for the same slug: the loser moves to the next one.
+            inserted = await self.db.fetchval(
+                """
+                INSERT INTO tenants (id, slug, name, plan, created_at)
+                VALUES ($1, $2, $3, 'free', $4) ON CONFLICT (slug) DO NOTHING RETURNING id
+                """,
+                tenant_id,
+                slug,
+                name,
+                now,
+            )
+            if inserted is not None:
+                break
         await self.db.set_tenant(tenant_id)
         await Membership.insert(
             Membership(
@@ -175,8 +194,8 @@ class WorkspaceService:
         return invitation.to_dict(), token
 
     async def invitations(self, ctx: TenantContext) -> list[dict[str, Any]]:
-        """Open invitations (not accepted, revoked or expired), newest first."""
-        ctx.require(Scope.MEMBERS_READ)
+        """Open invitations (not accepted, revoked or expired), newest first; admins only."""
+        ctx.require(Scope.MEMBERS_WRITE)
         return await (
             Invitation.select(
                 Invitation.id,
@@ -232,9 +251,16 @@ class WorkspaceService:
     async def accept(self, token: str, user_id: UUID) -> Workspace:
         """Accept the invitation behind ``token`` as ``user_id``: the user becomes a member.
 
-        Scopes the current transaction to the invitation's workspace.
+        Only the invited address may accept: a forwarded or leaked link is useless
+        to anyone logged in under another email. Scopes the current transaction
+        to the invitation's workspace.
         """
         pending = await self.pending_invitation(token)
+        accepting = await self.db.fetchval("SELECT email_key FROM users WHERE id = $1", user_id)
+        if accepting != validation.email_key(pending.email):
+            raise PermissionDeniedError(
+                f"this invitation is for {pending.email}; log in with that address to accept it"
+            )
         await self.db.set_tenant(pending.tenant_id)
         claimed = await self.db.fetchval(
             """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -12,7 +13,12 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from orbit.platform.auth.middleware import PRINCIPAL_KEY
-from orbit.platform.errors import NotAuthenticatedError, OrbitError, RateLimitedError
+from orbit.platform.errors import (
+    InvalidInputError,
+    NotAuthenticatedError,
+    OrbitError,
+    RateLimitedError,
+)
 from orbit.tenants.context import ANONYMOUS
 
 if TYPE_CHECKING:
@@ -65,7 +71,8 @@ def orbit_error(request: Request[Any, Any, Any], exc: OrbitError) -> Response[An
             headers=headers,
         )
     if isinstance(exc, NotAuthenticatedError) and request.method == "GET":
-        return Redirect(f"/login?next={request.url.path}")
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(f"/login?{urlencode({'next': back})}")
     return _error_page(request, exc.status_code, exc.message, headers)
 
 
@@ -115,7 +122,13 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return _error_page(request, HTTP_500_INTERNAL_SERVER_ERROR, message)
 
 
+def too_deep(request: Request[Any, Any, Any], _exc: RecursionError) -> Response[Any]:
+    """A JSON body nested so deeply that decoding it recursed too far."""
+    return orbit_error(request, InvalidInputError("the request body is nested too deeply"))
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    RecursionError: too_deep,
     OrbitError: orbit_error,
     HTTPException: http_error,
     Exception: unexpected_error,

@@ -61,10 +61,15 @@ class AccountController(Controller):
 
     @post("/signup", status_code=HTTP_201_CREATED)
     async def sign_up(
-        self, data: SignUpIn, accounts: AccountService, runtime: Runtime
+        self,
+        request: Request[Any, Any, Any],
+        data: SignUpIn,
+        accounts: AccountService,
+        runtime: Runtime,
     ) -> Response[SessionOut]:
         """Create a user and their workspace on the free plan, and log them in."""
         account, workspace = await accounts.sign_up(
+            ip=client_ip(request),
             email=data.email,
             password=data.password,
             name=data.name,

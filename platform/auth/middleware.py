@@ -10,9 +10,13 @@ status is below 400 and rolls back otherwise, so a failed request writes nothing
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
+import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 from litestar.datastructures import Cookie, Headers
 from litestar.enums import ScopeType
@@ -20,7 +24,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from orbit.platform.auth.api_keys import ApiKeyService
-from orbit.platform.auth.sessions import COOKIE_NAME, CSRF_HEADER
+from orbit.platform.auth.sessions import COOKIE_NAME, CSRF_HEADER, Session
 from orbit.platform.errors import NotAuthenticatedError, NotFoundError, PermissionDeniedError
 from orbit.tenants.context import ANONYMOUS, Principal, TenantContext
 from orbit.tenants.models import Tenant
@@ -32,8 +36,16 @@ if TYPE_CHECKING:
 
     from orbit.platform.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+MAX_BODY_BYTES = 2 * 1024 * 1024
+"""JSON and form bodies; file uploads (imports) will stream through their own route."""
+BODY_TIMEOUT = 30.0
+_BYPASS = re.compile(r"^/(?:static/|healthz$|readyz$|api/docs|favicon)")
 _WORKSPACE_PATH = re.compile(r"^/t/([^/]+)(?:/|$)")
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 PRINCIPAL_KEY = "principal"
 
 
@@ -47,48 +59,130 @@ class RequestContextMiddleware(ASGIMiddleware):
     """Authenticates the request and runs it in one tenant-scoped transaction."""
 
     scopes = (ScopeType.HTTP,)
-    exclude_path_pattern = ("^/static/", "^/healthz$", "^/readyz$", "^/api/docs", "^/favicon")
+
+    @staticmethod
+    def should_bypass_for_scope(scope: Scope) -> bool:
+        """Static files, health probes and the API docs need no identity or transaction."""
+        return _BYPASS.match(scope["path"]) is not None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        """Open the transaction, resolve the principal, run the handler, settle the transaction."""
+        """Read the body, open the transaction, resolve the principal, run, settle."""
+        # The whole body is read before a pooled connection is taken, so slow or
+        # stalled uploads cannot hold database connections.
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                body = await _read_body(receive, MAX_BODY_BYTES)
+        except TimeoutError:
+            await _send_error(send, 408, "the request body did not arrive in time")
+            return
+        except _ClientGoneError:
+            return
+        if body is None:
+            limit = MAX_BODY_BYTES // 1024
+            await _send_error(send, 413, f"request body larger than {limit} KiB")
+            return
         runtime = runtime_of(scope)
-        async with runtime.db.begin() as tx:
-            scope["state"][PRINCIPAL_KEY] = await resolve_principal(runtime, scope)
+        async with runtime.db.unit_of_work() as unit:
+            scope["state"][PRINCIPAL_KEY] = await resolve_principal(runtime, scope, body)
+            failed_commit = False
 
             async def settle_then_send(message: Message) -> None:
+                nonlocal failed_commit
+                if failed_commit:
+                    return  # the original response was replaced by a 500
                 if message["type"] == "http.response.start":
-                    if message["status"] < HTTP_400_BAD_REQUEST:
-                        await tx.commit()  # type: ignore[no-untyped-call]
-                    else:
-                        await tx.rollback()  # type: ignore[no-untyped-call]
+                    try:
+                        await unit.finish(commit=message["status"] < HTTP_400_BAD_REQUEST)
+                    except Exception:
+                        log.exception("commit failed on %s %s", scope.get("method"), scope["path"])
+                        failed_commit = True
+                        await _send_error(send, 500, "the change could not be saved; try again")
+                        return
                 await send(message)
 
-            await next_app(scope, receive, settle_then_send)
+            await next_app(scope, _replay(body, receive), settle_then_send)
 
 
-async def resolve_principal(runtime: Runtime, scope: Scope) -> Principal:
+class _ClientGoneError(Exception):
+    """The client disconnected before sending its whole body."""
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or ``None`` when it exceeds ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGoneError
+        chunk = cast("bytes", message.get("body", b""))
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the buffered body to the app, then the real channel."""
+    sent = False
+
+    async def replayed() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+async def _send_error(send: Send, status: int, detail: str) -> None:
+    payload = json.dumps({"status_code": status, "detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+async def resolve_principal(runtime: Runtime, scope: Scope, body: bytes = b"") -> Principal:
     """Who is calling: an API key, a session (with CSRF checked), or nobody."""
     headers = Headers.from_scope(scope)
     authorization = headers.get("authorization")
     if authorization:
         return await _api_key_principal(runtime, authorization)
+    method = str(scope.get("method", "GET"))
+    if method not in SAFE_METHODS:
+        _refuse_cross_site(headers)
     session_id = _cookie(headers, COOKIE_NAME)
     session = await runtime.sessions.load(session_id) if session_id else None
     if session is None:
         if session_id:
             return Principal(session_expired=True)
         return ANONYMOUS
-    method = str(scope.get("method", "GET"))
-    if method not in SAFE_METHODS and not hmac.compare_digest(
-        headers.get(CSRF_HEADER, ""), session.csrf_token
-    ):
+    if method not in SAFE_METHODS and not _csrf_ok(headers, body, session.csrf_token):
         raise PermissionDeniedError(
             "missing or wrong CSRF token: send the X-CSRF-Token header of your session"
         )
+    return await _session_principal(runtime, session, str(scope["path"]))
+
+
+async def _session_principal(runtime: Runtime, session: Session, path: str) -> Principal:
+    """A logged-in user, inside the workspace of a ``/t/{slug}/`` page or their last one."""
     principal = Principal(
         user_id=session.user_id, session_id=session.id, csrf_token=session.csrf_token
     )
-    match = _WORKSPACE_PATH.match(scope["path"])
+    match = _WORKSPACE_PATH.match(path)
+    if match and not _SLUG.fullmatch(match.group(1)):
+        raise NotFoundError(f"workspace {match.group(1)[:63]!r} not found")
     slug = match.group(1) if match else session.tenant_slug
     if slug is None:
         return principal
@@ -116,6 +210,7 @@ async def _member_context(runtime: Runtime, slug: str, user_id: Any) -> TenantCo
     await runtime.db.set_tenant(workspace.id)
     membership = await workspaces.active_membership(workspace.id, user_id)
     if membership is None:
+        await runtime.db.clear_tenant()  # not a member: nothing of that workspace stays visible
         return None
     role = Role(membership["role"])
     return TenantContext(
@@ -149,6 +244,26 @@ async def _api_key_principal(runtime: Runtime, authorization: str) -> Principal:
             api_key_id=key.key_id,
         )
     )
+
+
+def _csrf_ok(headers: Headers, body: bytes, expected: str) -> bool:
+    """The session's token came as the X-CSRF-Token header or a ``csrf_token`` form field."""
+    presented = headers.get(CSRF_HEADER)
+    if presented is None and headers.get("content-type", "").startswith(FORM_CONTENT_TYPE):
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=1000)
+        presented = next(iter(fields.get("csrf_token", [])), None)
+    return presented is not None and hmac.compare_digest(
+        presented.encode("utf-8", "replace"), expected.encode()
+    )
+
+
+def _refuse_cross_site(headers: Headers) -> None:
+    """Refuse unsafe requests that a browser says come from another site (login CSRF too)."""
+    if headers.get("sec-fetch-site") == "cross-site":
+        raise PermissionDeniedError("cross-site request refused")
+    origin = headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != headers.get("host"):
+        raise PermissionDeniedError(f"cross-site request from {origin} refused")
 
 
 def _cookie(headers: Headers, name: str) -> str | None:

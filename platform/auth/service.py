@@ -54,7 +54,7 @@ class AccountService:
             user_id,
             address,
             key,
-            hash_password(password),
+            await hash_password(password),
             name,
             datetime.now(UTC),
         )
@@ -66,10 +66,15 @@ class AccountService:
         return Account(id=user_id, email=address, name=name)
 
     async def sign_up(
-        self, *, email: str, password: str, name: str, workspace_name: str
+        self, *, email: str, password: str, name: str, workspace_name: str, ip: str | None = None
     ) -> tuple[Account, Workspace]:
-        """Create a user and their own workspace, with them as its owner."""
+        """Create a user and their own workspace, with them as its owner.
+
+        ``ip`` (web sign-ups) is throttled; the CLI and the demo seed pass none.
+        """
         validation.text(workspace_name, "workspace_name", max_length=200, required=True)
+        if ip is not None and self.throttle:
+            await self.throttle.sign_up(ip)
         account = await self.create_user(email, password, name)
         workspace = await self.workspaces.create(workspace_name, account.id)
         return account, workspace
@@ -77,15 +82,15 @@ class AccountService:
     async def log_in(self, email: str, password: str, *, ip: str) -> Account:
         """The account for these credentials; 401 when wrong, 429 when throttled."""
         key = validation.email_key(email)
+        validation.no_control_characters(email, "email")
         if self.throttle:
-            await self.throttle.check(ip, key)
+            await self.throttle.attempt(ip, key)
         row = await User.select().where(User.email_key == key).first()
-        if not verify_password(row["password_hash"] if row else None, password) or row is None:
-            if self.throttle:
-                await self.throttle.failed(ip, key)
+        password_ok = await verify_password(row["password_hash"] if row else None, password)
+        if not password_ok or row is None:
             raise NotAuthenticatedError("email or password is wrong")
         if self.throttle:
-            await self.throttle.succeeded(key)
+            await self.throttle.succeeded(ip, key)
         return Account(id=row["id"], email=row["email"], name=row["name"])
 
     async def get(self, user_id: UUID) -> Account | None:

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -21,6 +22,8 @@ from orbit.platform.search.normalize import like_pattern, search_document
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from orbit.platform.db.engine import Database
     from orbit.tenants.context import TenantContext
 
@@ -28,6 +31,9 @@ MAX_PAGE = 200
 DEFAULT_PAGE = 50
 MAX_CUSTOM_BYTES = 16_384
 MAX_QUERY = 200
+_CURSOR_YEARS = (2000, 9000)
+_TEXT_FIELDS = {"first_name": 100, "last_name": 100, "phone": 50, "company_name": 200}
+"""Free-text contact fields and their length limits."""
 
 
 def encode_cursor(updated_at: datetime, contact_id: UUID) -> str:
@@ -41,12 +47,16 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         stamp, contact_id = json.loads(raw)
-        return datetime.fromisoformat(stamp), UUID(contact_id)
-    except (ValueError, TypeError, binascii.Error):
+        updated_at = datetime.fromisoformat(stamp).astimezone(UTC)
+        after = updated_at, UUID(contact_id)
+    except (ValueError, TypeError, OverflowError, binascii.Error):
+        after = None
+    if after is None or not _CURSOR_YEARS[0] <= after[0].year <= _CURSOR_YEARS[1]:
         raise InvalidInputError(
             "cursor is not valid; use next_cursor from the previous page",
             fields={"cursor": "is not a cursor Orbit returned"},
-        ) from None
+        )
+    return after
 
 
 def to_out(row: dict[str, Any] | Any) -> ContactOut:
@@ -94,7 +104,7 @@ class ContactService:
                 fields={"limit": f"must be between 1 and {MAX_PAGE}"},
             )
         after = decode_cursor(cursor) if cursor else None
-        query = (q or "").strip()
+        query = validation.no_control_characters(q or "", "q").strip()
         if len(query) > MAX_QUERY:
             raise InvalidInputError(
                 f"q must be at most {MAX_QUERY} characters",
@@ -193,24 +203,27 @@ class ContactService:
     async def _checked(self, ctx: TenantContext, data: dict[str, Any]) -> dict[str, Any]:
         """Trim and check every field; raise one 400 naming all bad fields."""
         problems: dict[str, str] = {}
-        out: dict[str, Any] = {}
-        for name in ("first_name", "last_name"):
-            out[name] = (data.get(name) or "").strip()
-        for name in ("phone", "company_name"):
-            out[name] = (data.get(name) or "").strip() or None
-        email = (data.get("email") or "").strip()
-        out["email"] = None
-        if email:
+
+        def check(rule: Callable[[], Any]) -> Any:
             try:
-                out["email"] = validation.email_address(email)
+                return rule()
             except InvalidInputError as exc:
                 problems.update(exc.fields)
-        if not (out["first_name"] or out["last_name"] or out["email"]):
-            problems.setdefault(
-                "first_name", "a contact needs a first name, a last name or an email"
-            )
-        out["tags"] = sorted({tag.strip() for tag in data.get("tags") or [] if tag.strip()})
-        out["custom"] = data.get("custom") or {}
+                return None
+
+        out: dict[str, Any] = {}
+        for name, limit in _TEXT_FIELDS.items():
+            value = check(partial(validation.text, data.get(name), name, max_length=limit))
+            out[name] = value or ("" if name in {"first_name", "last_name"} else None)
+        email = data.get("email") or ""
+        out["email"] = check(partial(validation.email_address, email)) if email.strip() else None
+        if not (out["first_name"] or out["last_name"] or out["email"] or problems):
+            problems["first_name"] = "a contact needs a first name, a last name or an email"
+        tags = [check(partial(validation.text, t, "tags", max_length=50)) for t in data["tags"]]
+        out["tags"] = sorted({tag for tag in tags if tag})
+        out["custom"] = check(
+            partial(validation.json_without_nul, data.get("custom") or {}, "custom")
+        )
         if len(json.dumps(out["custom"])) > MAX_CUSTOM_BYTES:
             problems["custom"] = f"must be at most {MAX_CUSTOM_BYTES} bytes of JSON"
         out["owner_id"] = data.get("owner_id")

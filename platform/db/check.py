@@ -13,15 +13,17 @@ import asyncpg
 
 from orbit.platform.db import roles
 
+# A policy walls a table off when both its USING and WITH CHECK filter on the tenant.
+_WALLED = """coalesce(pg_get_expr(p.polqual, p.polrelid), '') LIKE '%app.tenant_id%'
+    AND coalesce(pg_get_expr(p.polwithcheck, p.polrelid), 'app.tenant_id') LIKE '%app.tenant_id%'"""
+
 _TABLES = """
 SELECT c.relname AS name, c.relkind AS kind, c.relrowsecurity AS enabled,
        c.relforcerowsecurity AS forced,
        coalesce(c.reloptions, '{}') @> ARRAY['security_invoker=true'] AS invoker,
-       count(p.polname) FILTER (
-           WHERE pg_get_expr(p.polqual, p.polrelid) LIKE '%app.tenant_id%'
-             AND coalesce(pg_get_expr(p.polwithcheck, p.polrelid), 'app.tenant_id')
-                 LIKE '%app.tenant_id%'
-       ) AS policies
+       count(p.polname) FILTER (WHERE {walled}) AS policies,
+       coalesce(array_agg(p.polname::text ORDER BY p.polname)
+                FILTER (WHERE p.polpermissive AND NOT ({walled})), '{}') AS open_policies
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
@@ -31,7 +33,7 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm')
   AND n.nspname NOT LIKE 'pg_temp%'
 GROUP BY c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.reloptions
 ORDER BY c.relname
-"""
+""".replace("{walled}", _WALLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,10 @@ def _table_problems(row: asyncpg.Record) -> tuple[str, ...]:
         problems.append("row level security is not forced")
     if row["policies"] == 0:
         problems.append("no policy on app.tenant_id")
+    # Permissive policies are OR'ed: one that does not filter by tenant opens the table.
+    problems.extend(
+        f"policy {name} does not filter on app.tenant_id" for name in row["open_policies"]
+    )
     return tuple(problems)
 
 

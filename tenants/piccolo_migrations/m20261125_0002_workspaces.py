@@ -2,12 +2,13 @@
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
-from orbit.platform.db.migrations import sql, tenant_owned
+from orbit.platform.db.migrations import TENANT_POLICY, sql, tenant_owned
 from orbit.platform.db.roles import APP, CROSSTENANT
 
 ID = "2026-11-25T13:00:02:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "workspaces"
+TENANT_ROW = TENANT_POLICY.replace("tenant_id =", "id =", 1)
 
 
 async def forwards() -> MigrationManager:
@@ -23,6 +24,14 @@ async def forwards() -> MigrationManager:
                 created_at timestamptz NOT NULL DEFAULT now()
             );
             GRANT SELECT, INSERT, UPDATE ON tenants TO {APP};
+            -- Global table (slugs resolve before a tenant is chosen), but a request
+            -- may change only its own workspace's row.
+            ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
+            ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
+            CREATE POLICY tenants_read ON tenants FOR SELECT USING (true);
+            CREATE POLICY tenants_create ON tenants FOR INSERT WITH CHECK (true);
+            CREATE POLICY tenants_update_own ON tenants FOR UPDATE
+                USING ({TENANT_ROW}) WITH CHECK ({TENANT_ROW});
 
             CREATE TABLE memberships (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -59,7 +68,7 @@ async def forwards() -> MigrationManager:
             -- The workspace switcher lists one user's workspaces across tenants.
             CREATE FUNCTION orbit_user_workspaces(p_user_id uuid)
             RETURNS TABLE (tenant_id uuid, slug text, name text, role text)
-            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
             AS $$
                 SELECT t.id, t.slug::text, t.name::text, m.role::text
                 FROM memberships m JOIN tenants t ON t.id = m.tenant_id
@@ -72,7 +81,7 @@ async def forwards() -> MigrationManager:
             RETURNS TABLE (tenant_id uuid, id uuid, email text, role text,
                            expires_at timestamptz, accepted_at timestamptz,
                            revoked_at timestamptz)
-            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
             AS $$
                 SELECT i.tenant_id, i.id, i.email::text, i.role::text, i.expires_at,
                        i.accepted_at, i.revoked_at

@@ -89,13 +89,26 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
         await browser.close()
 
 
-@pytest.fixture
-async def browser_context(browser: Browser, live_url: str) -> AsyncIterator[BrowserContext]:
-    """A fresh cookie jar per test, resolving relative URLs against ``live_url``."""
+async def _new_context(browser: Browser, live_url: str) -> BrowserContext:
     context = await browser.new_context(
         base_url=live_url, viewport={"width": 1280, "height": 800}, locale="en-US"
     )
     context.set_default_timeout(10_000)
+    return context
+
+
+@pytest.fixture
+async def browser_context(browser: Browser, live_url: str) -> AsyncIterator[BrowserContext]:
+    """A fresh cookie jar per test, resolving relative URLs against ``live_url``."""
+    context = await _new_context(browser, live_url)
+    yield context
+    await context.close()
+
+
+@pytest.fixture
+async def second_browser_context(browser: Browser, live_url: str) -> AsyncIterator[BrowserContext]:
+    """Another person's browser: a second context sharing no cookies with ``browser_context``."""
+    context = await _new_context(browser, live_url)
     yield context
     await context.close()
 
@@ -106,18 +119,32 @@ def page_problems() -> list[str]:
     return []
 
 
-@pytest.fixture
-async def page(browser_context: BrowserContext, page_problems: list[str]) -> AsyncIterator[Page]:
-    """A page of the test's context; it records its problems in ``page_problems``."""
-    page = await browser_context.new_page()
-    page.on("pageerror", lambda error: page_problems.append(f"JavaScript error: {error}"))
+async def _watched_page(context: BrowserContext, problems: list[str]) -> Page:
+    """A new page of ``context`` that records its problems in ``problems``."""
+    page = await context.new_page()
+    page.on("pageerror", lambda error: problems.append(f"JavaScript error: {error}"))
 
     def record_server_error(response: Response) -> None:
         if response.status >= 500:
-            page_problems.append(
-                f"HTTP {response.status} from {response.request.method} {response.url}"
-            )
+            problems.append(f"HTTP {response.status} from {response.request.method} {response.url}")
 
     page.on("response", record_server_error)
+    return page
+
+
+@pytest.fixture
+async def page(browser_context: BrowserContext, page_problems: list[str]) -> AsyncIterator[Page]:
+    """A page of the test's context; it records its problems in ``page_problems``."""
+    page = await _watched_page(browser_context, page_problems)
+    yield page
+    await page.close()
+
+
+@pytest.fixture
+async def second_page(
+    second_browser_context: BrowserContext, page_problems: list[str]
+) -> AsyncIterator[Page]:
+    """A page of the second context; its problems land in the same ``page_problems``."""
+    page = await _watched_page(second_browser_context, page_problems)
     yield page
     await page.close()

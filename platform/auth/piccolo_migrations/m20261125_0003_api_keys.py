@@ -38,7 +38,7 @@ async def forwards() -> MigrationManager:
             CREATE FUNCTION orbit_api_key_by_prefix(p_prefix text)
             RETURNS TABLE (tenant_id uuid, id uuid, secret_hash text, scopes text[],
                            revoked_at timestamptz)
-            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
             AS $$
                 SELECT k.tenant_id, k.id, k.secret_hash::text, k.scopes::text[], k.revoked_at
                 FROM api_keys k WHERE k.prefix = p_prefix

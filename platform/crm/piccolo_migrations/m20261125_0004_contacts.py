@@ -47,7 +47,7 @@ async def forwards() -> MigrationManager:
                 p_pattern text, p_limit integer,
                 p_before_updated timestamptz, p_before_id uuid)
             RETURNS SETOF contacts
-            LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+            LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
             AS $$
             DECLARE
                 v_tenant uuid := NULLIF(current_setting('app.tenant_id', true), '')::uuid;

@@ -108,6 +108,44 @@ async def test_rls_lint_passes_on_the_migrated_schema(endpoints: Endpoints) -> N
     assert role_problems == []
 
 
+async def test_rls_lint_fails_on_a_policy_that_opens_a_walled_table(endpoints: Endpoints) -> None:
+    conn = await asyncpg.connect(endpoints.admin_dsn)
+    try:
+        await conn.execute("CREATE POLICY open_door ON contacts USING (true)")
+        reports, _ = await check_database(endpoints.admin_dsn)
+    finally:
+        await conn.execute("DROP POLICY IF EXISTS open_door ON contacts")
+        await conn.close()
+    contacts = next(r for r in reports if r.name == "contacts")
+    assert contacts.problems == ("policy open_door does not filter on app.tenant_id",)
+
+
+async def test_app_role_may_update_only_its_own_workspace_row(
+    endpoints: Endpoints, alice: Member, bob: Member
+) -> None:
+    conn = await asyncpg.connect(endpoints.app_dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", alice.workspace_id)
+            changed = await conn.execute(
+                "UPDATE tenants SET plan = 'pro' WHERE id = $1", uuid.UUID(bob.workspace_id)
+            )
+            own = await conn.execute(
+                "UPDATE tenants SET name = name WHERE id = $1", uuid.UUID(alice.workspace_id)
+            )
+        # Every workspace's slug and name stay readable: sign-up and links resolve slugs.
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM tenants WHERE id = $1", uuid.UUID(bob.workspace_id)
+            )
+            == 1
+        )
+    finally:
+        await conn.close()
+    assert changed == "UPDATE 0"
+    assert own == "UPDATE 1"
+
+
 async def test_rls_lint_fails_on_a_table_made_without_rls(endpoints: Endpoints) -> None:
     conn = await asyncpg.connect(endpoints.admin_dsn)
     try:
