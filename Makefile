@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# uv is bootstrapped with pip on a machine that lacks it.
+# uv is bootstrapped with pip on a machine that lacks it; `python3 -m uv` runs it
+# whether pip put it in the interpreter's site-packages or in ~/.local.
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export PYTHONSAFEPATH := 1
 export UV_LINK_MODE := copy
@@ -13,8 +14,14 @@ PACKAGES := platform tenants billing plugins frontend
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-uv: ## install uv with pip when it is missing
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+# Debian's (and other distributions') python3 refuses `pip install` outside a venv
+# (PEP 668, "externally-managed-environment"); then uv goes into ~/.local only, which
+# --break-system-packages allows without touching the system's packages.
+uv: ## install uv with pip when it is missing (into ~/.local on a distribution's python3)
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+	  || python3 -m pip install --quiet uv 2>/dev/null \
+	  || python3 -m pip install --quiet --user --break-system-packages uv \
+	  || { echo "make: could not install uv with pip; install python3-pip, or uv itself (https://docs.astral.sh/uv/)" >&2; exit 1; }
 
 sync: uv ## create .venv from uv.lock (runtime and dev dependencies)
 	@$(UV) sync --frozen --quiet

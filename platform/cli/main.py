@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shlex
 import signal
 import sys
 from contextlib import asynccontextmanager
@@ -116,6 +117,39 @@ async def cmd_db_check(settings: Settings, _args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+APP_PASSWORD_PLACEHOLDER = "CHANGE-ME"  # noqa: S105 - printed for the DBA to replace
+
+
+async def cmd_db_roles_sql(_settings: Settings, args: argparse.Namespace) -> int:
+    """Print the SQL a DBA runs once to create Orbit's roles; connects to nothing."""
+    from orbit.platform.db import roles  # noqa: PLC0415
+
+    password = args.app_password or APP_PASSWORD_PLACEHOLDER
+    database = args.database
+    example = f"psql -d {shlex.quote(database)} -f orbit-roles.sql"
+    lines = [
+        f"-- Orbit's roles and grants for database {database}. Run once as a superuser,",
+        f"-- connected to that database (for example: {example}).",
+    ]
+    if not args.app_password:
+        lines.append(
+            f"-- First replace {APP_PASSWORD_PLACEHOLDER} with a password for {roles.APP}; "
+            "DATABASE_APP_URL then connects with it."
+        )
+    lines += [
+        "-- The login in DATABASE_URL runs migrations; unless it is a superuser, also run:",
+        f"--   GRANT {roles.OWNER} TO <that login>;",
+    ]
+    lines += [
+        f"{statement};"
+        for statement in roles.role_statements(
+            existing=set(), app_password=password, database=database
+        )
+    ]
+    print("\n".join(lines))  # noqa: T201 - CLI output
+    return 0
+
+
 async def cmd_tenants_create(settings: Settings, args: argparse.Namespace) -> int:
     """Create a workspace and its owner."""
     from orbit.platform.auth.service import AccountService  # noqa: PLC0415
@@ -191,6 +225,19 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("check", help="fail when a tenant table lacks forced RLS").set_defaults(
         func=cmd_db_check
     )
+    roles_sql = db.add_parser(
+        "roles-sql",
+        help="print the SQL a DBA runs once to create Orbit's roles (connects to nothing)",
+    )
+    roles_sql.add_argument(
+        "--database", default="orbit", help="the database Orbit uses (default: orbit)"
+    )
+    roles_sql.add_argument(
+        "--app-password",
+        help=f"orbit_app's password (default: a {APP_PASSWORD_PLACEHOLDER} placeholder to edit; "
+        "a password given here is visible in the process list and shell history)",
+    )
+    roles_sql.set_defaults(func=cmd_db_roles_sql)
     tenants = commands.add_parser("tenants", help="workspaces").add_subparsers(
         dest="tenants_command", required=True, metavar="TENANTS_COMMAND"
     )
@@ -234,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(
             max(logging.WARNING, logging.getLevelName(settings.log_level))
         )
+    from orbit.platform.db.roles import RoleSetupError  # noqa: PLC0415
     from orbit.platform.errors import OrbitError  # noqa: PLC0415
 
     # SIGTERM (docker stop, kill) unwinds like Ctrl+C, so embedded servers stop too.
@@ -242,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = asyncio.run(args.func(settings, args))
     except OrbitError as exc:
         print(f"orbit: {exc.message}", file=sys.stderr)  # noqa: T201
+        return 2
+    except RoleSetupError as exc:
+        print(f"orbit: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     except KeyboardInterrupt:
         return 130

@@ -7,6 +7,9 @@
 - ``orbit_search`` and ``orbit_crosstenant`` are ``NOLOGIN BYPASSRLS`` owners of
   the few ``SECURITY DEFINER`` functions that need them: search (indexes under
   RLS, see DESIGN.md) and the narrow cross-tenant look-ups of authentication.
+
+Where Orbit may not create roles, ``orbit db roles-sql`` prints
+:func:`role_statements` for a database administrator to run.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ async def ensure_roles(admin_dsn: str, app_password: str) -> RoleSetup:
             if missing:
                 raise RoleSetupError(
                     f"roles {', '.join(missing)} are missing and {current} may not create them; "
-                    "ask a database administrator to run `orbit db roles-sql` on this server"
+                    "ask a database administrator to run, once, the SQL that "
+                    f"`orbit db roles-sql --database {database}` prints (docs/database.md)"
                 )
             return RoleSetup(migration_role=current, set_role=False)
         for statement in role_statements(existing, app_password, database):

@@ -1,12 +1,35 @@
 """The one text normaliser for search, used on write and on query alike.
 
 PostgreSQL's ``lower()`` keeps Greek final ς apart from σ and leaves accents,
-so Orbit folds text in Python: NFKC, case-fold, then strip combining marks.
+so Orbit folds text in Python: NFKC, case-fold, strip combining marks, then
+spell out the few Latin letters whose accent is part of the letter itself.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
+
+# Letters with a stroke, a ligature or no dot have no Unicode decomposition, so
+# stripping combining marks leaves them alone; "Łódź" must still match "lodz".
+# Keys are case-folded letters (Ł, Ø, Æ… fold to these first); values are ASCII,
+# so folding twice changes nothing. ``ŀ`` is not here: NFKC already spells it ``l·``.
+_LETTERS = str.maketrans(
+    {
+        "æ": "ae",  # Danish, Norwegian, Icelandic, Old English
+        "đ": "d",  # Croatian, Serbian Latin, Vietnamese
+        "ð": "d",  # Icelandic, Faroese eth
+        "ħ": "h",  # Maltese
+        "ı": "i",  # Turkish, Azerbaijani dotless i
+        "ł": "l",  # Polish
+        "ø": "o",  # Danish, Norwegian, Faroese
+        "œ": "oe",  # French
+        "þ": "th",  # Icelandic thorn
+        "ŧ": "t",  # Northern Sami
+    }
+)
+# Catalan writes its geminate l as "l·l" (or with ``ŀ``, which NFKC turns into "l·").
+_CATALAN_MIDDLE_DOT = re.compile("l\u00b7+")
 
 
 def fold(text: str) -> str:
@@ -16,10 +39,15 @@ def fold(text: str) -> str:
     True
     >>> fold("José Müller")
     'jose muller'
+    >>> fold("Łódź Ærø")
+    'lodz aero'
     """
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(unicodedata.normalize("NFC", stripped).split())
+    letters = _CATALAN_MIDDLE_DOT.sub(
+        "l", unicodedata.normalize("NFC", stripped).translate(_LETTERS)
+    )
+    return " ".join(letters.split())
 
 
 def search_document(*parts: str | None) -> str:

@@ -25,6 +25,34 @@ def test_chinese_and_tagalog_names_survive_folding() -> None:
     assert fold("  dela   Cruz ") == "dela cruz"
 
 
+def test_letters_without_a_decomposition_fold_to_their_base_letters() -> None:
+    assert fold("Łódź") == fold("lodz") == "lodz"
+    assert fold("Søren ØSTERGÅRD") == "soren ostergard"
+    assert fold("Đorđe") == "dorde"
+    assert fold("Ærø") == "aero"
+    assert fold("Œuvre") == "oeuvre"
+    assert fold("Işık") == fold("ISIK") == "isik"
+    assert fold("Þórður") == "thordur"
+    assert fold("Ħamrun") == "hamrun"
+
+
+def test_letters_with_stroke_and_an_accent_on_top_fold_too() -> None:
+    assert fold("Ǿ") == "o"
+    assert fold("Ǽ") == "ae"
+
+
+def test_catalan_geminate_l_folds_with_or_without_its_middle_dot() -> None:
+    assert fold("Col·lecció") == fold("COĿLECCIÓ") == fold("coŀlecció") == "colleccio"
+
+
+def test_a_middle_dot_between_other_letters_is_kept() -> None:
+    assert fold("Α·Β") == "α·β"
+
+
+def test_query_for_a_stroked_letter_name_matches_its_ascii_spelling() -> None:
+    assert fold("lodz") in search_document("Jan", "Kowalski", None, "Łódź Trading")
+
+
 def test_fullwidth_forms_fold_to_ascii() -> None:
     assert fold("ＡＢＣ１２３") == "abc123"
 
@@ -39,4 +67,13 @@ def test_search_document_skips_missing_parts() -> None:
 
 @given(st.text())
 def test_fold_is_idempotent(text: str) -> None:
+    assert fold(fold(text)) == fold(text)
+
+
+# Hypothesis rarely draws these from all of Unicode on its own.
+_TRICKY = "ŁłØøĐđÐðÆæŒœıİÞþĦħŦŧĿŀlL·\u0387\u0301\u0308 ßſΣσς"
+
+
+@given(st.text(alphabet=_TRICKY))
+def test_fold_is_idempotent_on_the_translated_letters(text: str) -> None:
     assert fold(fold(text)) == fold(text)
