@@ -17,6 +17,7 @@ from orbit.platform import validation
 from orbit.platform.crm.models import Contact
 from orbit.platform.crm.schemas import ContactCreate, ContactOut, ContactPage, ContactPatch
 from orbit.platform.errors import InvalidInputError, NotFoundError
+from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
 from orbit.platform.search.normalize import like_pattern, search_document
 from orbit.tenants.roles import Scope
@@ -162,7 +163,9 @@ class ContactService:
             *_column_values(fields),
             now,
         )
-        return to_out(row)
+        contact = to_out(row)
+        await emit(self.db, ctx.tenant_id, "contact.created", msgspec.to_builtins(contact))
+        return contact
 
     async def update(self, ctx: TenantContext, contact_id: UUID, patch: ContactPatch) -> ContactOut:
         """Change the fields present in ``patch``."""
@@ -187,7 +190,9 @@ class ContactService:
         )
         if row is None:  # deleted between the read and the write
             raise NotFoundError(f"contact {contact_id} not found in this workspace")
-        return to_out(row)
+        contact = to_out(row)
+        await emit(self.db, ctx.tenant_id, "contact.updated", msgspec.to_builtins(contact))
+        return contact
 
     async def delete(self, ctx: TenantContext, contact_id: UUID) -> None:
         """Delete a contact; 404 when it is not in this workspace."""
@@ -199,6 +204,7 @@ class ContactService:
         )
         if deleted is None:
             raise NotFoundError(f"contact {contact_id} not found in this workspace")
+        await emit(self.db, ctx.tenant_id, "contact.deleted", {"id": str(contact_id)})
 
     async def _checked(self, ctx: TenantContext, data: dict[str, Any]) -> dict[str, Any]:
         """Trim and check every field; raise one 400 naming all bad fields."""

@@ -18,5 +18,6 @@ APP_REGISTRY = AppRegistry(
         "orbit.platform.auth.piccolo_app",
         "orbit.tenants.piccolo_app",
         "orbit.platform.crm.piccolo_app",
+        "orbit.platform.events.piccolo_app",
     ]
 )

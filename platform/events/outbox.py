@@ -1,0 +1,57 @@
+"""Writing domain events: call :func:`emit` inside the transaction that makes the change.
+
+A crash between the commit and the delivery loses nothing: the event row commits
+(or rolls back) with the change, and the worker delivers what is committed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from orbit.platform.ids import new_id
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from orbit.platform.db.engine import Database
+
+EVENT_TYPES = frozenset(
+    {
+        "contact.created",
+        "contact.updated",
+        "contact.deleted",
+        "company.created",
+        "company.updated",
+        "company.deleted",
+        "deal.created",
+        "deal.updated",
+        "deal.deleted",
+        "deal.stage_changed",
+        "deal.won",
+        "deal.lost",
+        "task.due",
+        "activity.created",
+    }
+)
+"""Every event type Orbit emits; webhook filters choose among these."""
+
+
+async def emit(db: Database, tenant_id: UUID, event_type: str, data: dict[str, Any]) -> UUID:
+    """Record ``event_type`` with ``data`` (JSON-serialisable) in the current transaction."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    event_id = new_id()
+    await db.execute(
+        """
+        INSERT INTO outbox_events (tenant_id, id, type, data, occurred_at)
+        VALUES ($1, $2, $3, $4::jsonb, $5)
+        """,
+        tenant_id,
+        event_id,
+        event_type,
+        json.dumps(data, default=str),
+        datetime.now(UTC),
+    )
+    return event_id
