@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
 from orbit.platform.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+T = TypeVar("T")
 
 
 def no_control_characters(value: str, field: str) -> str:
@@ -67,3 +72,28 @@ def text(value: str | None, field: str, *, max_length: int, required: bool = Fal
 def email_key(email: str) -> str:
     """The case-insensitive form under which an email is unique."""
     return email.strip().casefold()
+
+
+class FieldProblems:
+    """Collects what is wrong with each field, so one 400 can name them all."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+
+    def check(self, rule: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """``rule(*args, **kwargs)``, or ``None`` with its problem noted."""
+        try:
+            return rule(*args, **kwargs)
+        except InvalidInputError as exc:
+            self.fields.update(exc.fields)
+            return None
+
+    def add(self, field: str, reason: str) -> None:
+        """Note a problem found by hand."""
+        self.fields.setdefault(field, reason)
+
+    def raise_any(self) -> None:
+        """Raise one 400 naming every field noted so far."""
+        if self.fields:
+            summary = "; ".join(f"{field}: {reason}" for field, reason in self.fields.items())
+            raise InvalidInputError(summary, fields=self.fields)

@@ -19,19 +19,62 @@ class Scope(StrEnum):
 
     CONTACTS_READ = "contacts:read"
     CONTACTS_WRITE = "contacts:write"
+    COMPANIES_READ = "companies:read"
+    COMPANIES_WRITE = "companies:write"
+    DEALS_READ = "deals:read"
+    DEALS_WRITE = "deals:write"
+    ACTIVITIES_READ = "activities:read"
+    ACTIVITIES_WRITE = "activities:write"
+    PIPELINES_WRITE = "pipelines:write"
     MEMBERS_READ = "members:read"
     MEMBERS_WRITE = "members:write"
     API_KEYS_WRITE = "api_keys:write"
+    WEBHOOKS_WRITE = "webhooks:write"
 
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.OWNER: frozenset(Scope),
-    Role.ADMIN: frozenset(Scope),
-    Role.MEMBER: frozenset({Scope.CONTACTS_READ, Scope.CONTACTS_WRITE, Scope.MEMBERS_READ}),
-    Role.VIEWER: frozenset({Scope.CONTACTS_READ, Scope.MEMBERS_READ}),
+    Role.ADMIN: frozenset(Scope),  # includes webhooks:write: endpoints are admin-only
+    Role.MEMBER: frozenset(
+        {
+            Scope.CONTACTS_READ,
+            Scope.CONTACTS_WRITE,
+            Scope.COMPANIES_READ,
+            Scope.COMPANIES_WRITE,
+            Scope.DEALS_READ,
+            Scope.DEALS_WRITE,
+            Scope.ACTIVITIES_READ,
+            Scope.ACTIVITIES_WRITE,
+            Scope.MEMBERS_READ,
+        }
+    ),
+    Role.VIEWER: frozenset(
+        {
+            Scope.CONTACTS_READ,
+            Scope.COMPANIES_READ,
+            Scope.DEALS_READ,
+            Scope.ACTIVITIES_READ,
+            Scope.MEMBERS_READ,
+        }
+    ),
 }
 
-API_KEY_SCOPES: tuple[Scope, ...] = (Scope.CONTACTS_READ, Scope.CONTACTS_WRITE, Scope.MEMBERS_READ)
-"""Scopes an API key may carry (managing members and keys needs a person)."""
+API_KEY_SCOPES: tuple[Scope, ...] = (
+    Scope.CONTACTS_READ,
+    Scope.CONTACTS_WRITE,
+    Scope.COMPANIES_READ,
+    Scope.COMPANIES_WRITE,
+    Scope.DEALS_READ,
+    Scope.DEALS_WRITE,
+    Scope.ACTIVITIES_READ,
+    Scope.ACTIVITIES_WRITE,
+    Scope.MEMBERS_READ,
+)
+"""Scopes an API key may carry (managing members and keys needs a person).
+
+Not ``webhooks:write`` either: an endpoint receives every event it subscribes to,
+so a key allowed to register one would turn a narrow ``contacts:read`` key into a
+feed of all the workspace's changes.
+"""
 
 INVITABLE_ROLES: tuple[Role, ...] = (Role.ADMIN, Role.MEMBER, Role.VIEWER)

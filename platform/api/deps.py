@@ -11,6 +11,9 @@ from litestar.di import Provide
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.middleware import PRINCIPAL_KEY
 from orbit.platform.auth.service import AccountService
+from orbit.platform.crm.activities import ActivityService
+from orbit.platform.crm.companies import CompanyService
+from orbit.platform.crm.deals import DealService, PipelineService
 from orbit.platform.crm.service import ContactService
 from orbit.platform.runtime import Runtime
 from orbit.tenants.context import ANONYMOUS, Principal, TenantContext, require_tenant
@@ -39,6 +42,26 @@ def provide_contacts(runtime: Runtime) -> ContactService:
     return ContactService(runtime.db)
 
 
+def provide_companies(runtime: Runtime) -> CompanyService:
+    """Company rules."""
+    return CompanyService(runtime.db)
+
+
+def provide_pipelines(runtime: Runtime) -> PipelineService:
+    """Pipeline and stage rules."""
+    return PipelineService(runtime.db)
+
+
+def provide_deals(runtime: Runtime) -> DealService:
+    """Deal rules."""
+    return DealService(runtime.db)
+
+
+def provide_activities(runtime: Runtime) -> ActivityService:
+    """Timeline rules."""
+    return ActivityService(runtime.db)
+
+
 def provide_workspaces(runtime: Runtime) -> WorkspaceService:
     """Workspace, member and invitation rules."""
     return WorkspaceService(runtime.db)
@@ -59,6 +82,10 @@ DEPENDENCIES = {
     "principal": Provide(provide_principal, sync_to_thread=False),
     "tenant": Provide(provide_tenant, sync_to_thread=False),
     "contacts": Provide(provide_contacts, sync_to_thread=False),
+    "companies": Provide(provide_companies, sync_to_thread=False),
+    "pipelines": Provide(provide_pipelines, sync_to_thread=False),
+    "deals": Provide(provide_deals, sync_to_thread=False),
+    "activities": Provide(provide_activities, sync_to_thread=False),
     "workspaces": Provide(provide_workspaces, sync_to_thread=False),
     "accounts": Provide(provide_accounts, sync_to_thread=False),
     "api_keys": Provide(provide_api_keys, sync_to_thread=False),

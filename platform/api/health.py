@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 from litestar import Response, get
@@ -31,7 +32,9 @@ async def readyz(runtime: Runtime) -> Response[dict[str, Any]]:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     try:
         async with asyncio.timeout(_CHECK_TIMEOUT):
-            await runtime.redis.ping()
+            pong = runtime.redis.ping()  # redis-py types it sync-or-async
+            if inspect.isawaitable(pong):
+                await pong
         checks["redis"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"unavailable: {type(exc).__name__}"

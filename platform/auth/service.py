@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from orbit.platform import validation
 from orbit.platform.auth.models import User
 from orbit.platform.auth.passwords import hash_password, password_problem, verify_password
+from orbit.platform.crm.deals import PipelineService
 from orbit.platform.errors import ConflictError, InvalidInputError, NotAuthenticatedError
 from orbit.platform.ids import new_id
 from orbit.tenants.service import Workspace, WorkspaceService
@@ -77,6 +78,7 @@ class AccountService:
             await self.throttle.sign_up(ip)
         account = await self.create_user(email, password, name)
         workspace = await self.workspaces.create(workspace_name, account.id)
+        await PipelineService(self.db).create_default(workspace.id)
         return account, workspace
 
     async def log_in(self, email: str, password: str, *, ip: str) -> Account:

@@ -1,14 +1,46 @@
-"""Contacts over JSON: ``/api/v1/contacts``."""
+"""The CRM over JSON: contacts, companies, pipelines, deals and activities under ``/api/v1``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
+from uuid import UUID
 
-from litestar import Controller, delete, get, patch, post
+import msgspec
+from litestar import Controller, delete, get, patch, post, put
 from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK
+from msgspec import Meta
 
-from orbit.platform.crm.schemas import ContactCreate, ContactOut, ContactPage, ContactPatch
+from orbit.platform.crm.activities import ActivityService
+from orbit.platform.crm.companies import CompanyService
+from orbit.platform.crm.deals import DealService, PipelineService
+from orbit.platform.crm.schemas import (
+    ActivityIn,
+    ActivityOut,
+    CompanyCreate,
+    CompanyOut,
+    CompanyPage,
+    CompanyPatch,
+    ContactCreate,
+    ContactOut,
+    ContactPage,
+    ContactPatch,
+    DealCreate,
+    DealMove,
+    DealOut,
+    DealPage,
+    DealPatch,
+    ForecastRow,
+    PipelineIn,
+    PipelineOut,
+    StageIn,
+    StageMoveOut,
+    StageOrder,
+    StagePatch,
+    Timeline,
+)
 from orbit.platform.crm.service import DEFAULT_PAGE, MAX_PAGE, ContactService
+from orbit.platform.errors import InvalidInputError
 from orbit.platform.ids import parse_id
 from orbit.tenants.context import TenantContext
 
@@ -31,7 +63,7 @@ class ContactController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> ContactPage:
         """Contacts, most recently updated first; ``q`` matches case- and accent-insensitively."""
-        return await contacts.list(tenant, q=q, cursor=cursor, limit=limit)
+        return await contacts.find(tenant, q=q, cursor=cursor, limit=limit)
 
     @post("/")
     async def create_contact(
@@ -60,3 +92,275 @@ class ContactController(Controller):
     ) -> None:
         """Delete a contact."""
         await contacts.delete(tenant, parse_id(contact_id, "contact"))
+
+    @get("/{contact_id:str}/timeline")
+    async def contact_timeline(
+        self,
+        tenant: TenantContext,
+        activities: ActivityService,
+        contact_id: str,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    ) -> Timeline:
+        """The contact's timeline, with its deals' activities."""
+        record_id = parse_id(contact_id, "contact")
+        return await activities.timeline(tenant, "contact", record_id, cursor=cursor, limit=limit)
+
+
+class CompanyController(Controller):
+    """Companies."""
+
+    path = "/api/v1/companies"
+    tags = ["companies"]
+
+    @get("/")
+    async def list_companies(
+        self,
+        tenant: TenantContext,
+        companies: CompanyService,
+        q: Annotated[str | None, Parameter(description="Search name and domain")] = None,
+        cursor: Annotated[
+            str | None, Parameter(description="next_cursor of a previous page")
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    ) -> CompanyPage:
+        """Companies, most recently updated first."""
+        return await companies.find(tenant, q=q, cursor=cursor, limit=limit)
+
+    @post("/")
+    async def create_company(
+        self, tenant: TenantContext, companies: CompanyService, data: CompanyCreate
+    ) -> CompanyOut:
+        """Create a company (domain unique per workspace)."""
+        return await companies.create(tenant, data)
+
+    @get("/{company_id:str}")
+    async def get_company(
+        self, tenant: TenantContext, companies: CompanyService, company_id: str
+    ) -> CompanyOut:
+        """One company."""
+        return await companies.get(tenant, parse_id(company_id, "company"))
+
+    @patch("/{company_id:str}")
+    async def update_company(
+        self, tenant: TenantContext, companies: CompanyService, company_id: str, data: CompanyPatch
+    ) -> CompanyOut:
+        """Change some fields of a company."""
+        return await companies.update(tenant, parse_id(company_id, "company"), data)
+
+    @delete("/{company_id:str}")
+    async def delete_company(
+        self, tenant: TenantContext, companies: CompanyService, company_id: str
+    ) -> None:
+        """Delete a company; its contacts and deals stay, unlinked."""
+        await companies.delete(tenant, parse_id(company_id, "company"))
+
+    @get("/{company_id:str}/timeline")
+    async def company_timeline(
+        self,
+        tenant: TenantContext,
+        activities: ActivityService,
+        company_id: str,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    ) -> Timeline:
+        """The company's timeline, with its contacts' and deals' activities."""
+        record_id = parse_id(company_id, "company")
+        return await activities.timeline(tenant, "company", record_id, cursor=cursor, limit=limit)
+
+
+class PipelineController(Controller):
+    """Pipelines and their stages (changes: owners and admins)."""
+
+    path = "/api/v1/pipelines"
+    tags = ["pipelines"]
+
+    @get("/")
+    async def list_pipelines(
+        self, tenant: TenantContext, pipelines: PipelineService
+    ) -> list[PipelineOut]:
+        """Pipelines with their stages, in order."""
+        return await pipelines.all(tenant)
+
+    @post("/")
+    async def create_pipeline(
+        self, tenant: TenantContext, pipelines: PipelineService, data: PipelineIn
+    ) -> PipelineOut:
+        """Create a pipeline with its stages."""
+        return await pipelines.create(tenant, data)
+
+    @get("/{pipeline_id:str}")
+    async def get_pipeline(
+        self, tenant: TenantContext, pipelines: PipelineService, pipeline_id: str
+    ) -> PipelineOut:
+        """One pipeline."""
+        return await pipelines.get(tenant, parse_id(pipeline_id, "pipeline"))
+
+    @patch("/{pipeline_id:str}")
+    async def rename_pipeline(
+        self, tenant: TenantContext, pipelines: PipelineService, pipeline_id: str, data: Rename
+    ) -> PipelineOut:
+        """Rename a pipeline."""
+        return await pipelines.rename(tenant, parse_id(pipeline_id, "pipeline"), data.name)
+
+    @post("/{pipeline_id:str}/stages")
+    async def add_stage(
+        self, tenant: TenantContext, pipelines: PipelineService, pipeline_id: str, data: StageIn
+    ) -> PipelineOut:
+        """Append a stage."""
+        return await pipelines.add_stage(tenant, parse_id(pipeline_id, "pipeline"), data)
+
+    @put("/{pipeline_id:str}/stages/order")
+    async def reorder_stages(
+        self, tenant: TenantContext, pipelines: PipelineService, pipeline_id: str, data: StageOrder
+    ) -> PipelineOut:
+        """Reorder the stages (every stage id once)."""
+        return await pipelines.reorder(tenant, parse_id(pipeline_id, "pipeline"), data.stage_ids)
+
+    @patch("/stages/{stage_id:str}")
+    async def update_stage(
+        self, tenant: TenantContext, pipelines: PipelineService, stage_id: str, data: StagePatch
+    ) -> PipelineOut:
+        """Rename a stage or change its win probability."""
+        return await pipelines.update_stage(tenant, parse_id(stage_id, "stage"), data)
+
+    @delete("/stages/{stage_id:str}", status_code=HTTP_200_OK)
+    async def remove_stage(
+        self,
+        tenant: TenantContext,
+        pipelines: PipelineService,
+        stage_id: str,
+        move_deals_to: Annotated[
+            str | None, Parameter(description="Stage that receives this stage's deals")
+        ] = None,
+    ) -> PipelineOut:
+        """Remove a stage; a stage with deals needs ``move_deals_to``."""
+        target = parse_stage_target(move_deals_to)
+        return await pipelines.remove_stage(tenant, parse_id(stage_id, "stage"), target)
+
+
+class DealController(Controller):
+    """Deals."""
+
+    path = "/api/v1/deals"
+    tags = ["deals"]
+
+    @get("/")
+    async def list_deals(
+        self,
+        tenant: TenantContext,
+        deals: DealService,
+        pipeline_id: UUID | None = None,
+        stage_id: UUID | None = None,
+        status: Literal["open", "won", "lost"] | None = None,
+        owner_id: UUID | None = None,
+        company_id: UUID | None = None,
+        contact_id: UUID | None = None,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    ) -> DealPage:
+        """Deals, most recently updated first, filtered."""
+        return await deals.find(
+            tenant,
+            pipeline_id=pipeline_id,
+            stage_id=stage_id,
+            status=status,
+            owner_id=owner_id,
+            company_id=company_id,
+            contact_id=contact_id,
+            q=q,
+            cursor=cursor,
+            limit=limit,
+        )
+
+    @get("/forecast")
+    async def forecast(
+        self, tenant: TenantContext, deals: DealService, pipeline_id: UUID | None = None
+    ) -> list[ForecastRow]:
+        """Open deals by close month, owner and currency: weighted and best-case totals."""
+        return await deals.forecast(tenant, pipeline_id)
+
+    @post("/")
+    async def create_deal(
+        self, tenant: TenantContext, deals: DealService, data: DealCreate
+    ) -> DealOut:
+        """Create a deal."""
+        return await deals.create(tenant, data)
+
+    @get("/{deal_id:str}")
+    async def get_deal(self, tenant: TenantContext, deals: DealService, deal_id: str) -> DealOut:
+        """One deal."""
+        return await deals.get(tenant, parse_id(deal_id, "deal"))
+
+    @patch("/{deal_id:str}")
+    async def update_deal(
+        self, tenant: TenantContext, deals: DealService, deal_id: str, data: DealPatch
+    ) -> DealOut:
+        """Change some fields of a deal."""
+        return await deals.update(tenant, parse_id(deal_id, "deal"), data)
+
+    @delete("/{deal_id:str}")
+    async def delete_deal(self, tenant: TenantContext, deals: DealService, deal_id: str) -> None:
+        """Delete a deal."""
+        await deals.delete(tenant, parse_id(deal_id, "deal"))
+
+    @post("/{deal_id:str}/move", status_code=HTTP_200_OK)
+    async def move_deal(
+        self, tenant: TenantContext, deals: DealService, deal_id: str, data: DealMove
+    ) -> DealOut:
+        """Move a deal to another stage of its pipeline (won/lost stages close it)."""
+        return await deals.move(tenant, parse_id(deal_id, "deal"), data)
+
+    @get("/{deal_id:str}/history")
+    async def deal_history(
+        self, tenant: TenantContext, deals: DealService, deal_id: str
+    ) -> list[StageMoveOut]:
+        """Every stage move, with the time spent in the stage left."""
+        return await deals.history(tenant, parse_id(deal_id, "deal"))
+
+    @get("/{deal_id:str}/timeline")
+    async def deal_timeline(
+        self,
+        tenant: TenantContext,
+        activities: ActivityService,
+        deal_id: str,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    ) -> Timeline:
+        """The deal's timeline."""
+        record_id = parse_id(deal_id, "deal")
+        return await activities.timeline(tenant, "deal", record_id, cursor=cursor, limit=limit)
+
+
+class ActivityController(Controller):
+    """Logging interactions from the app, web forms, shops and phone systems."""
+
+    path = "/api/v1/activities"
+    tags = ["activities"]
+
+    @post("/")
+    async def log_activity(
+        self, tenant: TenantContext, activities: ActivityService, data: ActivityIn
+    ) -> ActivityOut:
+        """Log a note, call, meeting, email or task on a contact, company or deal."""
+        return await activities.log(tenant, data)
+
+
+class Rename(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new name."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+def parse_stage_target(value: str | None) -> UUID | None:
+    """``move_deals_to`` as an id; a 400 naming it when malformed."""
+    if value is None:
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        reason = f"{value!r} is not a stage id"
+        raise InvalidInputError(
+            f"move_deals_to: {reason}", fields={"move_deals_to": reason}
+        ) from None

@@ -4,10 +4,26 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from orbit.platform.crm.models import Contact
+from orbit.platform.crm.models import (
+    Activity,
+    Company,
+    Contact,
+    Deal,
+    DealStageHistory,
+    Pipeline,
+    PipelineStage,
+)
 
 APP_CONFIG = AppConfig(
     app_name="crm",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
-    table_classes=[Contact],
+    table_classes=[
+        Contact,
+        Company,
+        Pipeline,
+        PipelineStage,
+        Deal,
+        DealStageHistory,
+        Activity,
+    ],
 )

@@ -1,9 +1,10 @@
-"""Contact input and output shapes. Unknown fields are refused by name."""
+"""CRM input and output shapes. Unknown fields are refused by name."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -24,7 +25,9 @@ class ContactCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     last_name: Name = ""
     email: Email | None = None
     phone: Phone | None = None
+    company_id: UUID | None = None
     company_name: CompanyName | None = None
+    """Links the company with this name, creating it when the workspace has none."""
     owner_id: UUID | None = None
     tags: Tags = msgspec.field(default_factory=list)
     custom: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -37,6 +40,7 @@ class ContactPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     last_name: Name | UnsetType = UNSET
     email: Email | UnsetType | None = UNSET
     phone: Phone | UnsetType | None = UNSET
+    company_id: UUID | UnsetType | None = UNSET
     company_name: CompanyName | UnsetType | None = UNSET
     owner_id: UUID | UnsetType | None = UNSET
     tags: Tags | UnsetType = UNSET
@@ -51,6 +55,7 @@ class ContactOut(msgspec.Struct, kw_only=True):
     last_name: str
     email: str | None
     phone: str | None
+    company_id: UUID | None
     company_name: str | None
     owner_id: UUID | None
     tags: list[str]
@@ -63,4 +68,239 @@ class ContactPage(msgspec.Struct, kw_only=True):
     """One page of contacts; pass ``next_cursor`` as ``cursor`` for the next."""
 
     items: list[ContactOut]
+    next_cursor: str | None
+
+
+CompanySize = Literal["1-10", "11-50", "51-200", "201-1000", "1001+"]
+Domain = Annotated[str, Meta(max_length=253)]
+
+
+class CompanyCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new company."""
+
+    name: CompanyName
+    domain: Domain | None = None
+    industry: Annotated[str, Meta(max_length=100)] | None = None
+    size: CompanySize | None = None
+    address: Annotated[str, Meta(max_length=1000)] | None = None
+    phone: Phone | None = None
+    owner_id: UUID | None = None
+    tags: Tags = msgspec.field(default_factory=list)
+    custom: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class CompanyPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A partial update of a company."""
+
+    name: CompanyName | UnsetType = UNSET
+    domain: Domain | UnsetType | None = UNSET
+    industry: Annotated[str, Meta(max_length=100)] | UnsetType | None = UNSET
+    size: CompanySize | UnsetType | None = UNSET
+    address: Annotated[str, Meta(max_length=1000)] | UnsetType | None = UNSET
+    phone: Phone | UnsetType | None = UNSET
+    owner_id: UUID | UnsetType | None = UNSET
+    tags: Tags | UnsetType = UNSET
+    custom: dict[str, Any] | UnsetType = UNSET
+
+
+class CompanyOut(msgspec.Struct, kw_only=True):
+    """A company as the API returns it."""
+
+    id: UUID
+    name: str
+    domain: str | None
+    industry: str | None
+    size: str | None
+    address: str | None
+    phone: str | None
+    owner_id: UUID | None
+    tags: list[str]
+    custom: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CompanyPage(msgspec.Struct, kw_only=True):
+    """One page of companies."""
+
+    items: list[CompanyOut]
+    next_cursor: str | None
+
+
+Probability = Decimal  # 0–100, checked by the pipeline service (msgspec bounds no Decimal)
+StageKind = Literal["open", "won", "lost"]
+StageName = Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+class StageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A stage to add: its name, win probability (0–100) and kind."""
+
+    name: StageName
+    probability: Probability
+    kind: StageKind = "open"
+
+
+class StagePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Rename a stage or change its probability."""
+
+    name: StageName | UnsetType = UNSET
+    probability: Probability | UnsetType = UNSET
+
+
+class StageOut(msgspec.Struct, kw_only=True):
+    """A pipeline stage."""
+
+    id: UUID
+    name: str
+    position: int
+    probability: Decimal
+    kind: str
+
+
+class PipelineIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new pipeline with its stages in order."""
+
+    name: StageName
+    stages: Annotated[list[StageIn], Meta(min_length=1, max_length=50)]
+
+
+class PipelineOut(msgspec.Struct, kw_only=True):
+    """A pipeline and its stages in order."""
+
+    id: UUID
+    name: str
+    position: int
+    stages: list[StageOut]
+
+
+class StageOrder(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Every stage id of the pipeline, in the new order."""
+
+    stage_ids: Annotated[list[UUID], Meta(min_length=1, max_length=50)]
+
+
+Money = Decimal  # ≥ 0 with at most 4 decimals, checked by the deal service
+Currency = Annotated[str, Meta(min_length=3, max_length=3)]
+
+
+class DealCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new deal; without pipeline/stage it starts in the first stage of the first pipeline."""
+
+    title: Annotated[str, Meta(max_length=200)]
+    amount: Money = Decimal(0)
+    currency: Currency
+    pipeline_id: UUID | None = None
+    stage_id: UUID | None = None
+    expected_close_date: date | None = None
+    owner_id: UUID | None = None
+    company_id: UUID | None = None
+    contact_ids: Annotated[list[UUID], Meta(max_length=100)] = msgspec.field(default_factory=list)
+
+
+class DealPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A partial update of a deal (stage changes go through ``/move``)."""
+
+    title: Annotated[str, Meta(max_length=200)] | UnsetType = UNSET
+    amount: Money | UnsetType = UNSET
+    currency: Currency | UnsetType = UNSET
+    expected_close_date: date | UnsetType | None = UNSET
+    owner_id: UUID | UnsetType | None = UNSET
+    company_id: UUID | UnsetType | None = UNSET
+    contact_ids: Annotated[list[UUID], Meta(max_length=100)] | UnsetType = UNSET
+
+
+class DealMove(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Move a deal to a stage of its pipeline; a lost stage needs a reason."""
+
+    stage_id: UUID
+    lost_reason: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class DealOut(msgspec.Struct, kw_only=True):
+    """A deal as the API returns it; ``amount`` is an exact decimal string."""
+
+    id: UUID
+    title: str
+    amount: Decimal
+    currency: str
+    pipeline_id: UUID
+    stage_id: UUID
+    stage_name: str
+    probability: Decimal
+    status: str
+    lost_reason: str | None
+    expected_close_date: date | None
+    owner_id: UUID | None
+    company_id: UUID | None
+    contact_ids: list[UUID]
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DealPage(msgspec.Struct, kw_only=True):
+    """One page of deals."""
+
+    items: list[DealOut]
+    next_cursor: str | None
+
+
+class StageMoveOut(msgspec.Struct, kw_only=True):
+    """One move of a deal, with how long it had been in the stage it left."""
+
+    from_stage_id: UUID | None
+    to_stage_id: UUID
+    moved_at: datetime
+    moved_by: UUID | None
+    seconds_in_previous_stage: int | None
+
+
+class ForecastRow(msgspec.Struct, kw_only=True):
+    """Open deals closing in one month, for one owner and currency."""
+
+    month: date | None
+    owner_id: UUID | None
+    currency: str
+    deals: int
+    weighted: Decimal
+    best_case: Decimal
+
+
+ActivityKind = Literal["note", "call", "meeting", "email", "task"]
+Channel = Literal["email", "phone", "web", "shop", "call_centre", "in_person", "other"]
+
+
+class ActivityIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An interaction to log, linked to at least one contact, company or deal."""
+
+    kind: ActivityKind
+    channel: Channel = "other"
+    subject: Annotated[str, Meta(max_length=300)] = ""
+    body: Annotated[str, Meta(max_length=20000)] = ""
+    occurred_at: datetime | None = None
+    contact_id: UUID | None = None
+    company_id: UUID | None = None
+    deal_id: UUID | None = None
+
+
+class ActivityOut(msgspec.Struct, kw_only=True):
+    """One entry of a timeline."""
+
+    id: UUID
+    kind: str
+    channel: str
+    subject: str
+    body: str
+    author_id: UUID | None
+    occurred_at: datetime
+    contact_id: UUID | None
+    company_id: UUID | None
+    deal_id: UUID | None
+    data: dict[str, Any]
+
+
+class Timeline(msgspec.Struct, kw_only=True):
+    """One page of a timeline, newest first."""
+
+    items: list[ActivityOut]
     next_cursor: str | None

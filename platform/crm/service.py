@@ -6,7 +6,6 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -23,7 +22,7 @@ from orbit.platform.search.normalize import like_pattern, search_document
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Sequence
 
     from orbit.platform.db.engine import Database
     from orbit.tenants.context import TenantContext
@@ -33,7 +32,7 @@ DEFAULT_PAGE = 50
 MAX_CUSTOM_BYTES = 16_384
 MAX_QUERY = 200
 _CURSOR_YEARS = (2000, 9000)
-_TEXT_FIELDS = {"first_name": 100, "last_name": 100, "phone": 50, "company_name": 200}
+_TEXT_FIELDS = {"first_name": 100, "last_name": 100, "phone": 50}
 """Free-text contact fields and their length limits."""
 
 
@@ -60,8 +59,17 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     return after
 
 
-def to_out(row: dict[str, Any] | Any) -> ContactOut:
-    """A database row as the API's contact."""
+def check_page_size(limit: int) -> None:
+    """A 400 naming ``limit`` unless 1 ≤ limit ≤ MAX_PAGE."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInputError(
+            f"limit must be between 1 and {MAX_PAGE}",
+            fields={"limit": f"must be between 1 and {MAX_PAGE}"},
+        )
+
+
+def to_out(row: dict[str, Any] | Any, company_name: str | None = None) -> ContactOut:
+    """A database row (and its company's name) as the API's contact."""
     custom = row["custom"]
     return ContactOut(
         id=row["id"],
@@ -69,7 +77,8 @@ def to_out(row: dict[str, Any] | Any) -> ContactOut:
         last_name=row["last_name"],
         email=row["email"],
         phone=row["phone"],
-        company_name=row["company_name"],
+        company_id=row["company_id"],
+        company_name=company_name,
         owner_id=row["owner_id"],
         tags=list(row["tags"] or []),
         custom=json.loads(custom) if isinstance(custom, str) else dict(custom or {}),
@@ -89,7 +98,7 @@ class ContactService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def list(
+    async def find(
         self,
         ctx: TenantContext,
         *,
@@ -99,11 +108,7 @@ class ContactService:
     ) -> ContactPage:
         """Contacts, most recently updated first, optionally matching ``q``."""
         ctx.require(Scope.CONTACTS_READ)
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidInputError(
-                f"limit must be between 1 and {MAX_PAGE}",
-                fields={"limit": f"must be between 1 and {MAX_PAGE}"},
-            )
+        check_page_size(limit)
         after = decode_cursor(cursor) if cursor else None
         query = validation.no_control_characters(q or "", "q").strip()
         if len(query) > MAX_QUERY:
@@ -126,7 +131,8 @@ class ContactService:
             rows = await select.order_by(Contact.updated_at, Contact.id, ascending=False).limit(
                 limit + 1
             )
-        items = [to_out(row) for row in rows[:limit]]
+        names = await self._company_names(ctx, rows[:limit])
+        items = [to_out(row, names.get(row["company_id"])) for row in rows[:limit]]
         next_cursor = (
             encode_cursor(items[-1].updated_at, items[-1].id) if len(rows) > limit else None
         )
@@ -142,7 +148,8 @@ class ContactService:
         )
         if row is None:
             raise NotFoundError(f"contact {contact_id} not found in this workspace")
-        return to_out(row)
+        names = await self._company_names(ctx, [row])
+        return to_out(row, names.get(row["company_id"]))
 
     async def create(self, ctx: TenantContext, data: ContactCreate) -> ContactOut:
         """Create a contact after checking every field."""
@@ -153,7 +160,7 @@ class ContactService:
         row = await self.db.fetchrow(
             """
             INSERT INTO contacts (tenant_id, id, first_name, last_name, email, phone,
-                                  company_name, owner_id, tags, custom, search_text,
+                                  company_id, owner_id, tags, custom, search_text,
                                   created_at, updated_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $12)
             RETURNING *
@@ -163,7 +170,7 @@ class ContactService:
             *_column_values(fields),
             now,
         )
-        contact = to_out(row)
+        contact = to_out(row, fields["company_name"])
         await emit(self.db, ctx.tenant_id, "contact.created", msgspec.to_builtins(contact))
         return contact
 
@@ -172,14 +179,15 @@ class ContactService:
         ctx.require(Scope.CONTACTS_WRITE)
         current = await self.get(ctx, contact_id)
         merged = msgspec.structs.asdict(current)
-        merged.update(
-            {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
-        )
+        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+        if "company_name" in changes and "company_id" not in changes:
+            merged["company_id"] = None  # a new name (or null) replaces the linked company
+        merged.update(changes)
         fields = await self._checked(ctx, merged)
         row = await self.db.fetchrow(
             """
             UPDATE contacts SET first_name = $3, last_name = $4, email = $5, phone = $6,
-                company_name = $7, owner_id = $8, tags = $9, custom = $10::jsonb,
+                company_id = $7, owner_id = $8, tags = $9, custom = $10::jsonb,
                 search_text = $11, updated_at = now()
             WHERE tenant_id = $1 AND id = $2
             RETURNING *
@@ -190,7 +198,7 @@ class ContactService:
         )
         if row is None:  # deleted between the read and the write
             raise NotFoundError(f"contact {contact_id} not found in this workspace")
-        contact = to_out(row)
+        contact = to_out(row, fields["company_name"])
         await emit(self.db, ctx.tenant_id, "contact.updated", msgspec.to_builtins(contact))
         return contact
 
@@ -206,43 +214,91 @@ class ContactService:
             raise NotFoundError(f"contact {contact_id} not found in this workspace")
         await emit(self.db, ctx.tenant_id, "contact.deleted", {"id": str(contact_id)})
 
+    async def _company_names(self, ctx: TenantContext, rows: Sequence[Any]) -> dict[UUID, str]:
+        ids = list({row["company_id"] for row in rows if row["company_id"] is not None})
+        if not ids:
+            return {}
+        found = await self.db.fetch(
+            "SELECT id, name FROM companies WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
+            ctx.tenant_id,
+            ids,
+        )
+        return {row["id"]: row["name"] for row in found}
+
+    async def _company(
+        self, ctx: TenantContext, data: dict[str, Any], problems: validation.FieldProblems
+    ) -> tuple[UUID | None, str | None]:
+        """The contact's company: by id (must exist here) or by name (found or created)."""
+        company_id = data.get("company_id")
+        if company_id is not None:
+            name = await self.db.fetchval(
+                "SELECT name FROM companies WHERE tenant_id = $1 AND id = $2",
+                ctx.tenant_id,
+                company_id,
+            )
+            if name is None:
+                problems.add("company_id", f"no company {company_id} in this workspace")
+            return company_id, name
+        company_name = problems.check(
+            validation.text, data.get("company_name"), "company_name", max_length=200
+        )
+        if not company_name:
+            return None, None
+        from orbit.platform.crm.companies import CompanyService  # noqa: PLC0415 - mutual use
+
+        company = await CompanyService(self.db).find_or_create(ctx, company_name)
+        return company.id, company.name
+
     async def _checked(self, ctx: TenantContext, data: dict[str, Any]) -> dict[str, Any]:
         """Trim and check every field; raise one 400 naming all bad fields."""
-        problems: dict[str, str] = {}
-
-        def check(rule: Callable[[], Any]) -> Any:
-            try:
-                return rule()
-            except InvalidInputError as exc:
-                problems.update(exc.fields)
-                return None
-
+        problems = validation.FieldProblems()
         out: dict[str, Any] = {}
         for name, limit in _TEXT_FIELDS.items():
-            value = check(partial(validation.text, data.get(name), name, max_length=limit))
-            out[name] = value or ("" if name in {"first_name", "last_name"} else None)
+            value = problems.check(validation.text, data.get(name), name, max_length=limit)
+            out[name] = value or ("" if name != "phone" else None)
         email = data.get("email") or ""
-        out["email"] = check(partial(validation.email_address, email)) if email.strip() else None
-        if not (out["first_name"] or out["last_name"] or out["email"] or problems):
-            problems["first_name"] = "a contact needs a first name, a last name or an email"
-        tags = [check(partial(validation.text, t, "tags", max_length=50)) for t in data["tags"]]
-        out["tags"] = sorted({tag for tag in tags if tag})
-        out["custom"] = check(
-            partial(validation.json_without_nul, data.get("custom") or {}, "custom")
-        )
-        if len(json.dumps(out["custom"])) > MAX_CUSTOM_BYTES:
-            problems["custom"] = f"must be at most {MAX_CUSTOM_BYTES} bytes of JSON"
-        out["owner_id"] = data.get("owner_id")
-        if out["owner_id"] is not None and not await self.db.fetchval(
-            "SELECT 1 FROM memberships WHERE tenant_id = $1 AND id = $2",
-            ctx.tenant_id,
-            out["owner_id"],
-        ):
-            problems["owner_id"] = f"no member {out['owner_id']} in this workspace"
-        if problems:
-            summary = "; ".join(f"{field}: {reason}" for field, reason in problems.items())
-            raise InvalidInputError(summary, fields=problems)
+        out["email"] = problems.check(validation.email_address, email) if email.strip() else None
+        if not (out["first_name"] or out["last_name"] or out["email"] or problems.fields):
+            problems.add("first_name", "a contact needs a first name, a last name or an email")
+        out["tags"] = checked_tags(problems, data["tags"])
+        out["custom"] = checked_custom(problems, data.get("custom"))
+        out["company_id"], out["company_name"] = await self._company(ctx, data, problems)
+        out["owner_id"] = await checked_member(self.db, ctx, problems, data.get("owner_id"))
+        problems.raise_any()
         return out
+
+
+def checked_tags(problems: validation.FieldProblems, tags: list[str] | None) -> list[str]:
+    """Tags trimmed, de-duplicated and sorted; bad ones noted under ``tags``."""
+    checked = [problems.check(validation.text, tag, "tags", max_length=50) for tag in tags or []]
+    return sorted({tag for tag in checked if tag})
+
+
+def checked_custom(problems: validation.FieldProblems, custom: Any) -> dict[str, Any]:
+    """Custom values as given, unless they hold NUL or exceed the size limit."""
+    value: dict[str, Any] = (
+        problems.check(validation.json_without_nul, custom or {}, "custom") or {}
+    )
+    if len(json.dumps(value)) > MAX_CUSTOM_BYTES:
+        problems.add("custom", f"must be at most {MAX_CUSTOM_BYTES} bytes of JSON")
+    return value
+
+
+async def checked_member(
+    db: Database,
+    ctx: TenantContext,
+    problems: validation.FieldProblems,
+    membership_id: UUID | None,
+    field: str = "owner_id",
+) -> UUID | None:
+    """``membership_id`` when it is a member of this workspace; otherwise noted."""
+    if membership_id is not None and not await db.fetchval(
+        "SELECT 1 FROM memberships WHERE tenant_id = $1 AND id = $2",
+        ctx.tenant_id,
+        membership_id,
+    ):
+        problems.add(field, f"no member {membership_id} in this workspace")
+    return membership_id
 
 
 def _column_values(fields: dict[str, Any]) -> tuple[Any, ...]:
@@ -252,7 +308,7 @@ def _column_values(fields: dict[str, Any]) -> tuple[Any, ...]:
         fields["last_name"],
         fields["email"],
         fields["phone"],
-        fields["company_name"],
+        fields["company_id"],
         fields["owner_id"],
         fields["tags"],
         json.dumps(fields["custom"]),

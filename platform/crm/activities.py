@@ -1,0 +1,176 @@
+"""The 360° timeline: activities linked to contacts, companies and deals."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from orbit.platform import validation
+from orbit.platform.crm.schemas import ActivityIn, ActivityOut, Timeline
+from orbit.platform.crm.service import DEFAULT_PAGE, check_page_size, decode_cursor, encode_cursor
+from orbit.platform.errors import InvalidInputError, NotFoundError
+from orbit.platform.events.outbox import emit
+from orbit.platform.ids import new_id
+from orbit.tenants.roles import Scope
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from orbit.platform.db.engine import Database
+    from orbit.tenants.context import TenantContext
+
+_LINKS = (
+    ("contact_id", "contacts", "contact"),
+    ("company_id", "companies", "company"),
+    ("deal_id", "deals", "deal"),
+)
+
+# What each record's timeline merges: a company shows its contacts' and deals'
+# activities, a contact those of its deals.
+_TIMELINE_FILTERS = {
+    "contact": """(a.contact_id = $2 OR a.deal_id IN (
+        SELECT dc.deal_id FROM deal_contacts dc
+        WHERE dc.tenant_id = $1 AND dc.contact_id = $2))""",
+    "company": """(a.company_id = $2
+        OR a.contact_id IN (
+            SELECT c.id FROM contacts c WHERE c.tenant_id = $1 AND c.company_id = $2)
+        OR a.deal_id IN (
+            SELECT d.id FROM deals d WHERE d.tenant_id = $1 AND d.company_id = $2))""",
+    "deal": "a.deal_id = $2",
+}
+
+
+def activity_out(row: Any) -> ActivityOut:
+    """A database row as a timeline entry."""
+    data = row["data"]
+    return ActivityOut(
+        id=row["id"],
+        kind=row["kind"],
+        channel=row["channel"],
+        subject=row["subject"],
+        body=row["body"],
+        author_id=row["author_id"],
+        occurred_at=row["occurred_at"],
+        contact_id=row["contact_id"],
+        company_id=row["company_id"],
+        deal_id=row["deal_id"],
+        data=json.loads(data) if isinstance(data, str) else dict(data or {}),
+    )
+
+
+class ActivityService:
+    """Logging interactions and reading timelines."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def log(self, ctx: TenantContext, data: ActivityIn) -> ActivityOut:
+        """Log an interaction (a note, call, meeting, email or task) on linked records."""
+        ctx.require(Scope.ACTIVITIES_WRITE)
+        links = {field: getattr(data, field) for field, _, _ in _LINKS}
+        if not any(links.values()):
+            reason = "link the activity to a contact_id, company_id or deal_id"
+            raise InvalidInputError(reason, fields={"contact_id": reason})
+        problems: dict[str, str] = {}
+        for field, table, what in _LINKS:
+            if links[field] is not None and not await self.db.fetchval(
+                f"SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2",
+                ctx.tenant_id,
+                links[field],
+            ):
+                problems[field] = f"no {what} {links[field]} in this workspace"
+        try:
+            subject = validation.text(data.subject, "subject", max_length=300)
+            body = validation.json_without_nul(data.body, "body")
+        except InvalidInputError as exc:
+            problems.update(exc.fields)
+        if problems:
+            summary = "; ".join(f"{field}: {reason}" for field, reason in problems.items())
+            raise InvalidInputError(summary, fields=problems)
+        return await self.record(
+            ctx,
+            kind=data.kind,
+            channel=data.channel,
+            subject=subject,
+            body=body,
+            occurred_at=data.occurred_at,
+            **links,
+        )
+
+    async def record(
+        self,
+        ctx: TenantContext,
+        *,
+        kind: str,
+        channel: str = "other",
+        subject: str = "",
+        body: str = "",
+        occurred_at: datetime | None = None,
+        contact_id: UUID | None = None,
+        company_id: UUID | None = None,
+        deal_id: UUID | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> ActivityOut:
+        """Write a timeline entry (also used by the system for stage and field changes)."""
+        row = await self.db.fetchrow(
+            """
+            INSERT INTO activities (tenant_id, id, kind, channel, subject, body, author_id,
+                                    occurred_at, contact_id, company_id, deal_id, data)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
+            RETURNING *
+            """,
+            ctx.tenant_id,
+            new_id(),
+            kind,
+            channel,
+            subject,
+            body,
+            ctx.membership_id,
+            occurred_at or datetime.now(UTC),
+            contact_id,
+            company_id,
+            deal_id,
+            json.dumps(data or {}),
+        )
+        activity = activity_out(row)
+        await emit(self.db, ctx.tenant_id, "activity.created", msgspec.to_builtins(activity))
+        return activity
+
+    async def timeline(
+        self,
+        ctx: TenantContext,
+        record: str,
+        record_id: UUID,
+        *,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> Timeline:
+        """A record's timeline, newest first, merging what is linked to it."""
+        ctx.require(Scope.ACTIVITIES_READ)
+        check_page_size(limit)
+        table = {"contact": "contacts", "company": "companies", "deal": "deals"}[record]
+        if not await self.db.fetchval(
+            f"SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2", ctx.tenant_id, record_id
+        ):
+            raise NotFoundError(f"{record} {record_id} not found in this workspace")
+        args: list[Any] = [ctx.tenant_id, record_id]
+        keyset = ""
+        if cursor:
+            args += list(decode_cursor(cursor))
+            keyset = "AND (a.occurred_at, a.id) < ($3, $4)"
+        args.append(limit + 1)
+        rows = await self.db.fetch(
+            f"""
+            SELECT a.* FROM activities a
+            WHERE a.tenant_id = $1 AND {_TIMELINE_FILTERS[record]} {keyset}
+            ORDER BY a.occurred_at DESC, a.id DESC LIMIT ${len(args)}
+            """,
+            *args,
+        )
+        items = [activity_out(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(items[-1].occurred_at, items[-1].id) if more else None
+        return Timeline(items=items, next_cursor=next_cursor)

@@ -1,0 +1,83 @@
+"""The 360° timeline: one interaction shows on every record it touches."""
+
+from __future__ import annotations
+
+from tests.conftest import Member
+
+
+async def test_a_note_on_a_contact_shows_on_its_company_timeline(alice: Member) -> None:
+    contact = (
+        await alice.client.post(
+            "/api/v1/contacts", json={"first_name": "Ana", "company_name": "Lima Ltd"}
+        )
+    ).json()
+    note = await alice.client.post(
+        "/api/v1/activities",
+        json={
+            "kind": "note",
+            "subject": "Met at the fair",
+            "body": "Wants samples",
+            "contact_id": contact["id"],
+            "channel": "in_person",
+        },
+    )
+    assert note.status_code == 201, note.text
+    call = await alice.client.post(
+        "/api/v1/activities",
+        json={
+            "kind": "call",
+            "channel": "phone",
+            "subject": "Follow-up",
+            "company_id": contact["company_id"],
+            "occurred_at": "2020-01-01T10:00:00Z",
+        },
+    )
+    assert call.status_code == 201
+    on_contact = (await alice.client.get(f"/api/v1/contacts/{contact['id']}/timeline")).json()
+    assert [a["subject"] for a in on_contact["items"]] == ["Met at the fair"]
+    on_company = (
+        await alice.client.get(f"/api/v1/companies/{contact['company_id']}/timeline")
+    ).json()
+    assert [a["subject"] for a in on_company["items"]] == ["Met at the fair", "Follow-up"]
+    assert on_company["items"][0]["author_id"] is not None
+
+
+async def test_timeline_pages_newest_first(alice: Member) -> None:
+    contact = (await alice.client.post("/api/v1/contacts", json={"first_name": "P"})).json()
+    for day in range(1, 6):
+        await alice.client.post(
+            "/api/v1/activities",
+            json={
+                "kind": "email",
+                "subject": f"day {day}",
+                "contact_id": contact["id"],
+                "occurred_at": f"2026-01-0{day}T09:00:00Z",
+            },
+        )
+    url = f"/api/v1/contacts/{contact['id']}/timeline"
+    first = (await alice.client.get(url, params={"limit": 2})).json()
+    rest = (
+        await alice.client.get(url, params={"limit": 10, "cursor": first["next_cursor"]})
+    ).json()
+    subjects = [a["subject"] for a in first["items"] + rest["items"]]
+    assert subjects == ["day 5", "day 4", "day 3", "day 2", "day 1"]
+
+
+async def test_bad_activities_are_refused_by_field(alice: Member, bob: Member) -> None:
+    contact = (await alice.client.post("/api/v1/contacts", json={"first_name": "Z"})).json()
+    for payload, field in (
+        ({"kind": "note"}, "contact_id"),
+        ({"kind": "gossip", "contact_id": contact["id"]}, "kind"),
+        ({"kind": "note", "channel": "pigeon", "contact_id": contact["id"]}, "channel"),
+    ):
+        response = await alice.client.post("/api/v1/activities", json=payload)
+        assert response.status_code == 400, response.text
+        assert field in {item["key"] for item in response.json()["extra"]}
+    foreign = await bob.client.post(
+        "/api/v1/activities", json={"kind": "note", "contact_id": contact["id"]}
+    )
+    assert foreign.status_code == 400
+    assert foreign.json()["extra"][0]["key"] == "contact_id"
+    assert (await bob.client.get(f"/api/v1/contacts/{contact['id']}/timeline")).status_code == 404
+    timeline = (await alice.client.get(f"/api/v1/contacts/{contact['id']}/timeline")).json()
+    assert timeline["items"] == []
