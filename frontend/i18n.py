@@ -10,9 +10,12 @@ import gettext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from babel.numbers import format_currency
 from markupsafe import Markup
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from jinja2 import Environment
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -34,6 +37,12 @@ def install(env: Environment) -> None:
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_translations(translations(), newstyle=True)  # type: ignore[attr-defined]
     env.globals["slot"] = slot
+    env.filters["money"] = money
+
+
+def money(amount: Decimal, currency: str, locale: str = "en") -> str:
+    """An amount as people read it in ``locale``, with the currency's own minor unit."""
+    return format_currency(amount, currency, locale=locale)
 
 
 SLOTS: dict[str, list[str]] = {}

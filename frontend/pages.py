@@ -18,6 +18,8 @@ from orbit.platform.auth.controllers import client_ip
 from orbit.platform.auth.middleware import session_cookie
 from orbit.platform.auth.service import Account, AccountService
 from orbit.platform.auth.sessions import TTL_SECONDS
+from orbit.platform.crm.activities import ActivityService
+from orbit.platform.crm.deals import DealService
 from orbit.platform.crm.schemas import ContactCreate, ContactPatch
 from orbit.platform.crm.service import ContactService, display_name
 from orbit.platform.errors import InvalidInputError, NotAuthenticatedError, OrbitError
@@ -227,7 +229,8 @@ def _contact_form_values(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _convert(cls: type[Any], values: dict[str, Any]) -> Any:
+def convert_form(cls: type[Any], values: dict[str, Any]) -> Any:
+    """Form values as ``cls``; msgspec's complaint becomes a 400 naming the field."""
     try:
         return msgspec.convert(values, cls)
     except msgspec.ValidationError as exc:
@@ -259,7 +262,7 @@ class WorkspacePages(Controller):
         cursor: str | None = None,
     ) -> Template:
         """The contact list with live search; htmx asks for just the rows."""
-        result = await contacts.list(tenant, q=q, cursor=cursor)
+        result = await contacts.find(tenant, q=q, cursor=cursor)
         # Live search swaps in just the rows; a history restore needs the whole page.
         rows_only = bool(request.headers.get("hx-request")) and not request.headers.get(
             "hx-history-restore-request"
@@ -297,7 +300,7 @@ class WorkspacePages(Controller):
         values = _contact_form_values(data)
         try:
             created = await contacts.create(
-                tenant, _convert(ContactCreate, {**values, "email": values["email"] or None})
+                tenant, convert_form(ContactCreate, {**values, "email": values["email"] or None})
             )
         except OrbitError as exc:
             return invalid("contacts/form.html", principal, exc, contact=None, form=data)
@@ -311,7 +314,7 @@ class WorkspacePages(Controller):
         contacts: ContactService,
         contact_id: str,
     ) -> Template:
-        """One contact."""
+        """One contact with its timeline and deals."""
         contact = await contacts.get(tenant, parse_id(contact_id, "contact"))
         return page(
             "contacts/detail.html",
@@ -319,6 +322,8 @@ class WorkspacePages(Controller):
             contact=contact,
             name=display_name(contact),
             can_write=Scope.CONTACTS_WRITE in tenant.scopes,
+            timeline=await ActivityService(contacts.db).timeline(tenant, "contact", contact.id),
+            deals=(await DealService(contacts.db).find(tenant, contact_id=contact.id)).items,
         )
 
     @get("/contacts/{contact_id:str}/edit")
@@ -352,7 +357,7 @@ class WorkspacePages(Controller):
         for optional in ("email", "phone", "company_name"):
             values[optional] = values[optional] or None
         try:
-            await contacts.update(tenant, contact.id, _convert(ContactPatch, values))
+            await contacts.update(tenant, contact.id, convert_form(ContactPatch, values))
         except OrbitError as exc:
             return invalid("contacts/form.html", principal, exc, contact=contact, form=data)
         return go(request, f"/t/{tenant.tenant_slug}/contacts/{contact.id}")

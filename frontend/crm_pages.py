@@ -1,0 +1,340 @@
+"""Pages for companies, deals (list, kanban board, detail) and logging activities."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Template
+
+from orbit.frontend.pages import convert_form, go, invalid, page
+from orbit.platform.crm.activities import ActivityService
+from orbit.platform.crm.companies import CompanyService
+from orbit.platform.crm.deals import DealService, PipelineService
+from orbit.platform.crm.schemas import (
+    ActivityIn,
+    CompanyCreate,
+    CompanyPatch,
+    DealCreate,
+    DealMove,
+)
+from orbit.platform.errors import OrbitError
+from orbit.platform.ids import parse_id
+from orbit.tenants.context import Principal, TenantContext
+from orbit.tenants.roles import Scope
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+AnyRequest = Request[Any, Any, Any]
+
+_COMPANY_FIELDS = ("name", "domain", "industry", "size", "address", "phone")
+_DEAL_FIELDS = ("title", "amount", "currency", "expected_close_date", "stage_id", "company_id")
+
+
+def _values(data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Form fields trimmed; empty optional ones become absent (``None``)."""
+    values: dict[str, Any] = {}
+    for field in fields:
+        value = str(data.get(field, "")).strip()
+        values[field] = value or None
+    tags = [t.strip() for t in str(data.get("tags", "")).split(",") if t.strip()]
+    if "tags" in data:
+        values["tags"] = tags
+    return values
+
+
+class CrmPages(Controller):
+    """Companies, deals and the timeline inside a workspace."""
+
+    path = "/t/{slug:str}"
+    include_in_schema = False
+
+    # Companies -----------------------------------------------------------------------
+
+    @get("/companies")
+    async def company_list(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        companies: CompanyService,
+        q: str = "",
+        cursor: str | None = None,
+    ) -> Template:
+        """Companies with live search; htmx asks for just the rows."""
+        result = await companies.find(tenant, q=q, cursor=cursor)
+        rows_only = bool(request.headers.get("hx-request")) and not request.headers.get(
+            "hx-history-restore-request"
+        )
+        response = page(
+            "companies/_rows.html" if rows_only else "companies/list.html",
+            principal,
+            companies=result.items,
+            next_cursor=result.next_cursor,
+            q=q,
+            can_write=Scope.COMPANIES_WRITE in tenant.scopes,
+        )
+        response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
+        return response
+
+    @get("/companies/new")
+    async def new_company(self, principal: Principal, tenant: TenantContext) -> Template:
+        """An empty company form."""
+        tenant.require(Scope.COMPANIES_WRITE)
+        return page("companies/form.html", principal, company=None, form={}, errors={})
+
+    @post("/companies")
+    async def create_company(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        companies: CompanyService,
+        data: Form,
+    ) -> Response[Any]:
+        """Create from the form; errors come back inline."""
+        try:
+            values = _values(data, _COMPANY_FIELDS)
+            values["name"] = values["name"] or ""
+            created = await companies.create(tenant, convert_form(CompanyCreate, values))
+        except OrbitError as exc:
+            return invalid("companies/form.html", principal, exc, company=None, form=data)
+        return go(request, f"/t/{tenant.tenant_slug}/companies/{created.id}")
+
+    @get("/companies/{company_id:str}")
+    async def company_detail(
+        self,
+        principal: Principal,
+        tenant: TenantContext,
+        companies: CompanyService,
+        company_id: str,
+    ) -> Template:
+        """A company with its people, deals and merged timeline."""
+        company = await companies.get(tenant, parse_id(company_id, "company"))
+        people = await companies.db.fetch(
+            "SELECT id, first_name, last_name, email FROM contacts "
+            "WHERE tenant_id = $1 AND company_id = $2 ORDER BY last_name, first_name LIMIT 100",
+            tenant.tenant_id,
+            company.id,
+        )
+        return page(
+            "companies/detail.html",
+            principal,
+            company=company,
+            people=people,
+            deals=(await DealService(companies.db).find(tenant, company_id=company.id)).items,
+            timeline=await ActivityService(companies.db).timeline(tenant, "company", company.id),
+            can_write=Scope.COMPANIES_WRITE in tenant.scopes,
+        )
+
+    @get("/companies/{company_id:str}/edit")
+    async def edit_company(
+        self,
+        principal: Principal,
+        tenant: TenantContext,
+        companies: CompanyService,
+        company_id: str,
+    ) -> Template:
+        """The company form, filled in."""
+        tenant.require(Scope.COMPANIES_WRITE)
+        company = await companies.get(tenant, parse_id(company_id, "company"))
+        form = msgspec.structs.asdict(company)
+        form["tags"] = ", ".join(company.tags)
+        return page("companies/form.html", principal, company=company, form=form, errors={})
+
+    @post("/companies/{company_id:str}")
+    async def update_company(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        companies: CompanyService,
+        company_id: str,
+        data: Form,
+    ) -> Response[Any]:
+        """Save the form; errors come back inline."""
+        company = await companies.get(tenant, parse_id(company_id, "company"))
+        try:
+            values = _values(data, _COMPANY_FIELDS)
+            values["name"] = values["name"] or ""
+            await companies.update(tenant, company.id, convert_form(CompanyPatch, values))
+        except OrbitError as exc:
+            return invalid("companies/form.html", principal, exc, company=company, form=data)
+        return go(request, f"/t/{tenant.tenant_slug}/companies/{company.id}")
+
+    @post("/companies/{company_id:str}/delete")
+    async def delete_company(
+        self,
+        request: AnyRequest,
+        tenant: TenantContext,
+        companies: CompanyService,
+        company_id: str,
+    ) -> Response[Any]:
+        """Delete and return to the list."""
+        await companies.delete(tenant, parse_id(company_id, "company"))
+        return go(request, f"/t/{tenant.tenant_slug}/companies")
+
+    # Deals ---------------------------------------------------------------------------
+
+    @get("/deals")
+    async def deal_board(
+        self,
+        principal: Principal,
+        tenant: TenantContext,
+        deals: DealService,
+        pipelines: PipelineService,
+        pipeline_id: str | None = None,
+    ) -> Template:
+        """The kanban board of one pipeline: a column per stage, drag a card to move it."""
+        all_pipelines = await pipelines.all(tenant)
+        if not all_pipelines:
+            return page("deals/board.html", principal, pipeline=None, pipelines=[], columns=[])
+        chosen = all_pipelines[0]
+        if pipeline_id:
+            chosen = await pipelines.get(tenant, parse_id(pipeline_id, "pipeline"))
+        found = await deals.find(tenant, pipeline_id=chosen.id, limit=200)
+        columns = [
+            (stage, [d for d in found.items if d.stage_id == stage.id]) for stage in chosen.stages
+        ]
+        return page(
+            "deals/board.html",
+            principal,
+            pipeline=chosen,
+            pipelines=all_pipelines,
+            columns=columns,
+            truncated=found.next_cursor is not None,
+            can_write=Scope.DEALS_WRITE in tenant.scopes,
+        )
+
+    @get("/deals/new")
+    async def new_deal(
+        self,
+        principal: Principal,
+        tenant: TenantContext,
+        pipelines: PipelineService,
+        companies: CompanyService,
+    ) -> Template:
+        """An empty deal form."""
+        tenant.require(Scope.DEALS_WRITE)
+        return page(
+            "deals/form.html",
+            principal,
+            form={"currency": "EUR"},
+            errors={},
+            pipelines=await pipelines.all(tenant),
+            companies=(await companies.find(tenant, limit=200)).items,
+        )
+
+    @post("/deals")
+    async def create_deal(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        deals: DealService,
+        pipelines: PipelineService,
+        companies: CompanyService,
+        data: Form,
+    ) -> Response[Any]:
+        """Create from the form; errors come back inline."""
+        try:
+            values = {k: v for k, v in _values(data, _DEAL_FIELDS).items() if v is not None}
+            values.setdefault("title", "")
+            values.setdefault("currency", "")
+            created = await deals.create(tenant, convert_form(DealCreate, values))
+        except OrbitError as exc:
+            return invalid(
+                "deals/form.html",
+                principal,
+                exc,
+                form=data,
+                pipelines=await pipelines.all(tenant),
+                companies=(await companies.find(tenant, limit=200)).items,
+            )
+        return go(request, f"/t/{tenant.tenant_slug}/deals/{created.id}")
+
+    @get("/deals/{deal_id:str}")
+    async def deal_detail(
+        self,
+        principal: Principal,
+        tenant: TenantContext,
+        deals: DealService,
+        pipelines: PipelineService,
+        deal_id: str,
+    ) -> Template:
+        """A deal with its stage history and timeline."""
+        deal = await deals.get(tenant, parse_id(deal_id, "deal"))
+        pipeline = await pipelines.get(tenant, deal.pipeline_id)
+        names = {stage.id: stage.name for stage in pipeline.stages}
+        company = None
+        if deal.company_id:
+            company = await CompanyService(deals.db).get(tenant, deal.company_id)
+        return page(
+            "deals/detail.html",
+            principal,
+            deal=deal,
+            pipeline=pipeline,
+            stage_names=names,
+            company=company,
+            history=await deals.history(tenant, deal.id),
+            timeline=await ActivityService(deals.db).timeline(tenant, "deal", deal.id),
+            can_write=Scope.DEALS_WRITE in tenant.scopes,
+        )
+
+    @post("/deals/{deal_id:str}/move")
+    async def move_deal(
+        self,
+        request: AnyRequest,
+        tenant: TenantContext,
+        deals: DealService,
+        deal_id: str,
+        data: Form,
+    ) -> Response[Any]:
+        """Move from the board (drag and drop) or the detail page."""
+        move = convert_form(
+            DealMove,
+            {
+                "stage_id": str(data.get("stage_id", "")),
+                "lost_reason": str(data.get("lost_reason", "")).strip() or None,
+            },
+        )
+        deal = await deals.move(tenant, parse_id(deal_id, "deal"), move)
+        if request.headers.get("hx-request") and data.get("from") == "board":
+            return Response(None, status_code=204)
+        return go(request, f"/t/{tenant.tenant_slug}/deals/{deal.id}")
+
+    @post("/deals/{deal_id:str}/delete")
+    async def delete_deal(
+        self, request: AnyRequest, tenant: TenantContext, deals: DealService, deal_id: str
+    ) -> Response[Any]:
+        """Delete and return to the board."""
+        await deals.delete(tenant, parse_id(deal_id, "deal"))
+        return go(request, f"/t/{tenant.tenant_slug}/deals")
+
+    # Timeline ------------------------------------------------------------------------
+
+    @post("/activities")
+    async def log_activity(
+        self,
+        request: AnyRequest,
+        tenant: TenantContext,
+        activities: ActivityService,
+        data: Form,
+    ) -> Response[Any]:
+        """Log a note or call from a record's page, then show that page again."""
+        values: dict[str, Any] = {
+            key: str(data[key]).strip()
+            for key in ("kind", "channel", "subject", "body")
+            if str(data.get(key, "")).strip()
+        }
+        for link in ("contact_id", "company_id", "deal_id"):
+            if data.get(link):
+                values[link] = str(data[link])
+        values.setdefault("kind", "note")
+        await activities.log(tenant, convert_form(ActivityIn, values))
+        back = str(data.get("back", ""))
+        if not back.startswith(f"/t/{tenant.tenant_slug}/"):
+            back = f"/t/{tenant.tenant_slug}/contacts"
+        return go(request, back)
