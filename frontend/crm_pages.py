@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
@@ -13,6 +14,7 @@ from litestar.response import Template
 from orbit.frontend.pages import convert_form, go, invalid, page
 from orbit.platform.crm.activities import ActivityService
 from orbit.platform.crm.companies import CompanyService
+from orbit.platform.crm.dashboard import DashboardService
 from orbit.platform.crm.deals import DealService, PipelineService
 from orbit.platform.crm.schemas import (
     ActivityIn,
@@ -20,8 +22,10 @@ from orbit.platform.crm.schemas import (
     CompanyPatch,
     DealCreate,
     DealMove,
+    TaskIn,
 )
-from orbit.platform.errors import OrbitError
+from orbit.platform.crm.tasks import NotificationService, TaskService
+from orbit.platform.errors import InvalidInputError, OrbitError
 from orbit.platform.ids import parse_id
 from orbit.tenants.context import Principal, TenantContext
 from orbit.tenants.roles import Scope
@@ -50,6 +54,92 @@ class CrmPages(Controller):
 
     path = "/t/{slug:str}"
     include_in_schema = False
+
+    @get("/")
+    async def dashboard(
+        self, principal: Principal, tenant: TenantContext, dashboards: DashboardService
+    ) -> Template:
+        """The first page after login: pipeline, wins, today's tasks, newest contacts."""
+        return page("dashboard.html", principal, board=await dashboards.build(tenant))
+
+    @get("/tasks")
+    async def task_list(
+        self, principal: Principal, tenant: TenantContext, tasks: TaskService
+    ) -> Template:
+        """My tasks: overdue, today, upcoming."""
+        return await self._tasks_page(principal, tenant, tasks)
+
+    @post("/tasks")
+    async def create_task(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        tasks: TaskService,
+        data: Form,
+    ) -> Response[Any]:
+        """Add a task from the form (times in UTC until profiles carry a time zone)."""
+        values: dict[str, Any] = {
+            "title": str(data.get("title", "")),
+            "priority": str(data.get("priority", "normal")),
+            "recurrence": str(data.get("recurrence", "none")),
+        }
+        for field in ("due_at", "remind_at"):
+            raw = str(data.get(field, "")).strip()
+            if raw:
+                values[field] = raw if raw.endswith("Z") or "+" in raw[10:] else f"{raw}:00Z"
+        try:
+            if "due_at" not in values:
+                raise InvalidInputError("due_at is required", fields={"due_at": "is required"})
+            await tasks.create(tenant, convert_form(TaskIn, values))
+        except OrbitError as exc:
+            return await self._tasks_page(
+                principal, tenant, tasks, status_code=422, form=data, errors=exc.fields
+            )
+        return go(request, f"/t/{tenant.tenant_slug}/tasks")
+
+    @post("/tasks/{task_id:str}/complete")
+    async def complete_task(
+        self, request: AnyRequest, tenant: TenantContext, tasks: TaskService, task_id: str
+    ) -> Response[Any]:
+        """Tick a task off."""
+        await tasks.complete(tenant, parse_id(task_id, "task"))
+        return go(request, f"/t/{tenant.tenant_slug}/tasks")
+
+    async def _tasks_page(
+        self,
+        principal: Principal,
+        tenant: TenantContext,
+        tasks: TaskService,
+        status_code: int = 200,
+        **context: Any,
+    ) -> Template:
+        now = datetime.now(UTC)
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        open_tasks = await tasks.mine(tenant)
+        groups = {
+            "overdue": [t for t in open_tasks if t.due_at < start],
+            "today": [t for t in open_tasks if start <= t.due_at < start + timedelta(days=1)],
+            "upcoming": [t for t in open_tasks if t.due_at >= start + timedelta(days=1)],
+        }
+        context.setdefault("form", {})
+        context.setdefault("errors", {})
+        return page("tasks.html", principal, status_code=status_code, groups=groups, **context)
+
+    @get("/notifications")
+    async def notification_list(
+        self, principal: Principal, tenant: TenantContext, notifications: NotificationService
+    ) -> Template:
+        """The bell's notifications."""
+        return page("notifications.html", principal, inbox=await notifications.inbox(tenant))
+
+    @get("/notifications/count")
+    async def notification_count(
+        self, tenant: TenantContext, notifications: NotificationService
+    ) -> Response[str]:
+        """The unread count next to the bell (polled by htmx)."""
+        unread = (await notifications.inbox(tenant, limit=1)).unread
+        return Response(str(unread) if unread else "", media_type="text/plain")
 
     # Companies -----------------------------------------------------------------------
 

@@ -85,7 +85,7 @@ async def log_in_as(
 ) -> Response[Any]:
     """Start a session and go to ``next_path``, the workspace, or the workspace list."""
     session = await runtime.sessions.create(account.id, workspace.slug if workspace else None)
-    home = f"/t/{workspace.slug}/contacts" if workspace else "/workspaces"
+    home = f"/t/{workspace.slug}/" if workspace else "/workspaces"
     response = go(request, next_path or home)
     response.set_cookie(
         session_cookie(session.id, secure=runtime.settings.cookie_secure, max_age=TTL_SECONDS)
@@ -104,7 +104,7 @@ class AccountPages(Controller):
         if principal.user_id is None:
             return Redirect("/login")
         if principal.tenant:
-            return Redirect(f"/t/{principal.tenant.tenant_slug}/contacts")
+            return Redirect(f"/t/{principal.tenant.tenant_slug}/")
         return Redirect("/workspaces")
 
     @get("/signup")
@@ -206,7 +206,7 @@ class AccountPages(Controller):
         pending = await workspaces.pending_invitation(token)
         if principal.user_id is not None:
             workspace = await workspaces.accept(token, principal.user_id)
-            return go(request, f"/t/{workspace.slug}/contacts")
+            return go(request, f"/t/{workspace.slug}/")
         try:
             account = await accounts.create_user(
                 pending.email, str(data.get("password", "")), str(data.get("name", ""))
@@ -245,11 +245,6 @@ class WorkspacePages(Controller):
 
     path = "/t/{slug:str}"
     include_in_schema = False
-
-    @get("/")
-    async def workspace_home(self, slug: str) -> Redirect:
-        """The workspace opens on its contacts."""
-        return Redirect(f"/t/{slug}/contacts")
 
     @get("/contacts")
     async def contact_list(

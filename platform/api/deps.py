@@ -13,8 +13,10 @@ from orbit.platform.auth.middleware import PRINCIPAL_KEY
 from orbit.platform.auth.service import AccountService
 from orbit.platform.crm.activities import ActivityService
 from orbit.platform.crm.companies import CompanyService
+from orbit.platform.crm.dashboard import DashboardService
 from orbit.platform.crm.deals import DealService, PipelineService
 from orbit.platform.crm.service import ContactService
+from orbit.platform.crm.tasks import NotificationService, TaskService
 from orbit.platform.runtime import Runtime
 from orbit.tenants.context import ANONYMOUS, Principal, TenantContext, require_tenant
 from orbit.tenants.service import WorkspaceService
@@ -62,6 +64,21 @@ def provide_activities(runtime: Runtime) -> ActivityService:
     return ActivityService(runtime.db)
 
 
+def provide_tasks(runtime: Runtime) -> TaskService:
+    """Task rules."""
+    return TaskService(runtime.db)
+
+
+def provide_notifications(runtime: Runtime) -> NotificationService:
+    """The bell."""
+    return NotificationService(runtime.db)
+
+
+def provide_dashboards(runtime: Runtime) -> DashboardService:
+    """Dashboard numbers."""
+    return DashboardService(runtime.db)
+
+
 def provide_workspaces(runtime: Runtime) -> WorkspaceService:
     """Workspace, member and invitation rules."""
     return WorkspaceService(runtime.db)
@@ -86,6 +103,9 @@ DEPENDENCIES = {
     "pipelines": Provide(provide_pipelines, sync_to_thread=False),
     "deals": Provide(provide_deals, sync_to_thread=False),
     "activities": Provide(provide_activities, sync_to_thread=False),
+    "tasks": Provide(provide_tasks, sync_to_thread=False),
+    "dashboards": Provide(provide_dashboards, sync_to_thread=False),
+    "notifications": Provide(provide_notifications, sync_to_thread=False),
     "workspaces": Provide(provide_workspaces, sync_to_thread=False),
     "accounts": Provide(provide_accounts, sync_to_thread=False),
     "api_keys": Provide(provide_api_keys, sync_to_thread=False),

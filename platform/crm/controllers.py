@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, delete, get, patch, post, put
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
 from orbit.platform.crm.activities import ActivityService
@@ -31,15 +31,20 @@ from orbit.platform.crm.schemas import (
     DealPage,
     DealPatch,
     ForecastRow,
+    Inbox,
     PipelineIn,
     PipelineOut,
     StageIn,
     StageMoveOut,
     StageOrder,
     StagePatch,
+    TaskIn,
+    TaskOut,
+    TaskPatch,
     Timeline,
 )
 from orbit.platform.crm.service import DEFAULT_PAGE, MAX_PAGE, ContactService
+from orbit.platform.crm.tasks import NotificationService, TaskService
 from orbit.platform.errors import InvalidInputError
 from orbit.platform.ids import parse_id
 from orbit.tenants.context import TenantContext
@@ -364,3 +369,65 @@ def parse_stage_target(value: str | None) -> UUID | None:
         raise InvalidInputError(
             f"move_deals_to: {reason}", fields={"move_deals_to": reason}
         ) from None
+
+
+class TaskController(Controller):
+    """Tasks: the caller's, by default."""
+
+    path = "/api/v1/tasks"
+    tags = ["tasks"]
+
+    @get("/")
+    async def my_tasks(
+        self, tenant: TenantContext, tasks: TaskService, done: bool = False
+    ) -> list[TaskOut]:
+        """The caller's open tasks, soonest first (``done=true``: finished ones)."""
+        return await tasks.mine(tenant, done=done)
+
+    @post("/")
+    async def create_task(self, tenant: TenantContext, tasks: TaskService, data: TaskIn) -> TaskOut:
+        """Create a task with an optional reminder and recurrence."""
+        return await tasks.create(tenant, data)
+
+    @get("/{task_id:str}")
+    async def get_task(self, tenant: TenantContext, tasks: TaskService, task_id: str) -> TaskOut:
+        """One task."""
+        return await tasks.get(tenant, parse_id(task_id, "task"))
+
+    @patch("/{task_id:str}")
+    async def update_task(
+        self, tenant: TenantContext, tasks: TaskService, task_id: str, data: TaskPatch
+    ) -> TaskOut:
+        """Change some fields of a task."""
+        return await tasks.update(tenant, parse_id(task_id, "task"), data)
+
+    @post("/{task_id:str}/complete", status_code=HTTP_200_OK)
+    async def complete_task(
+        self, tenant: TenantContext, tasks: TaskService, task_id: str
+    ) -> TaskOut:
+        """Mark done; a recurring task comes back at its next occurrence."""
+        return await tasks.complete(tenant, parse_id(task_id, "task"))
+
+    @delete("/{task_id:str}")
+    async def delete_task(self, tenant: TenantContext, tasks: TaskService, task_id: str) -> None:
+        """Delete a task."""
+        await tasks.delete(tenant, parse_id(task_id, "task"))
+
+
+class NotificationController(Controller):
+    """The caller's in-app notifications (the bell)."""
+
+    path = "/api/v1/notifications"
+    tags = ["notifications"]
+
+    @get("/")
+    async def inbox(self, tenant: TenantContext, notifications: NotificationService) -> Inbox:
+        """Newest notifications and the unread count."""
+        return await notifications.inbox(tenant)
+
+    @post("/{notification_id:str}/read", status_code=HTTP_204_NO_CONTENT)
+    async def mark_read(
+        self, tenant: TenantContext, notifications: NotificationService, notification_id: str
+    ) -> None:
+        """Mark a notification read."""
+        await notifications.mark_read(tenant, parse_id(notification_id, "notification"))

@@ -112,3 +112,38 @@ class Activity(Table, tablename="activities"):
     deal_id = UUID(null=True, default=None)
     data = JSONB()
     created_at = Timestamptz()
+
+
+class Task(Table, tablename="tasks"):
+    """Something to do by a time, for a member, maybe about a contact, company or deal."""
+
+    tenant_id = UUID()
+    id = UUID(primary_key=True)
+    title = Varchar(length=300)
+    notes = Text()
+    due_at = Timestamptz()
+    remind_at = Timestamptz(null=True, default=None)
+    reminded_at = Timestamptz(null=True, default=None)
+    assignee_id = UUID(null=True, default=None)
+    priority = Varchar(length=10)
+    recurrence = Varchar(length=10)
+    done_at = Timestamptz(null=True, default=None)
+    contact_id = UUID(null=True, default=None)
+    company_id = UUID(null=True, default=None)
+    deal_id = UUID(null=True, default=None)
+    created_by = UUID(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class Notification(Table, tablename="notifications"):
+    """An in-app message for one member (the bell): reminders, mentions, plugin news."""
+
+    tenant_id = UUID()
+    id = UUID(primary_key=True)
+    membership_id = UUID()
+    kind = Varchar(length=40)
+    title = Varchar(length=300)
+    link = Varchar(length=500)
+    created_at = Timestamptz()
+    read_at = Timestamptz(null=True, default=None)

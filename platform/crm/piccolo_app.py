@@ -10,8 +10,10 @@ from orbit.platform.crm.models import (
     Contact,
     Deal,
     DealStageHistory,
+    Notification,
     Pipeline,
     PipelineStage,
+    Task,
 )
 
 APP_CONFIG = AppConfig(
@@ -25,5 +27,7 @@ APP_CONFIG = AppConfig(
         Deal,
         DealStageHistory,
         Activity,
+        Task,
+        Notification,
     ],
 )

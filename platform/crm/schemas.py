@@ -304,3 +304,70 @@ class Timeline(msgspec.Struct, kw_only=True):
 
     items: list[ActivityOut]
     next_cursor: str | None
+
+
+Priority = Literal["low", "normal", "high"]
+Recurrence = Literal["none", "daily", "weekly", "monthly"]
+
+
+class TaskIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new task; the assignee defaults to whoever creates it."""
+
+    title: Annotated[str, Meta(max_length=300)]
+    due_at: datetime
+    remind_at: datetime | None = None
+    assignee_id: UUID | None = None
+    priority: Priority = "normal"
+    recurrence: Recurrence = "none"
+    notes: Annotated[str, Meta(max_length=10000)] = ""
+    contact_id: UUID | None = None
+    company_id: UUID | None = None
+    deal_id: UUID | None = None
+
+
+class TaskPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A partial update of a task."""
+
+    title: Annotated[str, Meta(max_length=300)] | UnsetType = UNSET
+    due_at: datetime | UnsetType = UNSET
+    remind_at: datetime | UnsetType | None = UNSET
+    assignee_id: UUID | UnsetType | None = UNSET
+    priority: Priority | UnsetType = UNSET
+    recurrence: Recurrence | UnsetType = UNSET
+    notes: Annotated[str, Meta(max_length=10000)] | UnsetType = UNSET
+
+
+class TaskOut(msgspec.Struct, kw_only=True):
+    """A task."""
+
+    id: UUID
+    title: str
+    notes: str
+    due_at: datetime
+    remind_at: datetime | None
+    assignee_id: UUID | None
+    priority: str
+    recurrence: str
+    done_at: datetime | None
+    contact_id: UUID | None
+    company_id: UUID | None
+    deal_id: UUID | None
+    created_at: datetime
+
+
+class NotificationOut(msgspec.Struct, kw_only=True):
+    """An in-app notification."""
+
+    id: UUID
+    kind: str
+    title: str
+    link: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class Inbox(msgspec.Struct, kw_only=True):
+    """A member's newest notifications and how many are unread."""
+
+    unread: int
+    items: list[NotificationOut]

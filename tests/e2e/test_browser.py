@@ -44,9 +44,13 @@ async def sign_up(page: Page, email: str, workspace: str) -> str:
     ) as answer:
         await page.get_by_role("button", name="Sign up").click()
     response = await answer.value
-    # htmx submitted the form and followed the server's HX-Redirect (not a native 303).
+    # htmx submitted the form and followed the server's HX-Redirect (not a native 303)
+    # to the new workspace's dashboard; from there, its contacts.
     assert response.status == 204, await response.text()
-    assert response.headers.get("hx-redirect", "").endswith("/contacts")
+    assert re.search(r"/t/[^/]+/$", response.headers.get("hx-redirect", ""))
+    await page.wait_for_url(re.compile(r"/t/[^/]+/$"))
+    await expect(page.locator("#dash-pipeline")).to_contain_text("No open deals")
+    await page.get_by_role("navigation").get_by_role("link", name="Contacts").click()
     await page.wait_for_url(CONTACT_LIST_URL)
     match = CONTACT_LIST_URL.search(page.url)
     assert match is not None
@@ -239,8 +243,11 @@ async def test_admin_invites_a_member_creates_an_api_key_and_deletes_a_contact(
     ) as answer:
         await second_page.get_by_role("button", name="Accept invitation").click()
     assert (await answer.value).status == 204
-    await second_page.wait_for_url(re.compile(f"/t/{slug}/contacts$"))
-    await expect(second_page.locator("#contact-rows").get_by_role("link")).to_have_text([FULL_NAME])
+    # Accepting lands on the workspace's dashboard, which lists the newest contacts.
+    await second_page.wait_for_url(re.compile(f"/t/{slug}/$"))
+    await expect(second_page.locator("#dash-contacts").get_by_role("link")).to_have_text(
+        ["Newest contacts", FULL_NAME]
+    )
     member_nav = second_page.locator("header nav")
     await expect(member_nav.get_by_role("link", name="Team")).to_be_visible()
     await expect(member_nav.get_by_role("link", name="API keys")).to_have_count(0)
@@ -346,8 +353,10 @@ async def test_admin_invites_a_member_creates_an_api_key_and_deletes_a_contact(
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
-    await page.wait_for_url(re.compile(f"/t/{slug}/contacts$"))
-    await expect(page.locator("#contact-rows").get_by_role("link")).to_have_text(["Curl Created"])
+    await page.wait_for_url(re.compile(f"/t/{slug}/$"))
+    await expect(page.locator("#dash-contacts").get_by_role("link")).to_have_text(
+        ["Newest contacts", "Curl Created"]
+    )
     await expect(page.locator("header")).to_contain_text(workspace)
 
     assert page_problems == []

@@ -57,7 +57,7 @@ async def test_a_note_shows_on_the_contact_and_its_company_and_a_deal_moves_on_t
     await page.get_by_role("button", name="Save").click()
     await page.wait_for_url(DEAL_URL)
     await expect(page.locator("#deal-amount")).to_have_text("€1,480.50")
-    await page.get_by_role("link", name="Board").click()
+    await page.get_by_role("link", name="← Board").click()
 
     lead = page.locator('section.column[aria-label="Lead"]')
     proposal = page.locator('section.column[aria-label="Proposal"]')

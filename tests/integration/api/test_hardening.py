@@ -123,7 +123,7 @@ async def test_login_never_redirects_off_site(app: object, alice: Member, target
             headers={"HX-Request": "true"},
         )
     assert response.status_code == 204
-    assert response.headers["HX-Redirect"] == f"/t/{alice.slug}/contacts"
+    assert response.headers["HX-Redirect"] == f"/t/{alice.slug}/"
 
 
 async def test_login_keeps_a_local_next_path(app: object, alice: Member) -> None:

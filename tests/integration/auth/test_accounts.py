@@ -143,7 +143,7 @@ async def test_invitation_accepted_by_a_new_user_through_the_page(
         assert "Newcomer@example.com" in page.text
         accepted = await visitor.post(path, data={"name": "New", "password": PASSWORD})
         assert accepted.status_code == 303
-        assert accepted.headers["location"] == f"/t/{alice.slug}/contacts"
+        assert accepted.headers["location"] == f"/t/{alice.slug}/"
         assert (await visitor.get(f"/t/{alice.slug}/contacts")).status_code == 200
     members = (await alice.client.get("/api/v1/members")).json()
     assert ("Newcomer@example.com", "viewer", "active") in {
