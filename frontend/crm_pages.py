@@ -12,6 +12,7 @@ from litestar.params import Body
 from litestar.response import Template
 
 from orbit.frontend.pages import convert_form, go, invalid, page
+from orbit.platform import validation
 from orbit.platform.crm.activities import ActivityService
 from orbit.platform.crm.companies import CompanyService
 from orbit.platform.crm.dashboard import DashboardService
@@ -25,7 +26,7 @@ from orbit.platform.crm.schemas import (
     TaskIn,
 )
 from orbit.platform.crm.tasks import NotificationService, TaskService
-from orbit.platform.errors import InvalidInputError, OrbitError
+from orbit.platform.errors import OrbitError
 from orbit.platform.ids import parse_id
 from orbit.tenants.context import Principal, TenantContext
 from orbit.tenants.roles import Scope
@@ -89,8 +90,11 @@ class CrmPages(Controller):
             if raw:
                 values[field] = raw if raw.endswith("Z") or "+" in raw[10:] else f"{raw}:00Z"
         try:
+            problems = validation.FieldProblems()
+            problems.check(validation.text, values["title"], "title", max_length=300, required=True)
             if "due_at" not in values:
-                raise InvalidInputError("due_at is required", fields={"due_at": "is required"})
+                problems.add("due_at", "is required")
+            problems.raise_any()
             await tasks.create(tenant, convert_form(TaskIn, values))
         except OrbitError as exc:
             return await self._tasks_page(

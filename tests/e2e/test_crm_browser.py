@@ -86,3 +86,23 @@ async def test_a_note_shows_on_the_contact_and_its_company_and_a_deal_moves_on_t
     await page.screenshot(path=screenshot, full_page=True)
     assert screenshot.stat().st_size > 0
     assert page_problems == []
+
+
+async def test_add_and_complete_a_task(page: Page, page_problems: list[str]) -> None:
+    await sign_up(page, f"task-{secrets.token_hex(6)}@example.com", f"Tasks {secrets.token_hex(3)}")
+    await page.get_by_role("navigation").get_by_role("link", name="Tasks").click()
+    await expect(page.get_by_role("heading", name="My tasks")).to_be_visible()
+    await page.get_by_label("Task").fill("Call Eleni about the jars")
+    await page.get_by_label("Due (UTC)").fill("2020-01-01T09:00")
+    await page.get_by_role("button", name="Add task").click()
+    overdue = page.locator("#tasks-overdue")
+    await expect(overdue).to_contain_text("Call Eleni about the jars")
+
+    await page.get_by_role("button", name="Add task").click()  # nothing filled in
+    await expect(page.locator(".field-error[data-field=title]")).to_be_visible()
+    await expect(page.locator(".field-error[data-field=due_at]")).to_be_visible()
+
+    await overdue.get_by_role("button", name="Complete Call Eleni about the jars").click()
+    await expect(overdue).not_to_contain_text("Call Eleni about the jars")
+    await expect(overdue).to_contain_text("Nothing here.")
+    assert page_problems == []
