@@ -9,7 +9,7 @@ export PYTHONSAFEPATH := 1
 export UV_LINK_MODE := copy
 PACKAGES := platform tenants billing plugins frontend
 
-.PHONY: help uv sync run test lint fmt typecheck-tree browser bench i18n clean
+.PHONY: help uv sync run test lint fmt typecheck-tree browser bench i18n clean chart-test chart-render image
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,18 @@ typecheck-tree:
 
 browser: ## install Debian's chromium for the browser tests when it is missing
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+chart-test: sync ## render, lint and validate helm/orbit for every value set; check the Containerfile
+	$(UV) run --frozen pytest -q tests/unit/ops $(PYTEST_ARGS)
+
+chart-render: sync ## print helm/orbit's manifests for the default values (VALUES=file.yaml to add a values file)
+	@$(UV) run --frozen python -c "import sys, pathlib, helm_python as h; \
+	  v = h.values_from_yaml(pathlib.Path(sys.argv[1]).read_text()) if sys.argv[1:] else {}; \
+	  c = h.Chart.load('helm/orbit'); c.validate_schema(v); \
+	  print('\n---\n'.join(t for n, t in sorted(c.render(v, name='orbit', namespace='orbit').items()) if t.strip()))" $(VALUES)
+
+image: ## build the container image with podman or docker (IMAGE=orbit:dev)
+	$$(command -v podman || command -v docker) build -f Containerfile -t $${IMAGE:-orbit:dev} .
 
 bench: ## (placeholder) will measure list, search and import speed at 1M contacts, as ratios
 	@echo "bench: arrives with the data-at-scale issue; it will time contact list pages,"

