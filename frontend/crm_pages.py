@@ -11,7 +11,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
 
-from orbit.frontend.pages import convert_form, go, invalid, page
+from orbit.frontend.pages import convert_form, go, invalid, live_list, page
 from orbit.platform import validation
 from orbit.platform.crm.activities import ActivityService
 from orbit.platform.crm.companies import CompanyService
@@ -159,19 +159,15 @@ class CrmPages(Controller):
     ) -> Template:
         """Companies with live search; htmx asks for just the rows."""
         result = await companies.find(tenant, q=q, cursor=cursor)
-        rows_only = bool(request.headers.get("hx-request")) and not request.headers.get(
-            "hx-history-restore-request"
-        )
-        response = page(
-            "companies/_rows.html" if rows_only else "companies/list.html",
+        return live_list(
+            request,
+            "companies",
             principal,
             companies=result.items,
             next_cursor=result.next_cursor,
             q=q,
             can_write=Scope.COMPANIES_WRITE in tenant.scopes,
         )
-        response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
-        return response
 
     @get("/companies/new")
     async def new_company(self, principal: Principal, tenant: TenantContext) -> Template:

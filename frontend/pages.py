@@ -64,6 +64,22 @@ def page(template: str, principal: Principal, status_code: int = 200, **context:
     )
 
 
+def live_list(request: AnyRequest, folder: str, principal: Principal, **context: Any) -> Template:
+    """A searchable list page: the whole page, or just its rows for htmx's live search.
+
+    A history restore (Back) needs the whole page even though htmx asks for it,
+    and since one URL has two bodies, caches must vary on those headers.
+    """
+    rows_only = bool(request.headers.get("hx-request")) and not request.headers.get(
+        "hx-history-restore-request"
+    )
+    response = page(
+        f"{folder}/_rows.html" if rows_only else f"{folder}/list.html", principal, **context
+    )
+    response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
+    return response
+
+
 def invalid(template: str, principal: Principal, exc: OrbitError, **context: Any) -> Template:
     """Re-render a form with its errors (422, swapped in by htmx)."""
     return page(
@@ -258,13 +274,9 @@ class WorkspacePages(Controller):
     ) -> Template:
         """The contact list with live search; htmx asks for just the rows."""
         result = await contacts.find(tenant, q=q, cursor=cursor)
-        # Live search swaps in just the rows; a history restore needs the whole page.
-        rows_only = bool(request.headers.get("hx-request")) and not request.headers.get(
-            "hx-history-restore-request"
-        )
-        template = "contacts/_rows.html" if rows_only else "contacts/list.html"
-        response = page(
-            template,
+        return live_list(
+            request,
+            "contacts",
             principal,
             contacts=result.items,
             next_cursor=result.next_cursor,
@@ -272,9 +284,6 @@ class WorkspacePages(Controller):
             display_name=display_name,
             can_write=Scope.CONTACTS_WRITE in tenant.scopes,
         )
-        # Same URL, two bodies: caches (and the Back button) must tell them apart.
-        response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
-        return response
 
     @get("/contacts/new")
     async def new_contact(self, principal: Principal, tenant: TenantContext) -> Template:
