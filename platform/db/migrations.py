@@ -99,8 +99,11 @@ def _owner_engine(admin_dsn: str, setup: roles.RoleSetup) -> PostgresEngine:
     )
 
 
-async def migrate(admin_dsn: str, app_password: str) -> list[str]:
-    """Create roles, then apply every pending migration; returns the IDs applied."""
+async def migrate(admin_dsn: str, app_password: str, *, until: str | None = None) -> list[str]:
+    """Create roles, then apply every pending migration; returns the IDs applied.
+
+    ``until`` stops after the migration with that ID (tests of data migrations).
+    """
     setup = await roles.ensure_roles(admin_dsn, app_password)
     os.environ.setdefault("PICCOLO_CONF", PICCOLO_CONF)
     from orbit.platform.db import piccolo_conf  # noqa: PLC0415
@@ -111,6 +114,8 @@ async def migrate(admin_dsn: str, app_password: str) -> list[str]:
     applied: list[str] = []
     await Migration.create_table(if_not_exists=True)
     for migration in all_migrations():
+        if until is not None and migration.id > until:
+            break
         async with engine.transaction() as tx:
             await tx.connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
             done = await Migration.exists().where(

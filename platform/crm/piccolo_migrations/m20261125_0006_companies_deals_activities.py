@@ -68,6 +68,9 @@ async def forwards() -> MigrationManager:
                 USING gin (tenant_id, search_text gin_trgm_ops);
 
             -- Existing contacts' company names become companies (one per name and workspace).
+            -- RLS is forced on contacts even for its owner: lift it for this one
+            -- cross-tenant data migration, inside this transaction only.
+            ALTER TABLE contacts NO FORCE ROW LEVEL SECURITY;
             INSERT INTO companies (tenant_id, id, name, search_text)
             SELECT DISTINCT ON (tenant_id, lower(btrim(company_name)))
                    tenant_id, gen_random_uuid(), btrim(company_name), lower(btrim(company_name))
@@ -78,9 +81,6 @@ async def forwards() -> MigrationManager:
             ALTER TABLE contacts ADD FOREIGN KEY (tenant_id, company_id)
                 REFERENCES companies (tenant_id, id) ON DELETE SET NULL (company_id);
             CREATE INDEX contacts_tenant_company ON contacts (tenant_id, company_id);
-            -- RLS is forced on contacts even for its owner: lift it for this one
-            -- cross-tenant data migration, inside this transaction only.
-            ALTER TABLE contacts NO FORCE ROW LEVEL SECURITY;
             ALTER TABLE companies NO FORCE ROW LEVEL SECURITY;
             UPDATE contacts SET company_id = c.id
             FROM companies c
