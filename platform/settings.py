@@ -51,6 +51,9 @@ class Settings:
     """``ORBIT_LOG_LEVEL``: one of DEBUG, INFO, WARNING, ERROR, CRITICAL."""
     cookie_secure: bool = False
     """``ORBIT_COOKIE_SECURE``: mark session cookies ``Secure`` (on behind HTTPS)."""
+    webhook_allow_private_networks: bool = False
+    """``ORBIT_WEBHOOK_ALLOW_PRIVATE``: let webhooks reach private, loopback and link-local
+    addresses (receivers on a self-hoster's LAN; tests). Off: only public addresses."""
     demo_seed: bool = True
     """``ORBIT_DEMO_SEED``: ``orbit run`` seeds a demo workspace once."""
     log_format: str = "text"
@@ -108,6 +111,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         cookie_secure=_flag(env, "ORBIT_COOKIE_SECURE", default=False),
         demo_seed=_flag(env, "ORBIT_DEMO_SEED", default=True),
+        webhook_allow_private_networks=_flag(env, "ORBIT_WEBHOOK_ALLOW_PRIVATE", default=False),
         log_format=log_format,
         shutdown_grace_seconds=grace,
     )

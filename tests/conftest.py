@@ -61,6 +61,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         database_url=os.environ.get("DATABASE_URL") or None,
         redis_url=os.environ.get("REDIS_URL") or None,
         demo_seed=False,
+        webhook_allow_private_networks=True,  # the test receivers listen on 127.0.0.1
     )
 
 

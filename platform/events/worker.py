@@ -21,6 +21,7 @@ from saq import Queue, Worker
 
 from orbit.platform.crm.tasks import fire_due_reminders
 from orbit.platform.events.backoff import DEFAULT_POLICY, RetryPolicy
+from orbit.platform.events.egress import PublicOnlyTransport
 from orbit.platform.events.jobs import HTTP_TIMEOUT, deliver, dispatch_batch, due_deliveries
 
 if TYPE_CHECKING:
@@ -64,7 +65,12 @@ class EventWorker:
         # Signals belong to the CLI (SIGTERM unwinds the process, Ctrl+C cancels),
         # not to SAQ: in `orbit run` it would otherwise swallow uvicorn's Ctrl+C.
         self.saq.SIGNALS = []
-        self.http = httpx.AsyncClient(follow_redirects=False)
+        self.http = httpx.AsyncClient(
+            follow_redirects=False,
+            transport=PublicOnlyTransport(
+                allow_private=runtime.settings.webhook_allow_private_networks
+            ),
+        )
         self._task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:

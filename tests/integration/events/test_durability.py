@@ -26,6 +26,7 @@ def _start_worker(endpoints: Endpoints, home: Path, log: Path) -> subprocess.Pop
         "DATABASE_APP_URL": endpoints.app_dsn,
         "REDIS_URL": endpoints.redis_url,
         "PYTHONSAFEPATH": "1",
+        "ORBIT_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver listens on 127.0.0.1
     }
     with log.open("ab") as out:
         return subprocess.Popen(
