@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -425,6 +426,6 @@ class CrmPages(Controller):
         values.setdefault("kind", "note")
         await activities.log(tenant, convert_form(ActivityIn, values))
         back = str(data.get("back", ""))
-        if not back.startswith(f"/t/{tenant.tenant_slug}/"):
+        if not re.fullmatch(rf"/t/{re.escape(tenant.tenant_slug)}/[A-Za-z0-9/_-]*", back):
             back = f"/t/{tenant.tenant_slug}/contacts"
         return go(request, back)

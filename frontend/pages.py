@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -50,6 +50,7 @@ def _local_path(path: str) -> bool:
 
 def go(request: AnyRequest, url: str) -> Response[Any]:
     """Navigate to ``url``: an ``HX-Redirect`` for htmx, a 303 otherwise."""
+    url = quote(url, safe="/?&=%#:-._~")  # a header value: no raw spaces, CR/LF or non-ASCII
     if request.headers.get("hx-request"):
         return Response(None, status_code=204, headers={"HX-Redirect": url})
     return Redirect(url, status_code=303)

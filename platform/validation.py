@@ -69,6 +69,17 @@ def text(value: str | None, field: str, *, max_length: int, required: bool = Fal
     return cleaned
 
 
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+
+
+def plausible_time(value: Any, field: str) -> Any:
+    """``value`` (a date or datetime, or ``None``) unless its year is outside 1900–2999."""
+    if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        reason = f"must be between {EARLIEST_YEAR} and {LATEST_YEAR}"
+        raise InvalidInputError(f"{field} {reason}", fields={field: reason})
+    return value
+
+
 def email_key(email: str) -> str:
     """The case-insensitive form under which an email is unique."""
     return email.strip().casefold()

@@ -83,6 +83,7 @@ class ActivityService:
             ):
                 problems[field] = f"no {what} {links[field]} in this workspace"
         try:
+            validation.plausible_time(data.occurred_at, "occurred_at")
             subject = validation.text(data.subject, "subject", max_length=300)
             body = validation.json_without_nul(data.body, "body")
         except InvalidInputError as exc:

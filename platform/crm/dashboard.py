@@ -56,7 +56,8 @@ class DashboardService:
 
     async def build(self, ctx: TenantContext, now: datetime | None = None) -> Dashboard:
         """The dashboard as of ``now`` (UTC days and months)."""
-        ctx.require(Scope.DEALS_READ)
+        for scope in (Scope.DEALS_READ, Scope.CONTACTS_READ, Scope.ACTIVITIES_READ):
+            ctx.require(scope)
         now = now or datetime.now(UTC)
         stages = await self.db.fetch(
             """

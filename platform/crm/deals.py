@@ -67,6 +67,10 @@ _DEAL_SELECT = """
 """
 
 
+_NOT_MONEY = frozenset({"XXX", "XTS"})
+"""ISO 4217's "no currency" and "testing" codes."""
+
+
 @functools.cache
 def iso_currencies() -> frozenset[str]:
     """ISO 4217 codes Babel knows."""
@@ -76,7 +80,7 @@ def iso_currencies() -> frozenset[str]:
 def currency_code(value: str) -> str:
     """``value`` as an upper-case ISO 4217 code, or a 400 naming ``currency``."""
     code = value.strip().upper()
-    if code not in iso_currencies():
+    if code not in iso_currencies() or code in _NOT_MONEY:
         reason = f"{value!r} is not an ISO 4217 currency code (like EUR, USD, JPY)"
         raise InvalidInputError(f"currency: {reason}", fields={"currency": reason})
     return code
@@ -522,6 +526,12 @@ class DealService:
     async def move(self, ctx: TenantContext, deal_id: UUID, data: DealMove) -> DealOut:
         """Move a deal to another stage of its pipeline; won/lost stages close it."""
         ctx.require(Scope.DEALS_WRITE)
+        # Two moves of one deal at once would both record the same "from" stage.
+        await self.db.execute(
+            "SELECT 1 FROM deals WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            ctx.tenant_id,
+            deal_id,
+        )
         deal = await self.get(ctx, deal_id)
         stage = await self.db.fetchrow(
             "SELECT * FROM pipeline_stages WHERE tenant_id = $1 AND id = $2",
@@ -697,7 +707,9 @@ class DealService:
             ),
             "currency": problems.check(currency_code, data["currency"]),
             "amount": problems.check(exact_amount, Decimal(data["amount"])),
-            "expected_close_date": data.get("expected_close_date"),
+            "expected_close_date": problems.check(
+                validation.plausible_time, data.get("expected_close_date"), "expected_close_date"
+            ),
             "owner_id": await checked_member(self.db, ctx, problems, data.get("owner_id")),
             "company_id": data.get("company_id"),
             "contact_ids": list(dict.fromkeys(data.get("contact_ids") or [])),

@@ -31,7 +31,8 @@ MAX_PAGE = 200
 DEFAULT_PAGE = 50
 MAX_CUSTOM_BYTES = 16_384
 MAX_QUERY = 200
-_CURSOR_YEARS = (2000, 9000)
+_CURSOR_YEARS = (validation.EARLIEST_YEAR, validation.LATEST_YEAR)
+"""Dates Orbit accepts for timeline and task times; cursors stay within them too."""
 _TEXT_FIELDS = {"first_name": 100, "last_name": 100, "phone": 50}
 """Free-text contact fields and their length limits."""
 

@@ -139,10 +139,12 @@ class TaskService:
             return task
         row = await self.db.fetchrow(
             "UPDATE tasks SET done_at = now(), updated_at = now() "
-            "WHERE tenant_id = $1 AND id = $2 RETURNING *",
+            "WHERE tenant_id = $1 AND id = $2 AND done_at IS NULL RETURNING *",
             ctx.tenant_id,
             task_id,
         )
+        if row is None:  # completed (or deleted) by a concurrent request
+            return await self.get(ctx, task_id)
         following = next_occurrence(task.due_at, task.recurrence)
         if following is not None:
             gap = task.due_at - task.remind_at if task.remind_at else None
@@ -187,7 +189,7 @@ class TaskService:
             "recurrence": data.get("recurrence") or "none",
         }
         for field in ("due_at", "remind_at"):
-            value = data.get(field)
+            value = problems.check(validation.plausible_time, data.get(field), field)
             if value is not None and value.tzinfo is None:
                 problems.add(field, "needs a time zone, e.g. 2026-12-01T09:00:00+02:00")
             out[field] = value

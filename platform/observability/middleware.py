@@ -41,6 +41,9 @@ def incoming_request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class ObservabilityMiddleware:
     """Times each HTTP request, tags it with a request id, logs it and counts it."""
 
@@ -74,6 +77,8 @@ class ObservabilityMiddleware:
             seconds = time.perf_counter() - started
             route = scope.get("path_template") or UNMATCHED_ROUTE
             method = str(scope.get("method", "GET"))
+            if method not in _KNOWN_METHODS:
+                method = "OTHER"  # any verb a client invents must not become a metric series
             self.metrics.observe(route, method, status, seconds)
             self._log(scope, request_id, route, method, status, seconds)
             request_id_var.reset(token)

@@ -146,3 +146,15 @@ async def test_dashboard_shows_this_workspaces_pipeline_and_wins(
     other = (await bob.client.get(f"/t/{bob.slug}/")).text
     assert "€700.00" not in other
     assert "No open deals" in other
+
+
+async def test_far_future_tasks_and_no_currency_codes_are_refused(alice: Member) -> None:
+    task = await alice.client.post(
+        "/api/v1/tasks",
+        json={"title": "Later", "due_at": "9999-12-31T12:00:00Z", "recurrence": "daily"},
+    )
+    assert task.status_code == 400
+    assert task.json()["extra"][0]["key"] == "due_at"
+    deal = await alice.client.post("/api/v1/deals", json={"title": "X", "currency": "XXX"})
+    assert deal.status_code == 400
+    assert deal.json()["extra"][0]["key"] == "currency"

@@ -81,3 +81,46 @@ async def test_bad_activities_are_refused_by_field(alice: Member, bob: Member) -
     assert (await bob.client.get(f"/api/v1/contacts/{contact['id']}/timeline")).status_code == 404
     timeline = (await alice.client.get(f"/api/v1/contacts/{contact['id']}/timeline")).json()
     assert timeline["items"] == []
+
+
+async def test_old_activities_page_and_absurd_dates_are_refused(alice: Member) -> None:
+    contact = (await alice.client.post("/api/v1/contacts", json={"first_name": "Old"})).json()
+    for year in (1990, 1991):
+        response = await alice.client.post(
+            "/api/v1/activities",
+            json={
+                "kind": "note",
+                "subject": str(year),
+                "contact_id": contact["id"],
+                "occurred_at": f"{year}-05-01T10:00:00Z",
+            },
+        )
+        assert response.status_code == 201
+    url = f"/api/v1/contacts/{contact['id']}/timeline"
+    first = (await alice.client.get(url, params={"limit": 1})).json()
+    second = await alice.client.get(url, params={"limit": 1, "cursor": first["next_cursor"]})
+    assert second.status_code == 200
+    assert [a["subject"] for a in second.json()["items"]] == ["1990"]
+    absurd = await alice.client.post(
+        "/api/v1/activities",
+        json={"kind": "note", "contact_id": contact["id"], "occurred_at": "1066-10-14T09:00:00Z"},
+    )
+    assert absurd.status_code == 400
+    assert absurd.json()["extra"][0]["key"] == "occurred_at"
+
+
+async def test_the_activity_form_only_goes_back_to_plain_workspace_paths(alice: Member) -> None:
+    contact = (await alice.client.post("/api/v1/contacts", json={"first_name": "Back"})).json()
+    for back in (
+        f"/t/{alice.slug}/x\r\nSet-Cookie: a=b",
+        f"/t/{alice.slug}/€",
+        "https://evil.example/",
+    ):
+        response = await alice.client.post(
+            f"/t/{alice.slug}/activities",
+            data={"kind": "note", "subject": "s", "contact_id": contact["id"], "back": back},
+            headers={"HX-Request": "true"},
+        )
+        assert response.status_code == 204
+        assert response.headers["HX-Redirect"] == f"/t/{alice.slug}/contacts"
+        assert "set-cookie" not in {k.lower() for k in response.headers}
