@@ -299,6 +299,40 @@ class CrmPages(Controller):
             can_write=Scope.DEALS_WRITE in tenant.scopes,
         )
 
+    @get("/deals/list")
+    async def deal_list(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        deals: DealService,
+        pipelines: PipelineService,
+        q: str = "",
+        status: str = "",
+        pipeline_id: str = "",
+        cursor: str | None = None,
+    ) -> Template:
+        """All deals as a table, filtered by text, status and pipeline."""
+        statuses = {"open", "won", "lost"}
+        result = await deals.find(
+            tenant,
+            q=q,
+            status=status if status in statuses else None,
+            pipeline_id=parse_id(pipeline_id, "pipeline") if pipeline_id else None,
+            cursor=cursor,
+        )
+        return live_list(
+            request,
+            "deals",
+            principal,
+            deals=result.items,
+            next_cursor=result.next_cursor,
+            q=q,
+            status=status,
+            pipeline_id=pipeline_id,
+            pipelines=await pipelines.all(tenant),
+        )
+
     @get("/deals/new")
     async def new_deal(
         self,

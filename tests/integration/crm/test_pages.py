@@ -85,3 +85,19 @@ async def test_a_note_cannot_be_logged_on_another_workspaces_contact(
     assert response.status_code == 400
     assert (await bob.client.get(f"/t/{bob.slug}/companies")).status_code == 200
     assert (await bob.client.get(f"/t/{alice.slug}/deals")).status_code == 404
+
+
+async def test_deal_list_filters_by_text_and_status(alice: Member, bob: Member) -> None:
+    for title in ("Olive harvest", "Honey export"):
+        await alice.client.post("/api/v1/deals", json={"title": title, "currency": "EUR"})
+    base = f"/t/{alice.slug}/deals/list"
+    everything = (await alice.client.get(base)).text
+    assert "Olive harvest" in everything
+    assert "Honey export" in everything
+    honey = await alice.client.get(base, params={"q": "HONEY"}, headers={"HX-Request": "true"})
+    assert "Honey export" in honey.text
+    assert "Olive harvest" not in honey.text
+    assert "<html" not in honey.text  # just the rows for live filtering
+    won = (await alice.client.get(base, params={"status": "won"})).text
+    assert "No deal matches these filters." in won
+    assert "Olive harvest" not in (await bob.client.get(f"/t/{bob.slug}/deals/list")).text
