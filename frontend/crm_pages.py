@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -51,6 +52,17 @@ def _values(data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
+def _in_zone(raw: str, time_zone: str) -> str:
+    """A ``datetime-local`` form value as an ISO time in the user's zone (kept if unparsable)."""
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return raw  # the DTO names the field
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(time_zone))
+    return moment.isoformat()
+
+
 class CrmPages(Controller):
     """Companies, deals and the timeline inside a workspace."""
 
@@ -62,7 +74,8 @@ class CrmPages(Controller):
         self, principal: Principal, tenant: TenantContext, dashboards: DashboardService
     ) -> Template:
         """The first page after login: pipeline, wins, today's tasks, newest contacts."""
-        return page("dashboard.html", principal, board=await dashboards.build(tenant))
+        board = await dashboards.build(tenant, time_zone=principal.time_zone)
+        return page("dashboard.html", principal, board=board)
 
     @get("/tasks")
     async def task_list(
@@ -80,7 +93,7 @@ class CrmPages(Controller):
         tasks: TaskService,
         data: Form,
     ) -> Response[Any]:
-        """Add a task from the form (times in UTC until profiles carry a time zone)."""
+        """Add a task from the form; its times are in the user's time zone."""
         values: dict[str, Any] = {
             "title": str(data.get("title", "")),
             "priority": str(data.get("priority", "normal")),
@@ -89,7 +102,7 @@ class CrmPages(Controller):
         for field in ("due_at", "remind_at"):
             raw = str(data.get(field, "")).strip()
             if raw:
-                values[field] = raw if raw.endswith("Z") or "+" in raw[10:] else f"{raw}:00Z"
+                values[field] = _in_zone(raw, principal.time_zone)
         try:
             problems = validation.FieldProblems()
             problems.check(validation.text, values["title"], "title", max_length=300, required=True)
@@ -119,7 +132,7 @@ class CrmPages(Controller):
         status_code: int = 200,
         **context: Any,
     ) -> Template:
-        now = datetime.now(UTC)
+        now = datetime.now(ZoneInfo(principal.time_zone))
         start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         open_tasks = await tasks.mine(tenant)
         groups = {

@@ -9,11 +9,13 @@ from __future__ import annotations
 import gettext
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
 from markupsafe import Markup
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from decimal import Decimal
 
     from jinja2 import Environment
@@ -38,11 +40,17 @@ def install(env: Environment) -> None:
     env.install_gettext_translations(translations(), newstyle=True)  # type: ignore[attr-defined]
     env.globals["slot"] = slot
     env.filters["money"] = money
+    env.filters["local"] = local_time
 
 
 def money(amount: Decimal, currency: str, locale: str = "en") -> str:
     """An amount as people read it in ``locale``, with the currency's own minor unit."""
     return format_currency(amount, currency, locale=locale)
+
+
+def local_time(moment: datetime, time_zone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``moment`` as the clock on the wall in ``time_zone`` shows it."""
+    return moment.astimezone(ZoneInfo(time_zone)).strftime(fmt)
 
 
 SLOTS: dict[str, list[str]] = {}

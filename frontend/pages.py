@@ -101,7 +101,9 @@ async def log_in_as(
     next_path: str | None = None,
 ) -> Response[Any]:
     """Start a session and go to ``next_path``, the workspace, or the workspace list."""
-    session = await runtime.sessions.create(account.id, workspace.slug if workspace else None)
+    session = await runtime.sessions.create(
+        account.id, workspace.slug if workspace else None, account.time_zone
+    )
     home = f"/t/{workspace.slug}/" if workspace else "/workspaces"
     response = go(request, next_path or home)
     response.set_cookie(

@@ -15,6 +15,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from orbit.frontend import i18n
+from orbit.frontend.account_pages import AccountSettingsPages
 from orbit.frontend.crm_pages import CrmPages
 from orbit.frontend.pages import PAGE_CONTROLLERS
 from orbit.platform.api.deps import DEPENDENCIES
@@ -73,6 +74,7 @@ def create_app(settings: Settings, endpoints: Endpoints) -> Litestar:
             WebhookController,
             *PAGE_CONTROLLERS,
             CrmPages,
+            AccountSettingsPages,
             WebhookPages,
             create_static_files_router(
                 path="/static", directories=[FRONTEND / "static"], include_in_schema=False

@@ -37,6 +37,8 @@ class Principal:
     session_id: str | None = None
     csrf_token: str | None = None
     tenant: TenantContext | None = None
+    time_zone: str = "UTC"
+    """The user's time zone (pages show times in it)."""
     session_expired: bool = False
     """A session cookie came but its session is gone (logged out or expired)."""
 

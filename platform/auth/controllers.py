@@ -38,7 +38,9 @@ async def start_session(
     runtime: Runtime, account: Account, workspace: Workspace | None, status_code: int
 ) -> Response[SessionOut]:
     """A response that starts a session for ``account`` and sets its cookie."""
-    session = await runtime.sessions.create(account.id, workspace.slug if workspace else None)
+    session = await runtime.sessions.create(
+        account.id, workspace.slug if workspace else None, account.time_zone
+    )
     body = SessionOut(
         user=UserOut(id=account.id, email=account.email, name=account.name),
         workspace=WorkspaceOut(**dataclasses.asdict(workspace)) if workspace else None,

@@ -11,6 +11,7 @@ status is below 400 and rolls back otherwise, so a failed request writes nothing
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import logging
@@ -178,7 +179,10 @@ async def resolve_principal(runtime: Runtime, scope: Scope, body: bytes = b"") -
 async def _session_principal(runtime: Runtime, session: Session, path: str) -> Principal:
     """A logged-in user, inside the workspace of a ``/t/{slug}/`` page or their last one."""
     principal = Principal(
-        user_id=session.user_id, session_id=session.id, csrf_token=session.csrf_token
+        user_id=session.user_id,
+        session_id=session.id,
+        csrf_token=session.csrf_token,
+        time_zone=session.time_zone,
     )
     match = _WORKSPACE_PATH.match(path)
     if match and not _SLUG.fullmatch(match.group(1)):
@@ -194,12 +198,7 @@ async def _session_principal(runtime: Runtime, session: Session, path: str) -> P
     if match and slug != session.tenant_slug:
         session.tenant_slug = slug  # the API follows the workspace last opened in the browser
         await runtime.sessions.save(session)
-    return Principal(
-        user_id=session.user_id,
-        session_id=session.id,
-        csrf_token=session.csrf_token,
-        tenant=tenant,
-    )
+    return dataclasses.replace(principal, tenant=tenant)
 
 
 async def _member_context(runtime: Runtime, slug: str, user_id: Any) -> TenantContext | None:

@@ -12,6 +12,7 @@ class User(Table, tablename="users"):
     email_key = Varchar(length=320)  # case-folded email, unique
     password_hash = Varchar(length=200)
     name = Varchar(length=200)
+    time_zone = Varchar(length=64, default="UTC")
     created_at = Timestamptz()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -28,6 +30,13 @@ class Account:
     id: UUID
     email: str
     name: str
+    time_zone: str = "UTC"
+
+
+@functools.cache
+def available_time_zones() -> frozenset[str]:
+    """IANA time zone names this system knows."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 class AccountService:
@@ -93,9 +102,34 @@ class AccountService:
             raise NotAuthenticatedError("email or password is wrong")
         if self.throttle:
             await self.throttle.succeeded(ip, key)
-        return Account(id=row["id"], email=row["email"], name=row["name"])
+        return Account(
+            id=row["id"], email=row["email"], name=row["name"], time_zone=row["time_zone"]
+        )
 
     async def get(self, user_id: UUID) -> Account | None:
         """The account with this id."""
         row = await User.select().where(User.id == user_id).first()
-        return Account(id=row["id"], email=row["email"], name=row["name"]) if row else None
+        if row is None:
+            return None
+        return Account(
+            id=row["id"], email=row["email"], name=row["name"], time_zone=row["time_zone"]
+        )
+
+    async def update_profile(self, user_id: UUID, *, name: str, time_zone: str) -> Account:
+        """Change the user's display name and time zone."""
+        problems = validation.FieldProblems()
+        name = problems.check(validation.text, name, "name", max_length=200) or ""
+        if time_zone not in available_time_zones():
+            problems.add("time_zone", f"{time_zone!r} is not a time zone like Europe/Athens")
+        problems.raise_any()
+        row = await self.db.fetchrow(
+            "UPDATE users SET name = $2, time_zone = $3 WHERE id = $1 RETURNING *",
+            user_id,
+            name,
+            time_zone,
+        )
+        if row is None:
+            raise NotAuthenticatedError("this account no longer exists")
+        return Account(
+            id=row["id"], email=row["email"], name=row["name"], time_zone=row["time_zone"]
+        )

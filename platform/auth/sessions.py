@@ -27,6 +27,8 @@ class Session:
     csrf_token: str
     tenant_slug: str | None
     """The workspace the JSON API acts in for this session (the last one opened)."""
+    time_zone: str = "UTC"
+    """The user's IANA time zone, for showing times and finding "today"."""
 
 
 class SessionStore:
@@ -35,13 +37,16 @@ class SessionStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    async def create(self, user_id: UUID, tenant_slug: str | None) -> Session:
+    async def create(
+        self, user_id: UUID, tenant_slug: str | None, time_zone: str = "UTC"
+    ) -> Session:
         """Start a session for ``user_id``."""
         session = Session(
             id=secrets.token_urlsafe(32),
             user_id=user_id,
             csrf_token=secrets.token_urlsafe(32),
             tenant_slug=tenant_slug,
+            time_zone=time_zone,
         )
         await self.save(session)
         return session
@@ -65,6 +70,7 @@ class SessionStore:
             user_id=UUID(data["user_id"]),
             csrf_token=data["csrf_token"],
             tenant_slug=data.get("tenant_slug"),
+            time_zone=data.get("time_zone", "UTC"),
         )
 
     async def delete(self, session_id: str) -> None:

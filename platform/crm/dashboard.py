@@ -54,8 +54,10 @@ class DashboardService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def build(self, ctx: TenantContext, now: datetime | None = None) -> Dashboard:
-        """The dashboard as of ``now`` (UTC days and months)."""
+    async def build(
+        self, ctx: TenantContext, now: datetime | None = None, time_zone: str = "UTC"
+    ) -> Dashboard:
+        """The dashboard as of ``now``: "today" in ``time_zone``, months in UTC."""
         for scope in (Scope.DEALS_READ, Scope.CONTACTS_READ, Scope.ACTIVITIES_READ):
             ctx.require(scope)
         now = now or datetime.now(UTC)
@@ -91,21 +93,24 @@ class DashboardService:
             """
             SELECT id, title, due_at, priority FROM tasks
             WHERE tenant_id = $1 AND assignee_id IS NOT DISTINCT FROM $2 AND done_at IS NULL
-              AND due_at >= date_trunc('day', $3::timestamptz)
-              AND due_at < date_trunc('day', $3::timestamptz) + interval '1 day'
+              AND due_at >= date_trunc('day', $3::timestamptz AT TIME ZONE $4) AT TIME ZONE $4
+              AND due_at < (date_trunc('day', $3::timestamptz AT TIME ZONE $4)
+                            + interval '1 day') AT TIME ZONE $4
             ORDER BY due_at LIMIT 20
             """,
             ctx.tenant_id,
             ctx.membership_id,
             now,
+            time_zone,
         )
         overdue = await self.db.fetchval(
             "SELECT count(*) FROM tasks WHERE tenant_id = $1 "
             "AND assignee_id IS NOT DISTINCT FROM $2 AND done_at IS NULL "
-            "AND due_at < date_trunc('day', $3::timestamptz)",
+            "AND due_at < date_trunc('day', $3::timestamptz AT TIME ZONE $4) AT TIME ZONE $4",
             ctx.tenant_id,
             ctx.membership_id,
             now,
+            time_zone,
         )
         contacts = await self.db.fetch(
             "SELECT id, first_name, last_name, email, created_at FROM contacts "
