@@ -13,7 +13,16 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
 
-from orbit.frontend.pages import convert_form, go, invalid, live_list, page
+from orbit.frontend.pages import (
+    convert_form,
+    custom_fields_of,
+    custom_form_prefill,
+    custom_form_values,
+    go,
+    invalid,
+    live_list,
+    page,
+)
 from orbit.platform import validation
 from orbit.platform.crm.activities import ActivityService
 from orbit.platform.crm.companies import CompanyService
@@ -184,10 +193,15 @@ class CrmPages(Controller):
         )
 
     @get("/companies/new")
-    async def new_company(self, principal: Principal, tenant: TenantContext) -> Template:
+    async def new_company(
+        self, principal: Principal, tenant: TenantContext, companies: CompanyService
+    ) -> Template:
         """An empty company form."""
         tenant.require(Scope.COMPANIES_WRITE)
-        return page("companies/form.html", principal, company=None, form={}, errors={})
+        fields = await custom_fields_of(companies.db, tenant, "company")
+        return page(
+            "companies/form.html", principal, company=None, form={}, errors={}, custom_fields=fields
+        )
 
     @post("/companies")
     async def create_company(
@@ -199,12 +213,16 @@ class CrmPages(Controller):
         data: Form,
     ) -> Response[Any]:
         """Create from the form; errors come back inline."""
+        fields = await custom_fields_of(companies.db, tenant, "company")
         try:
             values = _values(data, _COMPANY_FIELDS)
             values["name"] = values["name"] or ""
+            values["custom"] = custom_form_values(data, fields)
             created = await companies.create(tenant, convert_form(CompanyCreate, values))
         except OrbitError as exc:
-            return invalid("companies/form.html", principal, exc, company=None, form=data)
+            return invalid(
+                "companies/form.html", principal, exc, company=None, form=data, custom_fields=fields
+            )
         return go(request, f"/t/{tenant.tenant_slug}/companies/{created.id}")
 
     @get("/companies/{company_id:str}")
@@ -231,6 +249,7 @@ class CrmPages(Controller):
             deals=(await DealService(companies.db).find(tenant, company_id=company.id)).items,
             timeline=await ActivityService(companies.db).timeline(tenant, "company", company.id),
             can_write=Scope.COMPANIES_WRITE in tenant.scopes,
+            custom_fields=await custom_fields_of(companies.db, tenant, "company"),
         )
 
     @get("/companies/{company_id:str}/edit")
@@ -244,9 +263,18 @@ class CrmPages(Controller):
         """The company form, filled in."""
         tenant.require(Scope.COMPANIES_WRITE)
         company = await companies.get(tenant, parse_id(company_id, "company"))
+        fields = await custom_fields_of(companies.db, tenant, "company")
         form = msgspec.structs.asdict(company)
         form["tags"] = ", ".join(company.tags)
-        return page("companies/form.html", principal, company=company, form=form, errors={})
+        form.update(custom_form_prefill(company.custom, fields))
+        return page(
+            "companies/form.html",
+            principal,
+            company=company,
+            form=form,
+            errors={},
+            custom_fields=fields,
+        )
 
     @post("/companies/{company_id:str}")
     async def update_company(
@@ -260,12 +288,22 @@ class CrmPages(Controller):
     ) -> Response[Any]:
         """Save the form; errors come back inline."""
         company = await companies.get(tenant, parse_id(company_id, "company"))
+        fields = await custom_fields_of(companies.db, tenant, "company")
         try:
             values = _values(data, _COMPANY_FIELDS)
             values["name"] = values["name"] or ""
+            # Free-form values the form does not show are kept.
+            values["custom"] = company.custom | custom_form_values(data, fields)
             await companies.update(tenant, company.id, convert_form(CompanyPatch, values))
         except OrbitError as exc:
-            return invalid("companies/form.html", principal, exc, company=company, form=data)
+            return invalid(
+                "companies/form.html",
+                principal,
+                exc,
+                company=company,
+                form=data,
+                custom_fields=fields,
+            )
         return go(request, f"/t/{tenant.tenant_slug}/companies/{company.id}")
 
     @post("/companies/{company_id:str}/delete")
@@ -363,6 +401,7 @@ class CrmPages(Controller):
             errors={},
             pipelines=await pipelines.all(tenant),
             companies=(await companies.find(tenant, limit=200)).items,
+            custom_fields=await custom_fields_of(companies.db, tenant, "deal"),
         )
 
     @post("/deals")
@@ -377,10 +416,12 @@ class CrmPages(Controller):
         data: Form,
     ) -> Response[Any]:
         """Create from the form; errors come back inline."""
+        fields = await custom_fields_of(deals.db, tenant, "deal")
         try:
             values = {k: v for k, v in _values(data, _DEAL_FIELDS).items() if v is not None}
             values.setdefault("title", "")
             values.setdefault("currency", "")
+            values["custom"] = custom_form_values(data, fields)
             created = await deals.create(tenant, convert_form(DealCreate, values))
         except OrbitError as exc:
             return invalid(
@@ -390,6 +431,7 @@ class CrmPages(Controller):
                 form=data,
                 pipelines=await pipelines.all(tenant),
                 companies=(await companies.find(tenant, limit=200)).items,
+                custom_fields=fields,
             )
         return go(request, f"/t/{tenant.tenant_slug}/deals/{created.id}")
 
@@ -419,6 +461,7 @@ class CrmPages(Controller):
             history=await deals.history(tenant, deal.id),
             timeline=await ActivityService(deals.db).timeline(tenant, "deal", deal.id),
             can_write=Scope.DEALS_WRITE in tenant.scopes,
+            custom_fields=await custom_fields_of(deals.db, tenant, "deal"),
         )
 
     @post("/deals/{deal_id:str}/move")

@@ -19,8 +19,15 @@ from orbit.platform.auth.middleware import session_cookie
 from orbit.platform.auth.service import Account, AccountService
 from orbit.platform.auth.sessions import TTL_SECONDS
 from orbit.platform.crm.activities import ActivityService
+from orbit.platform.crm.custom_fields import FILTER_PREFIX, CustomFieldService
 from orbit.platform.crm.deals import DealService
-from orbit.platform.crm.schemas import ContactCreate, ContactPatch
+from orbit.platform.crm.schemas import (
+    ContactCreate,
+    ContactPatch,
+    CustomFieldCreate,
+    CustomFieldOut,
+    CustomObjectType,
+)
 from orbit.platform.crm.service import ContactService, display_name
 from orbit.platform.errors import InvalidInputError, NotAuthenticatedError, OrbitError
 from orbit.platform.ids import parse_id
@@ -248,6 +255,36 @@ def _contact_form_values(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def custom_form_values(data: dict[str, Any], fields: list[CustomFieldOut]) -> dict[str, Any]:
+    """The ``custom.<key>`` inputs of a form as a record's custom values.
+
+    An empty input becomes ``None`` (the service drops it, or names a required field);
+    an unticked checkbox is ``False``; a multi-select is always a list.
+    """
+    values: dict[str, Any] = {}
+    for custom_field in fields:
+        raw = data.get(f"{FILTER_PREFIX}{custom_field.key}")
+        if custom_field.type == "checkbox":
+            values[custom_field.key] = str(raw).lower() in {"true", "on", "1"}
+        elif custom_field.type == "multi_select":
+            values[custom_field.key] = raw if isinstance(raw, list) else [raw] if raw else []
+        else:
+            values[custom_field.key] = str(raw).strip() if raw is not None else None
+    return values
+
+
+def custom_form_prefill(custom: dict[str, Any], fields: list[CustomFieldOut]) -> dict[str, Any]:
+    """A record's custom values as the ``custom.<key>`` inputs of its form."""
+    return {f"{FILTER_PREFIX}{f.key}": custom.get(f.key) for f in fields if f.key in custom}
+
+
+async def custom_fields_of(
+    db: Any, tenant: TenantContext, object_type: str
+) -> list[CustomFieldOut]:
+    """The workspace's fields of ``object_type``, for a form or a detail page."""
+    return await CustomFieldService(db).definitions(tenant, [object_type])
+
+
 def convert_form(cls: type[Any], values: dict[str, Any]) -> Any:
     """Form values as ``cls``; msgspec's complaint becomes a 400 naming the field."""
     try:
@@ -289,10 +326,19 @@ class WorkspacePages(Controller):
         )
 
     @get("/contacts/new")
-    async def new_contact(self, principal: Principal, tenant: TenantContext) -> Template:
+    async def new_contact(
+        self, principal: Principal, tenant: TenantContext, contacts: ContactService
+    ) -> Template:
         """An empty contact form."""
         tenant.require(Scope.CONTACTS_WRITE)
-        return page("contacts/form.html", principal, contact=None, form={}, errors={})
+        return page(
+            "contacts/form.html",
+            principal,
+            contact=None,
+            form={},
+            errors={},
+            custom_fields=await custom_fields_of(contacts.db, tenant, "contact"),
+        )
 
     @post("/contacts")
     async def create_contact(
@@ -305,12 +351,16 @@ class WorkspacePages(Controller):
     ) -> Response[Any]:
         """Create from the form; errors come back inline."""
         values = _contact_form_values(data)
+        fields = await custom_fields_of(contacts.db, tenant, "contact")
+        values["custom"] = custom_form_values(data, fields)
         try:
             created = await contacts.create(
                 tenant, convert_form(ContactCreate, {**values, "email": values["email"] or None})
             )
         except OrbitError as exc:
-            return invalid("contacts/form.html", principal, exc, contact=None, form=data)
+            return invalid(
+                "contacts/form.html", principal, exc, contact=None, form=data, custom_fields=fields
+            )
         return go(request, f"/t/{tenant.tenant_slug}/contacts/{created.id}")
 
     @get("/contacts/{contact_id:str}")
@@ -327,6 +377,7 @@ class WorkspacePages(Controller):
             "contacts/detail.html",
             principal,
             contact=contact,
+            custom_fields=await custom_fields_of(contacts.db, tenant, "contact"),
             name=display_name(contact),
             can_write=Scope.CONTACTS_WRITE in tenant.scopes,
             timeline=await ActivityService(contacts.db).timeline(tenant, "contact", contact.id),
@@ -346,7 +397,16 @@ class WorkspacePages(Controller):
         contact = await contacts.get(tenant, parse_id(contact_id, "contact"))
         form = msgspec.structs.asdict(contact)
         form["tags"] = ", ".join(contact.tags)
-        return page("contacts/form.html", principal, contact=contact, form=form, errors={})
+        fields = await custom_fields_of(contacts.db, tenant, "contact")
+        form.update(custom_form_prefill(contact.custom, fields))
+        return page(
+            "contacts/form.html",
+            principal,
+            contact=contact,
+            form=form,
+            errors={},
+            custom_fields=fields,
+        )
 
     @post("/contacts/{contact_id:str}")
     async def update_contact(
@@ -363,10 +423,20 @@ class WorkspacePages(Controller):
         values = _contact_form_values(data)
         for optional in ("email", "phone", "company_name"):
             values[optional] = values[optional] or None
+        fields = await custom_fields_of(contacts.db, tenant, "contact")
+        # The form holds only defined fields: free-form values stay as they are.
+        values["custom"] = {**contact.custom, **custom_form_values(data, fields)}
         try:
             await contacts.update(tenant, contact.id, convert_form(ContactPatch, values))
         except OrbitError as exc:
-            return invalid("contacts/form.html", principal, exc, contact=contact, form=data)
+            return invalid(
+                "contacts/form.html",
+                principal,
+                exc,
+                contact=contact,
+                form=data,
+                custom_fields=fields,
+            )
         return go(request, f"/t/{tenant.tenant_slug}/contacts/{contact.id}")
 
     @post("/contacts/{contact_id:str}/delete")
@@ -516,4 +586,99 @@ class WorkspacePages(Controller):
         )
 
 
-PAGE_CONTROLLERS = [AccountPages, WorkspacePages]
+class CustomFieldPages(Controller):
+    """The custom fields settings page: ``/t/{slug}/custom-fields`` (``custom_fields:write``)."""
+
+    path = "/t/{slug:str}/custom-fields"
+    include_in_schema = False
+
+    @get("/")
+    async def custom_fields_page(
+        self, principal: Principal, tenant: TenantContext, custom_fields: CustomFieldService
+    ) -> Template:
+        """Every custom field by object type, and a form to add one."""
+        return await _custom_fields_page(principal, tenant, custom_fields)
+
+    @post("/")
+    async def add_custom_field(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        custom_fields: CustomFieldService,
+        data: Form,
+    ) -> Response[Any]:
+        """Add a field; errors come back inline, nothing written."""
+        options = [o.strip() for o in str(data.get("options", "")).split(",") if o.strip()]
+        values = {
+            "object_type": str(data.get("object_type", "")),
+            "key": str(data.get("key", "")).strip(),
+            "label": str(data.get("label", "")).strip(),
+            "type": str(data.get("type", "")),
+            "options": options,
+            "required": str(data.get("required", "")).lower() in {"true", "on", "1"},
+        }
+        try:
+            await custom_fields.create(tenant, convert_form(CustomFieldCreate, values))
+        except OrbitError as exc:
+            return await _custom_fields_page(
+                principal,
+                tenant,
+                custom_fields,
+                status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+                errors=exc.fields or {"form": exc.message},
+                form=data,
+            )
+        return go(request, f"/t/{tenant.tenant_slug}/custom-fields")
+
+    @post("/{field_id:str}/delete")
+    async def remove_custom_field(
+        self,
+        request: AnyRequest,
+        tenant: TenantContext,
+        custom_fields: CustomFieldService,
+        field_id: str,
+    ) -> Response[Any]:
+        """Remove a field (records keep their values as free-form data)."""
+        await custom_fields.delete(tenant, parse_id(field_id, "custom field"))
+        return go(request, f"/t/{tenant.tenant_slug}/custom-fields")
+
+
+CUSTOM_OBJECT_TYPES: tuple[CustomObjectType, ...] = ("contact", "company", "deal")
+CUSTOM_FIELD_TYPES = (
+    "text",
+    "long_text",
+    "number",
+    "decimal",
+    "date",
+    "select",
+    "multi_select",
+    "checkbox",
+    "url",
+    "email",
+)
+
+
+async def _custom_fields_page(
+    principal: Principal,
+    tenant: TenantContext,
+    custom_fields: CustomFieldService,
+    status_code: int = 200,
+    **context: Any,
+) -> Template:
+    tenant.require(Scope.CUSTOM_FIELDS_WRITE)
+    context.setdefault("errors", {})
+    context.setdefault("form", {"object_type": "contact", "type": "text"})
+    fields = await custom_fields.definitions(tenant, list(CUSTOM_OBJECT_TYPES))
+    return page(
+        "custom_fields.html",
+        principal,
+        status_code=status_code,
+        groups=[(t, [f for f in fields if f.object_type == t]) for t in CUSTOM_OBJECT_TYPES],
+        field_types=CUSTOM_FIELD_TYPES,
+        object_types=CUSTOM_OBJECT_TYPES,
+        **context,
+    )
+
+
+PAGE_CONTROLLERS = [AccountPages, WorkspacePages, CustomFieldPages]

@@ -30,6 +30,8 @@ class Scope(StrEnum):
     MEMBERS_WRITE = "members:write"
     API_KEYS_WRITE = "api_keys:write"
     WEBHOOKS_WRITE = "webhooks:write"
+    CUSTOM_FIELDS_WRITE = "custom_fields:write"
+    """Define, change and remove custom fields (owners and admins; not for API keys)."""
 
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {

@@ -13,6 +13,7 @@ from orbit.platform.auth.middleware import PRINCIPAL_KEY
 from orbit.platform.auth.service import AccountService
 from orbit.platform.crm.activities import ActivityService
 from orbit.platform.crm.companies import CompanyService
+from orbit.platform.crm.custom_fields import CustomFieldService
 from orbit.platform.crm.dashboard import DashboardService
 from orbit.platform.crm.deals import DealService, PipelineService
 from orbit.platform.crm.service import ContactService
@@ -47,6 +48,11 @@ def provide_contacts(runtime: Runtime) -> ContactService:
 def provide_companies(runtime: Runtime) -> CompanyService:
     """Company rules."""
     return CompanyService(runtime.db)
+
+
+def provide_custom_fields(runtime: Runtime) -> CustomFieldService:
+    """Custom field definitions."""
+    return CustomFieldService(runtime.db)
 
 
 def provide_pipelines(runtime: Runtime) -> PipelineService:
@@ -101,6 +107,7 @@ DEPENDENCIES = {
     "contacts": Provide(provide_contacts, sync_to_thread=False),
     "companies": Provide(provide_companies, sync_to_thread=False),
     "pipelines": Provide(provide_pipelines, sync_to_thread=False),
+    "custom_fields": Provide(provide_custom_fields, sync_to_thread=False),
     "deals": Provide(provide_deals, sync_to_thread=False),
     "activities": Provide(provide_activities, sync_to_thread=False),
     "tasks": Provide(provide_tasks, sync_to_thread=False),

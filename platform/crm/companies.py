@@ -11,6 +11,7 @@ import asyncpg
 import msgspec
 
 from orbit.platform import validation
+from orbit.platform.crm.custom_fields import CustomFieldService
 from orbit.platform.crm.schemas import CompanyCreate, CompanyOut, CompanyPage, CompanyPatch
 from orbit.platform.crm.service import (
     DEFAULT_PAGE,
@@ -84,14 +85,23 @@ class CompanyService:
         q: str | None = None,
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE,
+        custom: dict[str, list[str]] | None = None,
     ) -> CompanyPage:
-        """Companies, most recently updated first, optionally matching ``q`` (name, domain)."""
+        """Companies, most recently updated first, optionally matching ``q`` (name, domain).
+
+        ``custom`` maps ``custom.<key>`` to values the company's custom field must equal
+        (for a multi-select: contain).
+        """
         ctx.require(Scope.COMPANIES_READ)
         check_page_size(limit)
         after = decode_cursor(cursor) if cursor else None
         query = validation.text(q, "q", max_length=200)
         conditions = ["tenant_id = $1"]
         args: list[Any] = [ctx.tenant_id]
+        document = await CustomFieldService(self.db).filter_document(ctx, "company", custom or {})
+        if document is not None:
+            args.append(json.dumps(document))
+            conditions.append(f"custom @> ${len(args)}::jsonb")
         if query:
             args.append(like_pattern(query))
             conditions.append(f"search_text LIKE ${len(args)}")
@@ -119,10 +129,18 @@ class CompanyService:
             raise NotFoundError(f"company {company_id} not found in this workspace")
         return company_out(row)
 
-    async def create(self, ctx: TenantContext, data: CompanyCreate) -> CompanyOut:
-        """Create a company; a 409 naming ``domain`` when another company has it."""
+    async def create(
+        self, ctx: TenantContext, data: CompanyCreate, *, custom_written: bool = True
+    ) -> CompanyOut:
+        """Create a company; a 409 naming ``domain`` when another company has it.
+
+        ``custom_written=False`` (a company made from a contact's company name) skips
+        the custom field check, required fields included: nobody has filled them yet.
+        """
         ctx.require(Scope.COMPANIES_WRITE)
-        fields = await self._checked(ctx, msgspec.structs.asdict(data))
+        fields = await self._checked(
+            ctx, msgspec.structs.asdict(data), custom_written=custom_written
+        )
         now = datetime.now(UTC)
         row = await self._write(
             """
@@ -150,16 +168,15 @@ class CompanyService:
         )
         if row is not None:
             return company_out(row)
-        return await self.create(ctx, CompanyCreate(name=name))
+        return await self.create(ctx, CompanyCreate(name=name), custom_written=False)
 
     async def update(self, ctx: TenantContext, company_id: UUID, patch: CompanyPatch) -> CompanyOut:
         """Change the fields present in ``patch``."""
         ctx.require(Scope.COMPANIES_WRITE)
         merged = msgspec.structs.asdict(await self.get(ctx, company_id))
-        merged.update(
-            {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
-        )
-        fields = await self._checked(ctx, merged)
+        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+        merged.update(changes)
+        fields = await self._checked(ctx, merged, custom_written="custom" in changes)
         row = await self._write(
             """
             UPDATE companies SET name = $3, domain = $4, industry = $5, size = $6, address = $7,
@@ -198,7 +215,10 @@ class CompanyService:
                 fields={"domain": "is already used by another company"},
             ) from None
 
-    async def _checked(self, ctx: TenantContext, data: dict[str, Any]) -> dict[str, Any]:
+    async def _checked(
+        self, ctx: TenantContext, data: dict[str, Any], *, custom_written: bool
+    ) -> dict[str, Any]:
+        """Every field checked; custom values against the company fields when written."""
         problems = validation.FieldProblems()
         out: dict[str, Any] = {
             "name": problems.check(
@@ -215,6 +235,10 @@ class CompanyService:
         for name, limit in (("industry", 100), ("address", 1000), ("phone", 50)):
             out[name] = (
                 problems.check(validation.text, data.get(name), name, max_length=limit) or None
+            )
+        if custom_written:
+            out["custom"] = await CustomFieldService(self.db).checked_values(
+                ctx, "company", problems, out["custom"]
             )
         problems.raise_any()
         return out

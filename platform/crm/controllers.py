@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, delete, get, patch, post, put
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
 from orbit.platform.crm.activities import ActivityService
 from orbit.platform.crm.companies import CompanyService
+from orbit.platform.crm.custom_fields import CustomFieldService, custom_filters
 from orbit.platform.crm.deals import DealService, PipelineService
 from orbit.platform.crm.schemas import (
     ActivityIn,
@@ -25,6 +26,10 @@ from orbit.platform.crm.schemas import (
     ContactOut,
     ContactPage,
     ContactPatch,
+    CustomFieldCreate,
+    CustomFieldOut,
+    CustomFieldPatch,
+    CustomObjectType,
     DealCreate,
     DealMove,
     DealOut,
@@ -59,6 +64,7 @@ class ContactController(Controller):
     @get("/")
     async def list_contacts(
         self,
+        request: Request[Any, Any, Any],
         tenant: TenantContext,
         contacts: ContactService,
         q: Annotated[str | None, Parameter(description="Search names, email, company")] = None,
@@ -67,8 +73,13 @@ class ContactController(Controller):
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> ContactPage:
-        """Contacts, most recently updated first; ``q`` matches case- and accent-insensitively."""
-        return await contacts.find(tenant, q=q, cursor=cursor, limit=limit)
+        """Contacts, most recently updated first; ``q`` matches case- and accent-insensitively.
+
+        ``custom.<key>=<value>`` filters by a custom field (equality; a multi-select
+        contains the value); not together with ``q``.
+        """
+        custom = custom_filters(request.query_params.multi_items())
+        return await contacts.find(tenant, q=q, cursor=cursor, limit=limit, custom=custom)
 
     @post("/")
     async def create_contact(
@@ -121,6 +132,7 @@ class CompanyController(Controller):
     @get("/")
     async def list_companies(
         self,
+        request: Request[Any, Any, Any],
         tenant: TenantContext,
         companies: CompanyService,
         q: Annotated[str | None, Parameter(description="Search name and domain")] = None,
@@ -129,8 +141,13 @@ class CompanyController(Controller):
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> CompanyPage:
-        """Companies, most recently updated first."""
-        return await companies.find(tenant, q=q, cursor=cursor, limit=limit)
+        """Companies, most recently updated first.
+
+        ``custom.<key>=<value>`` filters by a custom field (equality; a multi-select
+        contains the value).
+        """
+        custom = custom_filters(request.query_params.multi_items())
+        return await companies.find(tenant, q=q, cursor=cursor, limit=limit, custom=custom)
 
     @post("/")
     async def create_company(
@@ -253,6 +270,7 @@ class DealController(Controller):
     @get("/")
     async def list_deals(
         self,
+        request: Request[Any, Any, Any],
         tenant: TenantContext,
         deals: DealService,
         pipeline_id: UUID | None = None,
@@ -265,9 +283,14 @@ class DealController(Controller):
         cursor: str | None = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> DealPage:
-        """Deals, most recently updated first, filtered."""
+        """Deals, most recently updated first, filtered.
+
+        ``custom.<key>=<value>`` filters by a custom field (equality; a multi-select
+        contains the value).
+        """
         return await deals.find(
             tenant,
+            custom=custom_filters(request.query_params.multi_items()),
             pipeline_id=pipeline_id,
             stage_id=stage_id,
             status=status,
@@ -431,3 +454,54 @@ class NotificationController(Controller):
     ) -> None:
         """Mark a notification read."""
         await notifications.mark_read(tenant, parse_id(notification_id, "notification"))
+
+
+class CustomFieldController(Controller):
+    """Custom field definitions (changes: owners and admins, ``custom_fields:write``)."""
+
+    path = "/api/v1/custom-fields"
+    tags = ["custom fields"]
+
+    @get("/")
+    async def list_custom_fields(
+        self,
+        tenant: TenantContext,
+        custom_fields: CustomFieldService,
+        object_type: Annotated[
+            CustomObjectType | None, Parameter(description="contact, company or deal")
+        ] = None,
+    ) -> list[CustomFieldOut]:
+        """Definitions in form order, of one object type or all you may read."""
+        return await custom_fields.find(tenant, object_type)
+
+    @post("/")
+    async def create_custom_field(
+        self, tenant: TenantContext, custom_fields: CustomFieldService, data: CustomFieldCreate
+    ) -> CustomFieldOut:
+        """Define a custom field for contacts, companies or deals."""
+        return await custom_fields.create(tenant, data)
+
+    @get("/{field_id:str}")
+    async def get_custom_field(
+        self, tenant: TenantContext, custom_fields: CustomFieldService, field_id: str
+    ) -> CustomFieldOut:
+        """One definition."""
+        return await custom_fields.get(tenant, parse_id(field_id, "custom field"))
+
+    @patch("/{field_id:str}")
+    async def update_custom_field(
+        self,
+        tenant: TenantContext,
+        custom_fields: CustomFieldService,
+        field_id: str,
+        data: CustomFieldPatch,
+    ) -> CustomFieldOut:
+        """Change the label, options, required flag or position."""
+        return await custom_fields.update(tenant, parse_id(field_id, "custom field"), data)
+
+    @delete("/{field_id:str}")
+    async def delete_custom_field(
+        self, tenant: TenantContext, custom_fields: CustomFieldService, field_id: str
+    ) -> None:
+        """Remove a definition; records keep their values as free-form data."""
+        await custom_fields.delete(tenant, parse_id(field_id, "custom field"))

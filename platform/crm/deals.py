@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ import msgspec
 from babel.numbers import list_currencies
 
 from orbit.platform import validation
+from orbit.platform.crm.custom_fields import CustomFieldService
 from orbit.platform.crm.schemas import (
     DealCreate,
     DealMove,
@@ -29,6 +31,7 @@ from orbit.platform.crm.schemas import (
 from orbit.platform.crm.service import (
     DEFAULT_PAGE,
     check_page_size,
+    checked_custom,
     checked_member,
     decode_cursor,
     encode_cursor,
@@ -124,6 +127,7 @@ def deal_out(row: Any) -> DealOut:
         owner_id=row["owner_id"],
         company_id=row["company_id"],
         contact_ids=list(row["contact_ids"]),
+        custom=json.loads(custom) if isinstance(custom := row["custom"], str) else dict(custom),
         closed_at=row["closed_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -395,12 +399,21 @@ class DealService:
         q: str | None = None,
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE,
+        custom: dict[str, list[str]] | None = None,
     ) -> DealPage:
-        """Deals, most recently updated first, filtered."""
+        """Deals, most recently updated first, filtered.
+
+        ``custom`` maps ``custom.<key>`` to values the deal's custom field must equal
+        (for a multi-select: contain).
+        """
         ctx.require(Scope.DEALS_READ)
         check_page_size(limit)
         conditions = ["d.tenant_id = $1"]
         args: list[Any] = [ctx.tenant_id]
+        document = await CustomFieldService(self.db).filter_document(ctx, "deal", custom or {})
+        if document is not None:
+            args.append(json.dumps(document))
+            conditions.append(f"d.custom @> ${len(args)}::jsonb")
         for column, value in (
             ("d.pipeline_id", pipeline_id),
             ("d.stage_id", stage_id),
@@ -449,7 +462,7 @@ class DealService:
     async def create(self, ctx: TenantContext, data: DealCreate) -> DealOut:
         """Create a deal in its pipeline's first stage (or the stage given)."""
         ctx.require(Scope.DEALS_WRITE)
-        fields = await self._checked(ctx, msgspec.structs.asdict(data))
+        fields = await self._checked(ctx, msgspec.structs.asdict(data), custom_written=True)
         stage = await self._start_stage(ctx, data.pipeline_id, data.stage_id)
         deal_id = new_id()
         now = datetime.now(UTC)
@@ -457,8 +470,8 @@ class DealService:
             """
             INSERT INTO deals (tenant_id, id, pipeline_id, stage_id, title, amount, currency,
                                expected_close_date, owner_id, company_id, status, closed_at,
-                               search_text, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+                               search_text, created_at, updated_at, custom)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15::jsonb)
             """,
             ctx.tenant_id,
             deal_id,
@@ -474,6 +487,7 @@ class DealService:
             now if stage["kind"] != "open" else None,
             search_document(fields["title"]),
             now,
+            json.dumps(fields["custom"]),
         )
         await self._set_contacts(ctx, deal_id, fields["contact_ids"])
         await self._record_move(ctx, deal_id, None, stage["id"])
@@ -485,14 +499,14 @@ class DealService:
         """Change the fields present in ``patch``."""
         ctx.require(Scope.DEALS_WRITE)
         merged = msgspec.structs.asdict(await self.get(ctx, deal_id))
-        merged.update(
-            {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
-        )
-        fields = await self._checked(ctx, merged)
+        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+        merged.update(changes)
+        fields = await self._checked(ctx, merged, custom_written="custom" in changes)
         await self.db.execute(
             """
             UPDATE deals SET title = $3, amount = $4, currency = $5, expected_close_date = $6,
-                owner_id = $7, company_id = $8, search_text = $9, updated_at = now()
+                owner_id = $7, company_id = $8, search_text = $9, custom = $10::jsonb,
+                updated_at = now()
             WHERE tenant_id = $1 AND id = $2
             """,
             ctx.tenant_id,
@@ -504,6 +518,7 @@ class DealService:
             fields["owner_id"],
             fields["company_id"],
             search_document(fields["title"]),
+            json.dumps(fields["custom"]),
         )
         if patch.contact_ids is not msgspec.UNSET:
             await self._set_contacts(ctx, deal_id, fields["contact_ids"])
@@ -699,9 +714,13 @@ class DealService:
             contact_ids,
         )
 
-    async def _checked(self, ctx: TenantContext, data: dict[str, Any]) -> dict[str, Any]:
+    async def _checked(
+        self, ctx: TenantContext, data: dict[str, Any], *, custom_written: bool
+    ) -> dict[str, Any]:
+        """Every field checked; custom values against the deal fields when written."""
         problems = validation.FieldProblems()
         out: dict[str, Any] = {
+            "custom": checked_custom(problems, data.get("custom")),
             "title": problems.check(
                 validation.text, data["title"], "title", max_length=200, required=True
             ),
@@ -728,5 +747,9 @@ class DealService:
             )
             if found != len(out["contact_ids"]):
                 problems.add("contact_ids", "lists contacts that are not in this workspace")
+        if custom_written:
+            out["custom"] = await CustomFieldService(self.db).checked_values(
+                ctx, "deal", problems, out["custom"]
+            )
         problems.raise_any()
         return out

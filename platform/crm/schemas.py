@@ -195,6 +195,7 @@ class DealCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     owner_id: UUID | None = None
     company_id: UUID | None = None
     contact_ids: Annotated[list[UUID], Meta(max_length=100)] = msgspec.field(default_factory=list)
+    custom: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class DealPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -207,6 +208,7 @@ class DealPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     owner_id: UUID | UnsetType | None = UNSET
     company_id: UUID | UnsetType | None = UNSET
     contact_ids: Annotated[list[UUID], Meta(max_length=100)] | UnsetType = UNSET
+    custom: dict[str, Any] | UnsetType = UNSET
 
 
 class DealMove(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -233,6 +235,7 @@ class DealOut(msgspec.Struct, kw_only=True):
     owner_id: UUID | None
     company_id: UUID | None
     contact_ids: list[UUID]
+    custom: dict[str, Any]
     closed_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -371,3 +374,60 @@ class Inbox(msgspec.Struct, kw_only=True):
 
     unread: int
     items: list[NotificationOut]
+
+
+CustomObjectType = Literal["contact", "company", "deal"]
+CustomFieldType = Literal[
+    "text",
+    "long_text",
+    "number",
+    "decimal",
+    "date",
+    "select",
+    "multi_select",
+    "checkbox",
+    "url",
+    "email",
+]
+CustomFieldKey = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
+CustomFieldLabel = Annotated[str, Meta(min_length=1, max_length=100)]
+CustomFieldOptions = Annotated[
+    list[Annotated[str, Meta(min_length=1, max_length=100)]], Meta(max_length=100)
+]
+
+
+class CustomFieldCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new custom field; ``key`` (a-z, 0-9, _) names its value in a record's ``custom``."""
+
+    object_type: CustomObjectType
+    key: CustomFieldKey
+    label: CustomFieldLabel
+    type: CustomFieldType
+    options: CustomFieldOptions = msgspec.field(default_factory=list)
+    """The choices of a ``select`` or ``multi_select`` field (none for other types)."""
+    required: bool = False
+    position: Annotated[int, Meta(ge=0, le=1000)] | None = None
+    """Where the field appears in forms; after the others when absent."""
+
+
+class CustomFieldPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Change a custom field's label, options, required flag or position (not key or type)."""
+
+    label: CustomFieldLabel | UnsetType = UNSET
+    options: CustomFieldOptions | UnsetType = UNSET
+    required: bool | UnsetType = UNSET
+    position: Annotated[int, Meta(ge=0, le=1000)] | UnsetType = UNSET
+
+
+class CustomFieldOut(msgspec.Struct, kw_only=True):
+    """A custom field definition."""
+
+    id: UUID
+    object_type: str
+    key: str
+    label: str
+    type: str
+    options: list[str]
+    required: bool
+    position: int
+    created_at: datetime

@@ -13,6 +13,7 @@ import msgspec
 from piccolo.query import WhereRaw
 
 from orbit.platform import validation
+from orbit.platform.crm.custom_fields import CustomFieldService
 from orbit.platform.crm.models import Contact
 from orbit.platform.crm.schemas import ContactCreate, ContactOut, ContactPage, ContactPatch
 from orbit.platform.errors import InvalidInputError, NotFoundError
@@ -106,17 +107,27 @@ class ContactService:
         q: str | None = None,
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE,
+        custom: dict[str, list[str]] | None = None,
     ) -> ContactPage:
-        """Contacts, most recently updated first, optionally matching ``q``."""
+        """Contacts, most recently updated first, optionally matching ``q``.
+
+        ``custom`` maps ``custom.<key>`` to the values to filter by (see
+        ``CustomFieldService.filter_document``). Search runs in a database function that
+        knows no custom fields, so ``q`` and custom filters cannot be combined (a 400).
+        """
         ctx.require(Scope.CONTACTS_READ)
         check_page_size(limit)
         after = decode_cursor(cursor) if cursor else None
+        document = await CustomFieldService(self.db).filter_document(ctx, "contact", custom or {})
         query = validation.no_control_characters(q or "", "q").strip()
         if len(query) > MAX_QUERY:
             raise InvalidInputError(
                 f"q must be at most {MAX_QUERY} characters",
                 fields={"q": f"must be at most {MAX_QUERY} characters"},
             )
+        if query and document is not None:
+            reason = "cannot be combined with custom field filters; use one or the other"
+            raise InvalidInputError(f"q {reason}", fields={"q": reason})
         if query:
             rows: list[Any] = await self.db.fetch(
                 "SELECT * FROM orbit_search_contacts($1, $2, $3, $4)",
@@ -129,6 +140,8 @@ class ContactService:
             select = Contact.select().where(Contact.tenant_id == ctx.tenant_id)
             if after:
                 select = select.where(WhereRaw("(updated_at, id) < ({}, {})", *after))
+            if document is not None:
+                select = select.where(WhereRaw("custom @> {}::jsonb", json.dumps(document)))
             rows = await select.order_by(Contact.updated_at, Contact.id, ascending=False).limit(
                 limit + 1
             )
@@ -155,7 +168,7 @@ class ContactService:
     async def create(self, ctx: TenantContext, data: ContactCreate) -> ContactOut:
         """Create a contact after checking every field."""
         ctx.require(Scope.CONTACTS_WRITE)
-        fields = await self._checked(ctx, msgspec.structs.asdict(data))
+        fields = await self._checked(ctx, msgspec.structs.asdict(data), custom_written=True)
         now = datetime.now(UTC)
         contact_id = new_id()
         row = await self.db.fetchrow(
@@ -184,7 +197,7 @@ class ContactService:
         if "company_name" in changes and "company_id" not in changes:
             merged["company_id"] = None  # a new name (or null) replaces the linked company
         merged.update(changes)
-        fields = await self._checked(ctx, merged)
+        fields = await self._checked(ctx, merged, custom_written="custom" in changes)
         row = await self.db.fetchrow(
             """
             UPDATE contacts SET first_name = $3, last_name = $4, email = $5, phone = $6,
@@ -250,8 +263,14 @@ class ContactService:
         company = await CompanyService(self.db).find_or_create(ctx, company_name)
         return company.id, company.name
 
-    async def _checked(self, ctx: TenantContext, data: dict[str, Any]) -> dict[str, Any]:
-        """Trim and check every field; raise one 400 naming all bad fields."""
+    async def _checked(
+        self, ctx: TenantContext, data: dict[str, Any], *, custom_written: bool
+    ) -> dict[str, Any]:
+        """Trim and check every field; raise one 400 naming all bad fields.
+
+        Custom values are checked against the workspace's contact fields when
+        ``custom`` is written; keys no field defines are kept as free-form data.
+        """
         problems = validation.FieldProblems()
         out: dict[str, Any] = {}
         for name, limit in _TEXT_FIELDS.items():
@@ -263,6 +282,10 @@ class ContactService:
             problems.add("first_name", "a contact needs a first name, a last name or an email")
         out["tags"] = checked_tags(problems, data["tags"])
         out["custom"] = checked_custom(problems, data.get("custom"))
+        if custom_written:
+            out["custom"] = await CustomFieldService(self.db).checked_values(
+                ctx, "contact", problems, out["custom"]
+            )
         out["company_id"], out["company_name"] = await self._company(ctx, data, problems)
         out["owner_id"] = await checked_member(self.db, ctx, problems, data.get("owner_id"))
         problems.raise_any()

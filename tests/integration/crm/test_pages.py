@@ -101,3 +101,37 @@ async def test_deal_list_filters_by_text_and_status(alice: Member, bob: Member) 
     won = (await alice.client.get(base, params={"status": "won"})).text
     assert "No deal matches these filters." in won
     assert "Olive harvest" not in (await bob.client.get(f"/t/{bob.slug}/deals/list")).text
+
+
+async def test_company_and_deal_forms_carry_the_workspaces_custom_fields(alice: Member) -> None:
+    for object_type in ("company", "deal"):
+        defined = await alice.client.post(
+            "/api/v1/custom-fields",
+            json={
+                "object_type": object_type,
+                "key": "tier",
+                "label": "Tier",
+                "type": "select",
+                "options": ["gold", "silver"],
+                "required": True,
+            },
+        )
+        assert defined.status_code == 201, defined.text
+    base = f"/t/{alice.slug}"
+    form = (await alice.client.get(f"{base}/companies/new")).text
+    assert "Tier" in form
+    missing = await alice.client.post(f"{base}/companies", data={"name": "Tiered Co"})
+    assert missing.status_code == 422
+    assert 'data-field="custom.tier"' in missing.text
+    created = await alice.client.post(
+        f"{base}/companies", data={"name": "Tiered Co", "custom.tier": "gold"}
+    )
+    assert created.status_code == 303, created.text
+    detail = (await alice.client.get(created.headers["location"])).text
+    assert "Tier" in detail
+    assert "gold" in detail
+    deal = await alice.client.post(
+        f"{base}/deals", data={"title": "Tiered deal", "currency": "EUR", "custom.tier": "silver"}
+    )
+    assert deal.status_code == 303, deal.text
+    assert "silver" in (await alice.client.get(deal.headers["location"])).text
