@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from orbit.platform.auth.service import AccountService
-from orbit.platform.crm.schemas import ContactCreate
+from orbit.platform.crm.activities import ActivityService
+from orbit.platform.crm.deals import DealService, PipelineService
+from orbit.platform.crm.schemas import (
+    ActivityIn,
+    ActivityKind,
+    Channel,
+    ContactCreate,
+    ContactOut,
+    DealCreate,
+    DealMove,
+    TaskIn,
+)
 from orbit.platform.crm.service import ContactService
+from orbit.platform.crm.tasks import TaskService
 from orbit.tenants.context import TenantContext
 from orbit.tenants.roles import ROLE_SCOPES, Role
 
@@ -27,6 +41,27 @@ DEMO_CONTACTS = [
     ("Maria Clara", "Santos", "mc.santos@example.ph", None, ["lead"]),
     ("José", "Müller", "jose.mueller@example.de", "Müller & Söhne", ["partner"]),
     ("Amelia", "Okafor", "amelia@example.ng", "Lagos Logistics", []),
+]
+
+
+DEMO_DEALS = [
+    ("Olive oil, 2027 harvest", "18500", "EUR", "Negotiation", 20),
+    ("Thyme honey for Easter", "4200", "EUR", "Proposal", 45),
+    ("Northern Wind: spring order", "950000", "RUB", "Qualified", 60),
+    ("Dried figs, trial shipment", "1200", "EUR", "Won", -3),
+    ("Great Wall Trading: distributor", "86000", "CNY", "Lead", 90),
+    ("Manila Bay Traders: olives", "240000", "PHP", "Lost", -10),
+]
+DEMO_ACTIVITIES: list[tuple[ActivityKind, Channel, str]] = [
+    ("meeting", "in_person", "Tasted the new harvest at the fair"),
+    ("call", "phone", "Wants samples before Friday"),
+    ("email", "email", "Sent the price list"),
+    ("note", "web", "Filled in the contact form on the website"),
+]
+DEMO_TASKS = [
+    ("Send samples to Maria", -20),
+    ("Call Anna about the spring order", 2),
+    ("Prepare the Easter proposal", 50),
 ]
 
 
@@ -53,7 +88,7 @@ async def seed_demo(db: Database) -> str | None:
             role=Role.OWNER,
         )
         contacts = ContactService(db)
-        for first, last, email, company, tags in DEMO_CONTACTS:
+        created = [
             await contacts.create(
                 ctx,
                 ContactCreate(
@@ -65,4 +100,44 @@ async def seed_demo(db: Database) -> str | None:
                     owner_id=ctx.membership_id,
                 ),
             )
+            for first, last, email, company, tags in DEMO_CONTACTS
+        ]
+        await _seed_pipeline_and_timeline(db, ctx, created)
         return workspace.slug
+
+
+async def _seed_pipeline_and_timeline(
+    db: Database, ctx: TenantContext, contacts: list[ContactOut]
+) -> None:
+    """Deals across the Sales pipeline, a few logged interactions and tasks."""
+    pipeline = (await PipelineService(db).all(ctx))[0]
+    stages = {stage.name: stage.id for stage in pipeline.stages}
+    deals = DealService(db)
+    today = datetime.now(UTC).date()
+    for (title, amount, currency, stage, days), contact in zip(DEMO_DEALS, contacts, strict=False):
+        deal = await deals.create(
+            ctx,
+            DealCreate(
+                title=title,
+                amount=Decimal(amount),
+                currency=currency,
+                stage_id=stages["Lead"],
+                expected_close_date=today + timedelta(days=days),
+                owner_id=ctx.membership_id,
+                company_id=contact.company_id,
+                contact_ids=[contact.id],
+            ),
+        )
+        if stage != "Lead":
+            reason = "Chose a local supplier" if stage == "Lost" else None
+            await deals.move(ctx, deal.id, DealMove(stage_id=stages[stage], lost_reason=reason))
+    activities = ActivityService(db)
+    for contact, (kind, channel, subject) in zip(contacts, DEMO_ACTIVITIES, strict=False):
+        await activities.log(
+            ctx,
+            ActivityIn(kind=kind, channel=channel, subject=subject, contact_id=contact.id),
+        )
+    tasks = TaskService(db)
+    now = datetime.now(UTC)
+    for title, hours in DEMO_TASKS:
+        await tasks.create(ctx, TaskIn(title=title, due_at=now + timedelta(hours=hours)))
