@@ -60,6 +60,9 @@ class Settings:
     """``ORBIT_LOG_FORMAT``: ``json`` (one object per line, for production) or ``text``."""
     shutdown_grace_seconds: int = 20
     """``ORBIT_SHUTDOWN_GRACE_SECONDS``: after SIGTERM, how long in-flight requests may finish."""
+    worker_metrics_port: int = 9091
+    """``ORBIT_WORKER_METRICS_PORT``: where ``orbit worker`` serves ``/healthz`` and ``/metrics``
+    (on ``host``); 0 turns that server off."""
 
     @property
     def embedded_postgres(self) -> bool:
@@ -100,6 +103,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"ORBIT_SHUTDOWN_GRACE_SECONDS must be whole seconds >= 0, got {grace_text!r}"
         )
+    worker_port_text = env.get("ORBIT_WORKER_METRICS_PORT", "9091")
+    try:
+        worker_port = int(worker_port_text)
+    except ValueError:
+        worker_port = -1
+    if not 0 <= worker_port <= _MAX_PORT:
+        raise SettingsError(
+            f"ORBIT_WORKER_METRICS_PORT must be between 0 (off) and 65535, got {worker_port_text!r}"
+        )
     return Settings(
         home=home,
         secret_key=env.get("ORBIT_SECRET_KEY") or generated_secret(home, "secret_key"),
@@ -114,6 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_allow_private_networks=_flag(env, "ORBIT_WEBHOOK_ALLOW_PRIVATE", default=False),
         log_format=log_format,
         shutdown_grace_seconds=grace,
+        worker_metrics_port=worker_port,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import shlex
 import signal
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
     from orbit.platform.db.servers import Endpoints
+    from orbit.platform.events.worker import EventWorker
     from orbit.platform.runtime import Runtime
     from orbit.platform.settings import Settings
 
@@ -99,8 +101,15 @@ async def _serve(settings: Settings, endpoints: Endpoints, *, worker: bool = Fal
         from orbit.platform.events.worker import EventWorker  # noqa: PLC0415
 
         # The worker shares the app's runtime: Piccolo binds tables to one pool per
-        # process. It starts after the pool opens and stops before it closes.
-        background = EventWorker(app.state["runtime"])
+        # process. It starts after the pool opens and stops before it closes. Its
+        # metrics join the web app's /metrics; no separate worker port in one process.
+        metrics = app.state["metrics"]
+        background = EventWorker(
+            app.state["runtime"],
+            shutdown_grace=settings.shutdown_grace_seconds,
+            metrics_registry=metrics.registry,
+        )
+        metrics.refreshers.append(background.refresh_metrics)
         app.on_startup.append(background.start)
         app.on_shutdown.insert(0, background.stop)
     config = uvicorn.Config(
@@ -127,8 +136,49 @@ async def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
     from orbit.platform.events.worker import EventWorker  # noqa: PLC0415
 
     async with servers(settings) as endpoints, connected(settings, endpoints) as runtime:
-        await EventWorker(runtime).run()
-    return 0
+        worker = EventWorker(runtime, shutdown_grace=settings.shutdown_grace_seconds)
+        return await _work(settings, worker)
+
+
+async def _work(settings: Settings, worker: EventWorker) -> int:
+    """Run ``worker`` (and its health server) until SIGTERM, then drain it; the exit code."""
+    from orbit.platform.observability.worker_server import HealthServer  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    terminated = asyncio.Event()
+    # SIGTERM drains instead of unwinding at once (Ctrl+C still cancels everything).
+    loop.add_signal_handler(signal.SIGTERM, terminated.set)
+    server = None
+    if settings.worker_metrics_port:
+        server = HealthServer(
+            settings.host,
+            settings.worker_metrics_port,
+            health=worker.health,
+            metrics=worker.scrape,
+        )
+    running = asyncio.create_task(worker.run(), name="orbit-worker")
+    waiting = asyncio.create_task(terminated.wait(), name="orbit-sigterm")
+    try:
+        if server is not None:
+            await server.start()
+        await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if not terminated.is_set():
+            await running  # it stopped by itself: raise its error
+            return 1
+        log.info("SIGTERM: the worker finishes its deliveries in flight, then stops")
+        await worker.drain(settings.shutdown_grace_seconds)
+        await running
+        return 128 + signal.SIGTERM
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)  # embedded servers still stop cleanly
+        waiting.cancel()
+        if not running.done():
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        if server is not None:
+            await server.stop()
 
 
 async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:

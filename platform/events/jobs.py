@@ -28,6 +28,7 @@ from orbit.platform.events.signing import signature
 from orbit.platform.ids import new_id
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from uuid import UUID
 
     from orbit.platform.db.engine import Database
@@ -107,8 +108,22 @@ async def due_deliveries(db: Database, limit: int = 200) -> list[DueDelivery]:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """What one attempt did, for the worker's metrics: no tenant, URL or payload."""
+
+    status: str
+    """The delivery's new status: ``succeeded``, ``pending`` (retried later) or ``failed``."""
+    reason: str | None
+    """Why it failed: ``http_4xx``, ``http_5xx``, ``http_other``, ``timeout``,
+    ``connection`` or ``inactive``; ``None`` when it succeeded."""
+    latency: float
+    """Seconds from the attempt being due to its result being recorded."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Leased:
     attempt: int
+    due_at: datetime
     started_at: datetime
     event_id: UUID
     endpoint_id: UUID
@@ -137,10 +152,16 @@ async def _lease(
     async with db.transaction(tenant_id):
         row = await db.fetchrow(
             """
-            UPDATE webhook_deliveries
-            SET attempts = attempts + 1, next_attempt_at = now() + $3, updated_at = now()
-            WHERE tenant_id = $1 AND id = $2 AND status = 'pending' AND next_attempt_at <= now()
-            RETURNING attempts, started_at, event_id, endpoint_id
+            UPDATE webhook_deliveries d
+            SET attempts = d.attempts + 1, next_attempt_at = now() + $3, updated_at = now()
+            FROM (
+                SELECT id, next_attempt_at FROM webhook_deliveries
+                WHERE tenant_id = $1 AND id = $2 AND status = 'pending' AND next_attempt_at <= now()
+                FOR UPDATE
+            ) AS due
+            WHERE d.tenant_id = $1 AND d.id = due.id
+            RETURNING d.attempts, due.next_attempt_at AS due_at, d.started_at, d.event_id,
+                      d.endpoint_id
             """,
             tenant_id,
             delivery_id,
@@ -171,6 +192,7 @@ async def _lease(
     )
     return _Leased(
         attempt=row["attempts"],
+        due_at=row["due_at"],
         started_at=row["started_at"],
         event_id=row["event_id"],
         endpoint_id=row["endpoint_id"],
@@ -180,11 +202,25 @@ async def _lease(
     )
 
 
+def _failure_reason(status_code: int | None, error: str | None, exc: Exception | None) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if exc is not None:
+        return "connection"
+    if status_code is None:
+        return "inactive" if error else "connection"
+    if 400 <= status_code < 500:  # noqa: PLR2004 - HTTP client errors
+        return "http_4xx"
+    if 500 <= status_code < 600:  # noqa: PLR2004 - HTTP server errors
+        return "http_5xx"
+    return "http_other"
+
+
 async def _post(
     client: httpx.AsyncClient, leased: _Leased, http_timeout: float
-) -> tuple[int | None, str | None]:
+) -> tuple[int | None, str | None, Exception | None]:
     if leased.url is None:
-        return None, "the endpoint is inactive"
+        return None, "the endpoint is inactive", None
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
@@ -199,10 +235,10 @@ async def _post(
             leased.url, content=leased.body, headers=headers, timeout=http_timeout
         )
     except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__
+        return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__, exc
     if 200 <= response.status_code < 300:  # noqa: PLR2004 - HTTP success range
-        return response.status_code, None
-    return response.status_code, f"the receiver answered HTTP {response.status_code}"
+        return response.status_code, None, None
+    return response.status_code, f"the receiver answered HTTP {response.status_code}", None
 
 
 async def deliver(
@@ -213,14 +249,18 @@ async def deliver(
     *,
     policy: RetryPolicy = DEFAULT_POLICY,
     http_timeout: float = HTTP_TIMEOUT,
+    observe: Callable[[AttemptOutcome], None] | None = None,
 ) -> str | None:
-    """Make one attempt of a due delivery and record it; its new status, or ``None`` if not due."""
+    """Make one attempt of a due delivery and record it; its new status, or ``None`` if not due.
+
+    ``observe`` hears how the attempt went once it is recorded (the worker's metrics).
+    """
     lease = timedelta(seconds=http_timeout * 2 + 5)
     leased = await _lease(db, tenant_id, delivery_id, lease)
     if leased is None:
         return None
     started = time.monotonic()
-    status_code, error = await _post(client, leased, http_timeout)
+    status_code, error, exc = await _post(client, leased, http_timeout)
     duration_ms = int((time.monotonic() - started) * 1000)
     now = datetime.now(UTC)
     if error is None:
@@ -259,6 +299,14 @@ async def deliver(
             leased.attempt,
             status,
             next_at,
+        )
+    if observe is not None:
+        observe(
+            AttemptOutcome(
+                status=status,
+                reason=None if error is None else _failure_reason(status_code, error, exc),
+                latency=max(0.0, (datetime.now(UTC) - leased.due_at).total_seconds()),
+            )
         )
     log.info(
         "webhook delivery %s attempt %d: %s (%s)",

@@ -6,6 +6,11 @@ that is due. PostgreSQL holds the truth (what is pending, when it is next due),
 so a lost Redis job or a killed worker only delays a delivery until the pump
 sees it due again; SAQ's job key (delivery id + attempt count) keeps one queued
 job per attempt.
+
+On SIGTERM ``orbit worker`` calls :meth:`EventWorker.drain`: the pump stops, no new
+delivery starts, the ones in flight get the grace period to finish and be recorded;
+any still running then are cancelled, and their PostgreSQL lease runs out so another
+worker tries them again.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -23,8 +29,11 @@ from orbit.platform.crm.tasks import fire_due_reminders
 from orbit.platform.events.backoff import DEFAULT_POLICY, RetryPolicy
 from orbit.platform.events.egress import PublicOnlyTransport
 from orbit.platform.events.jobs import HTTP_TIMEOUT, deliver, dispatch_batch, due_deliveries
+from orbit.platform.observability.worker_metrics import QUEUE_STATES, WorkerMetrics
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from orbit.platform.events.jobs import DueDelivery
     from orbit.platform.runtime import Runtime
 
@@ -38,6 +47,10 @@ MAX_BATCHES_PER_ROUND = 20
 """Dispatch at most this many batches before enqueueing, so retries never starve."""
 CONCURRENCY = 10
 """Deliveries in flight at once per worker process."""
+HEALTH_STALE_AFTER = 60.0
+"""``/healthz`` fails when the pump has not finished a round for this many seconds."""
+METRICS_READ_TIMEOUT = 2.0
+"""Seconds a scrape waits for Redis or PostgreSQL before keeping the last values."""
 
 
 class EventWorker:
@@ -51,8 +64,13 @@ class EventWorker:
         policy: RetryPolicy = DEFAULT_POLICY,
         http_timeout: float = HTTP_TIMEOUT,
         poll_interval: float = POLL_INTERVAL,
+        shutdown_grace: float = 0.0,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.runtime = runtime
+        self.shutdown_grace = shutdown_grace
+        """Seconds :meth:`stop` lets deliveries in flight finish (0: cancel them at once)."""
+        self.metrics = WorkerMetrics(metrics_registry)
         self.policy = policy
         self.http_timeout = http_timeout
         self.poll_interval = poll_interval
@@ -72,14 +90,22 @@ class EventWorker:
             ),
         )
         self._task: asyncio.Task[None] | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._last_pump = time.monotonic()
+        self._draining = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def run(self) -> None:
-        """Work until cancelled."""
+        """Work until cancelled or drained."""
         await self.queue.connect()
-        pump = asyncio.create_task(self._pump(), name="orbit-outbox-pump")
+        self._last_pump = time.monotonic()
+        pump = self._pump_task = asyncio.create_task(self._pump(), name="orbit-outbox-pump")
         log.info("worker started (queue %s)", self.queue.name)
         try:
-            await self.saq.start()
+            if not self._draining:
+                await self.saq.start()
         finally:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -97,11 +123,58 @@ class EventWorker:
         """Run in the background of the current event loop (``orbit run``'s web app start-up)."""
         self._task = asyncio.create_task(self.run(), name="orbit-worker")
 
+    async def drain(self, grace: float) -> bool:
+        """Stop taking work and give deliveries in flight ``grace`` seconds to finish.
+
+        Then :meth:`run` winds down: SAQ cancels whatever still runs (re-queued in Redis,
+        and retried from PostgreSQL once its lease runs out). Whether all finished.
+        """
+        self._draining = True
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+        log.info("worker draining: %d deliveries in flight, %ss to finish", self._in_flight, grace)
+        finished = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=max(grace, 0.0))
+        except TimeoutError:
+            finished = False
+            log.warning("worker drain: %d deliveries still running, cancelling", self._in_flight)
+        self.saq.event.set()
+        return finished
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """Whether the worker loop is alive: its pump finished a round lately."""
+        age = time.monotonic() - self._last_pump
+        pump = self._pump_task
+        alive = pump is not None and not pump.done() and not self._draining
+        ok = alive and age <= HEALTH_STALE_AFTER
+        return ok, {"pump_age_seconds": round(age, 3), "in_flight": self._in_flight}
+
+    async def refresh_metrics(self) -> None:
+        """Read the queue depth (Redis) and the outbox lag (PostgreSQL) into the gauges."""
+        self.metrics.pump_age.set(time.monotonic() - self._last_pump)
+        try:
+            async with asyncio.timeout(METRICS_READ_TIMEOUT):
+                for state in QUEUE_STATES:
+                    depth = await self.queue.count(state)  # type: ignore[arg-type]
+                    self.metrics.queue_depth.labels(state).set(depth)
+                async with self.runtime.db.transaction():
+                    lag = await self.runtime.db.fetchval("SELECT orbit_outbox_lag_seconds()")
+                self.metrics.outbox_lag.set(float(lag or 0.0))
+        except Exception as exc:  # noqa: BLE001 - a scrape must answer; the error is counted
+            self.metrics.refresh_errors.inc()
+            log.warning("worker metrics: could not read queue depth or outbox lag: %s", exc)
+
+    async def scrape(self) -> bytes:
+        """Fresh gauges in Prometheus' text format (the worker's ``/metrics``)."""
+        await self.refresh_metrics()
+        return self.metrics.exposition()
+
     async def stop(self) -> None:
-        """Stop the background run; jobs in flight are cancelled and retried later."""
+        """Stop the background run: drain for ``shutdown_grace``, then cancel what still runs."""
         if self._task is None:
             return
-        self.saq.event.set()
+        await self.drain(self.shutdown_grace)
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout=5)
         except TimeoutError:
@@ -135,6 +208,7 @@ class EventWorker:
             except Exception:
                 log.exception("the outbox pump failed; trying again")
                 found = 0
+            self._last_pump = time.monotonic()
             if not found:
                 await asyncio.sleep(self.poll_interval)
 
@@ -150,11 +224,22 @@ class EventWorker:
             )
 
     async def _deliver_job(self, _ctx: Any, *, tenant_id: str, delivery_id: str) -> str | None:
-        return await deliver(
-            self.runtime.db,
-            self.http,
-            UUID(tenant_id),
-            UUID(delivery_id),
-            policy=self.policy,
-            http_timeout=self.http_timeout,
-        )
+        if self._draining:
+            # Not leased, so still due in PostgreSQL: the next pump enqueues it again.
+            return None
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await deliver(
+                self.runtime.db,
+                self.http,
+                UUID(tenant_id),
+                UUID(delivery_id),
+                policy=self.policy,
+                http_timeout=self.http_timeout,
+                observe=self.metrics.observe_attempt,
+            )
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()

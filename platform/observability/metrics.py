@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Awaitable, Callable, Iterator
 
     from orbit.platform.runtime import Runtime
 
@@ -48,6 +48,8 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_PoolCollector(runtime))
+        self.refreshers: list[Callable[[], Awaitable[None]]] = []
+        """Run before each scrape: ``orbit run``'s in-process worker reads its gauges here."""
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Record one finished request."""
@@ -87,8 +89,10 @@ class _PoolCollector:
         )
 
 
-@get("/metrics", include_in_schema=False, sync_to_thread=False)
-def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
+@get("/metrics", include_in_schema=False)
+async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus scrape endpoint."""
     metrics: Metrics = request.app.state["metrics"]
+    for refresh in metrics.refreshers:
+        await refresh()
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

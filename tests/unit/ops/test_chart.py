@@ -282,7 +282,7 @@ def test_replicas_autoscaling_and_disruption_budgets(rendered: tuple[str, Any, A
             "topology.kubernetes.io/zone",
         }
     assert set(hpas) <= {d["metadata"]["name"] for d in deployments.values()}
-    (service,) = by_kind(objects, "Service")
+    service = named(objects, "Service", "-web")
     web_labels = deployments["web"]["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= web_labels.items()
 
@@ -323,13 +323,90 @@ def test_optional_objects_appear_only_when_enabled(rendered: tuple[str, Any, Any
     assert ("ServiceMonitor" in kinds) == values["serviceMonitor"]["enabled"]
     assert "ServiceAccount" in kinds
     for monitor in by_kind(objects, "ServiceMonitor"):
-        (endpoint,) = monitor["spec"]["endpoints"]
-        assert endpoint["path"] == "/metrics"
-        assert endpoint["port"] == "http"
+        ports = {e["port"]: e["path"] for e in monitor["spec"]["endpoints"]}
+        expected = {"http", "metrics"} if values["worker"]["enabled"] else {"http"}
+        assert ports == dict.fromkeys(expected, "/metrics")
+        _assert_monitor_reaches_the_pods(monitor, objects, values)
     for ingress in by_kind(objects, "Ingress"):
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 assert path["backend"]["service"]["name"].endswith("-web")
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def _assert_monitor_reaches_the_pods(
+    monitor: dict[str, Any], objects: list[dict[str, Any]], values: dict[str, Any]
+) -> None:
+    """Every endpoint's port is a named port of a selected Service that reaches pods."""
+    services = [
+        s
+        for s in by_kind(objects, "Service")
+        if _selects(monitor["spec"]["selector"], s["metadata"]["labels"])
+    ]
+    components = {s["metadata"]["labels"]["app.kubernetes.io/component"] for s in services}
+    assert components == ({"web", "worker"} if values["worker"]["enabled"] else {"web"})
+    for endpoint in monitor["spec"]["endpoints"]:
+        (service,) = [
+            s for s in services if endpoint["port"] in {p["name"] for p in s["spec"]["ports"]}
+        ]
+        (deployment,) = [
+            d
+            for d in by_kind(objects, "Deployment")
+            if service["spec"]["selector"].items()
+            <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        (port,) = [p for p in service["spec"]["ports"] if p["name"] == endpoint["port"]]
+        assert port["targetPort"] in {p["name"] for p in container["ports"]}
+
+
+def test_worker_has_startup_liveness_and_readiness_probes_on_its_metrics_port(
+    rendered: tuple[str, Any, Any],
+) -> None:
+    _, values, objects = rendered
+    if not values["worker"]["enabled"]:
+        assert not [
+            d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-worker")
+        ]
+        return
+    worker = named(objects, "Deployment", "-worker")["spec"]["template"]["spec"]
+    (container,) = worker["containers"]
+    assert container["args"] == ["worker"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"metrics": values["worker"]["metricsPort"]}
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}, probe
+        assert container[probe]["periodSeconds"] == values["worker"][probe]["periodSeconds"]
+    # The worker binds the port the probes hit, on all interfaces.
+    config = named(objects, "ConfigMap", "orbit")["data"]
+    assert config["ORBIT_WORKER_METRICS_PORT"] == str(values["worker"]["metricsPort"])
+    assert config["ORBIT_HOST"] == "0.0.0.0"  # noqa: S104 - in-pod bind address
+    # SIGTERM: the drain (ORBIT_SHUTDOWN_GRACE_SECONDS) fits in the pod's grace period.
+    assert worker["terminationGracePeriodSeconds"] > int(config["ORBIT_SHUTDOWN_GRACE_SECONDS"])
+    if values["networkPolicy"]["enabled"]:
+        policy = named(objects, "NetworkPolicy", "-worker")
+        (rule,) = policy["spec"]["ingress"]
+        assert rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+
+
+def test_a_custom_worker_metrics_port_reaches_probes_config_and_monitor(
+    chart: helm_python.Chart,
+) -> None:
+    values = {"worker": {"metricsPort": 9200}, "serviceMonitor": {"enabled": True}}
+    objects = render(chart, values)
+    (container,) = named(objects, "Deployment", "-worker")["spec"]["template"]["spec"]["containers"]
+    assert container["ports"][0]["containerPort"] == 9200
+    assert named(objects, "ConfigMap", "orbit")["data"]["ORBIT_WORKER_METRICS_PORT"] == "9200"
+    assert named(objects, "Service", "-worker-metrics")["spec"]["ports"][0]["port"] == 9200
 
 
 def test_a_chart_made_secret_key_is_generated_when_not_given(chart: helm_python.Chart) -> None:
@@ -354,6 +431,9 @@ def test_a_chart_made_secret_key_is_generated_when_not_given(chart: helm_python.
         ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
         ({"secrets": {"existingSecret": ""}}, "databaseUrl"),
         ({"web": {"resources": {"limits": None}}}, "limits"),
+        ({"worker": {"metricsPort": 80}}, "metricsPort"),
+        ({"worker": {"livenessProbe": {"periodSeconds": 0}}}, "periodSeconds"),
+        ({"networkPolicy": {"workerMetricsFrom": "all"}}, "workerMetricsFrom"),
     ],
     ids=lambda value: str(value)[:40],
 )
