@@ -12,7 +12,7 @@ PACKAGES := platform tenants billing plugins frontend
 .PHONY: help uv sync run test lint fmt typecheck-tree browser bench i18n clean chart-test chart-render image
 
 help: ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 # Debian's (and other distributions') python3 refuses `pip install` outside a venv
 # (PEP 668, "externally-managed-environment"); then uv goes into ~/.local only, which

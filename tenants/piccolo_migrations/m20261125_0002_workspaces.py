@@ -35,13 +35,13 @@ async def forwards() -> MigrationManager:
 
             CREATE TABLE memberships (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
                 role varchar(20) NOT NULL CHECK (role IN ('owner', 'admin', 'member', 'viewer')),
                 status varchar(20) NOT NULL
                     CHECK (status IN ('invited', 'active', 'deactivated')),
                 created_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 UNIQUE (tenant_id, user_id)
             );
             CREATE INDEX memberships_user ON memberships (user_id);
@@ -49,7 +49,7 @@ async def forwards() -> MigrationManager:
 
             CREATE TABLE invitations (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 email varchar(320) NOT NULL,
                 role varchar(20) NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
                 token_hash varchar(64) NOT NULL UNIQUE,
@@ -58,7 +58,7 @@ async def forwards() -> MigrationManager:
                 expires_at timestamptz NOT NULL,
                 accepted_at timestamptz,
                 revoked_at timestamptz,
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 FOREIGN KEY (tenant_id, invited_by)
                     REFERENCES memberships (tenant_id, id) ON DELETE SET NULL (invited_by)
             );

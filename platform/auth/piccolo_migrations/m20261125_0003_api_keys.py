@@ -17,7 +17,7 @@ async def forwards() -> MigrationManager:
         sql(f"""
             CREATE TABLE api_keys (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 name varchar(100) NOT NULL,
                 prefix varchar(16) NOT NULL UNIQUE,
                 secret_hash varchar(64) NOT NULL,
@@ -26,7 +26,7 @@ async def forwards() -> MigrationManager:
                 created_at timestamptz NOT NULL DEFAULT now(),
                 last_used_at timestamptz,
                 revoked_at timestamptz,
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 FOREIGN KEY (tenant_id, created_by)
                     REFERENCES memberships (tenant_id, id) ON DELETE SET NULL (created_by)
             );

@@ -17,7 +17,7 @@ async def forwards() -> MigrationManager:
         sql(f"""
             CREATE TABLE contacts (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 first_name varchar(100) NOT NULL DEFAULT '',
                 last_name varchar(100) NOT NULL DEFAULT '',
                 email varchar(320),
@@ -29,7 +29,7 @@ async def forwards() -> MigrationManager:
                 search_text text NOT NULL DEFAULT '',
                 created_at timestamptz NOT NULL DEFAULT now(),
                 updated_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 FOREIGN KEY (tenant_id, owner_id)
                     REFERENCES memberships (tenant_id, id) ON DELETE SET NULL (owner_id)
             );

@@ -43,7 +43,7 @@ async def forwards() -> MigrationManager:
         sql(f"""
             CREATE TABLE companies (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 name varchar(200) NOT NULL,
                 domain varchar(253),
                 industry varchar(100),
@@ -56,7 +56,7 @@ async def forwards() -> MigrationManager:
                 search_text text NOT NULL DEFAULT '',
                 created_at timestamptz NOT NULL DEFAULT now(),
                 updated_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 FOREIGN KEY (tenant_id, owner_id)
                     REFERENCES memberships (tenant_id, id) ON DELETE SET NULL (owner_id)
             );
@@ -92,22 +92,22 @@ async def forwards() -> MigrationManager:
 
             CREATE TABLE pipelines (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 name varchar(100) NOT NULL,
                 position integer NOT NULL DEFAULT 0,
                 created_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 UNIQUE (tenant_id, name)
             );
             CREATE TABLE pipeline_stages (
                 tenant_id uuid NOT NULL,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 pipeline_id uuid NOT NULL,
                 name varchar(100) NOT NULL,
                 position integer NOT NULL,
                 probability numeric(5, 2) NOT NULL CHECK (probability BETWEEN 0 AND 100),
                 kind varchar(10) NOT NULL DEFAULT 'open' CHECK (kind IN ('open', 'won', 'lost')),
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 UNIQUE (tenant_id, id, pipeline_id),
                 UNIQUE (tenant_id, pipeline_id, name),
                 FOREIGN KEY (tenant_id, pipeline_id)
@@ -120,7 +120,7 @@ async def forwards() -> MigrationManager:
 
             CREATE TABLE deals (
                 tenant_id uuid NOT NULL,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 pipeline_id uuid NOT NULL,
                 stage_id uuid NOT NULL,
                 title varchar(200) NOT NULL,
@@ -136,7 +136,7 @@ async def forwards() -> MigrationManager:
                 search_text text NOT NULL DEFAULT '',
                 created_at timestamptz NOT NULL DEFAULT now(),
                 updated_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 -- The stage must belong to the deal's pipeline.
                 FOREIGN KEY (tenant_id, stage_id, pipeline_id)
                     REFERENCES pipeline_stages (tenant_id, id, pipeline_id),
@@ -165,13 +165,13 @@ async def forwards() -> MigrationManager:
 
             CREATE TABLE deal_stage_history (
                 tenant_id uuid NOT NULL,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 deal_id uuid NOT NULL,
                 from_stage_id uuid,
                 to_stage_id uuid NOT NULL,
                 moved_at timestamptz NOT NULL DEFAULT now(),
                 moved_by uuid,
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 FOREIGN KEY (tenant_id, deal_id) REFERENCES deals (tenant_id, id) ON DELETE CASCADE
             );
             CREATE INDEX deal_stage_history_deal ON deal_stage_history (tenant_id, deal_id, moved_at);
@@ -179,7 +179,7 @@ async def forwards() -> MigrationManager:
 
             CREATE TABLE activities (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 kind varchar(20) NOT NULL CHECK (kind IN ('note', 'call', 'meeting', 'email',
                     'task', 'stage_change', 'field_change', 'plugin')),
                 channel varchar(20) NOT NULL DEFAULT 'other' CHECK (channel IN ('email', 'phone',
@@ -193,7 +193,7 @@ async def forwards() -> MigrationManager:
                 deal_id uuid,
                 data jsonb NOT NULL DEFAULT '{{}}',
                 created_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 FOREIGN KEY (tenant_id, author_id)
                     REFERENCES memberships (tenant_id, id) ON DELETE SET NULL (author_id),
                 FOREIGN KEY (tenant_id, contact_id)

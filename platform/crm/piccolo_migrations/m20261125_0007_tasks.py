@@ -17,7 +17,7 @@ async def forwards() -> MigrationManager:
         sql(f"""
             CREATE TABLE tasks (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 title varchar(300) NOT NULL,
                 notes text NOT NULL DEFAULT '',
                 due_at timestamptz NOT NULL,
@@ -35,7 +35,7 @@ async def forwards() -> MigrationManager:
                 created_by uuid,
                 created_at timestamptz NOT NULL DEFAULT now(),
                 updated_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 FOREIGN KEY (tenant_id, assignee_id)
                     REFERENCES memberships (tenant_id, id) ON DELETE SET NULL (assignee_id),
                 FOREIGN KEY (tenant_id, created_by)
@@ -55,14 +55,14 @@ async def forwards() -> MigrationManager:
 
             CREATE TABLE notifications (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 membership_id uuid NOT NULL,
                 kind varchar(40) NOT NULL,
                 title varchar(300) NOT NULL,
                 link varchar(500) NOT NULL DEFAULT '',
                 created_at timestamptz NOT NULL DEFAULT now(),
                 read_at timestamptz,
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 FOREIGN KEY (tenant_id, membership_id)
                     REFERENCES memberships (tenant_id, id) ON DELETE CASCADE
             );

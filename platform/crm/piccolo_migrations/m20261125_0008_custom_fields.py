@@ -20,7 +20,7 @@ async def forwards() -> MigrationManager:
         sql(f"""
             CREATE TABLE custom_fields (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 object_type varchar(10) NOT NULL
                     CHECK (object_type IN ('contact', 'company', 'deal')),
                 key varchar(50) NOT NULL CHECK (key ~ '^[a-z][a-z0-9_]*$'),
@@ -32,7 +32,7 @@ async def forwards() -> MigrationManager:
                 required boolean NOT NULL DEFAULT false,
                 position integer NOT NULL DEFAULT 0,
                 created_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 UNIQUE (tenant_id, object_type, key)
             );
             CREATE INDEX custom_fields_tenant_order

@@ -16,12 +16,12 @@ async def forwards() -> MigrationManager:
         sql(f"""
             CREATE TABLE outbox_events (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 type varchar(64) NOT NULL,
                 data jsonb NOT NULL,
                 occurred_at timestamptz NOT NULL DEFAULT now(),
                 dispatched_at timestamptz,
-                UNIQUE (tenant_id, id)
+                PRIMARY KEY (tenant_id, id)
             );
             -- The worker scans what is not yet dispatched, oldest first.
             CREATE INDEX outbox_events_pending ON outbox_events (tenant_id, occurred_at)

@@ -23,7 +23,7 @@ async def forwards() -> MigrationManager:
         sql(f"""
             CREATE TABLE webhook_endpoints (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 url varchar(2000) NOT NULL CHECK (url ~ '^https?://'),
                 description varchar(200) NOT NULL DEFAULT '',
                 event_types text[] NOT NULL,
@@ -31,7 +31,7 @@ async def forwards() -> MigrationManager:
                 active boolean NOT NULL DEFAULT true,
                 created_at timestamptz NOT NULL DEFAULT now(),
                 updated_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (tenant_id, id)
+                PRIMARY KEY (tenant_id, id)
             );
             CREATE INDEX webhook_endpoints_tenant ON webhook_endpoints (tenant_id, created_at);
             {tenant_owned("webhook_endpoints")}
@@ -39,7 +39,7 @@ async def forwards() -> MigrationManager:
             -- The delivery state of one event to one endpoint; the attempts log is below.
             CREATE TABLE webhook_deliveries (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 event_id uuid NOT NULL,
                 endpoint_id uuid NOT NULL,
                 status varchar(20) NOT NULL DEFAULT 'pending'
@@ -48,7 +48,7 @@ async def forwards() -> MigrationManager:
                 next_attempt_at timestamptz NOT NULL DEFAULT now(),
                 started_at timestamptz NOT NULL DEFAULT now(),
                 updated_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 UNIQUE (tenant_id, event_id, endpoint_id),
                 FOREIGN KEY (tenant_id, event_id)
                     REFERENCES outbox_events (tenant_id, id) ON DELETE CASCADE,
@@ -63,7 +63,7 @@ async def forwards() -> MigrationManager:
 
             CREATE TABLE webhook_attempts (
                 tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-                id uuid PRIMARY KEY,
+                id uuid NOT NULL,
                 delivery_id uuid NOT NULL,
                 event_id uuid NOT NULL,
                 endpoint_id uuid NOT NULL,
@@ -72,7 +72,7 @@ async def forwards() -> MigrationManager:
                 error text,
                 duration_ms integer NOT NULL,
                 attempted_at timestamptz NOT NULL DEFAULT now(),
-                UNIQUE (tenant_id, id),
+                PRIMARY KEY (tenant_id, id),
                 FOREIGN KEY (tenant_id, delivery_id)
                     REFERENCES webhook_deliveries (tenant_id, id) ON DELETE CASCADE
             );

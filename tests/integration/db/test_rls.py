@@ -218,3 +218,31 @@ async def test_orbit_db_check_command_passes_then_fails_on_a_rogue_table(
     assert failed.returncode == 1
     assert "rogue_cli" in failed.stdout
     assert "FAIL" in failed.stdout
+
+
+# Global look-ups that run before a tenant is known (through definer functions).
+GLOBAL_LOOKUP_INDEXES = {
+    "api_keys_prefix_key",
+    "invitations_token_hash_key",
+    "memberships_user",
+}
+
+
+async def test_every_index_of_a_tenant_table_leads_with_tenant_id(endpoints: Endpoints) -> None:
+    """Keeps the schema ready to shard by tenant (tenant_id is the distribution column)."""
+    tables = await tenant_tables(endpoints.admin_dsn)
+    conn = await asyncpg.connect(endpoints.admin_dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+        )
+    finally:
+        await conn.close()
+    offenders = [
+        (row["tablename"], row["indexname"])
+        for row in rows
+        if row["tablename"] in tables
+        and row["indexname"] not in GLOBAL_LOOKUP_INDEXES
+        and "(tenant_id" not in row["indexdef"]
+    ]
+    assert offenders == []
