@@ -38,7 +38,7 @@ from orbit.platform.events.pages import WebhookPages
 from orbit.platform.observability.metrics import Metrics, metrics_endpoint
 from orbit.platform.observability.middleware import ObservabilityMiddleware
 from orbit.platform.runtime import Runtime
-from orbit.tenants.controllers import MemberController
+from orbit.tenants.controllers import MemberController, VisibilityController
 
 if TYPE_CHECKING:
     from orbit.platform.db.servers import Endpoints
@@ -65,6 +65,7 @@ def create_app(settings: Settings, endpoints: Endpoints) -> Litestar:
             AccountController,
             ApiKeyController,
             MemberController,
+            VisibilityController,
             ContactController,
             CompanyController,
             PipelineController,

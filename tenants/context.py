@@ -21,6 +21,8 @@ class TenantContext:
     membership_id: UUID | None = None
     role: Role | None = None
     api_key_id: UUID | None = None
+    visible_owners: frozenset[UUID] | None = None
+    """Owners whose contacts, companies and deals this principal sees; ``None``: all."""
 
     def require(self, scope: Scope) -> None:
         """Raise 403 unless this principal holds ``scope``."""

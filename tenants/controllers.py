@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, get, post, put
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Meta
 
@@ -16,6 +16,7 @@ from orbit.platform.errors import NotAuthenticatedError
 from orbit.platform.ids import parse_id
 from orbit.tenants.context import Principal, TenantContext
 from orbit.tenants.service import WorkspaceService
+from orbit.tenants.visibility import VisibilityService
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +115,88 @@ class MemberController(Controller):
             raise NotAuthenticatedError("log in (or sign up) first, then accept the invitation")
         workspace = await workspaces.accept(token, principal.user_id)
         return {"slug": workspace.slug, "name": workspace.name}
+
+
+class VisibilityIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Which records members and viewers see: ``all``, their ``team``'s, or their ``own``."""
+
+    member: Literal["all", "team", "own"] | None = None
+    viewer: Literal["all", "team", "own"] | None = None
+
+
+class TeamIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new team."""
+
+    name: Annotated[str, Meta(max_length=100)]
+
+
+class TeamMembersIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The team's members, as membership ids (replaces the current list)."""
+
+    membership_ids: Annotated[list[UUID], Meta(max_length=1000)]
+
+
+class TeamOut(msgspec.Struct, kw_only=True):
+    """A team and its members."""
+
+    id: UUID
+    name: str
+    member_ids: list[UUID]
+
+
+class VisibilityController(Controller):
+    """Record visibility per role, and teams (owners and admins change them)."""
+
+    path = "/api/v1"
+    tags = ["members"]
+
+    @get("/settings/visibility")
+    async def get_visibility(
+        self, tenant: TenantContext, visibility: VisibilityService
+    ) -> dict[str, str]:
+        """Which records members and viewers see."""
+        return dict(await visibility.settings(tenant))
+
+    @put("/settings/visibility")
+    async def set_visibility(
+        self, tenant: TenantContext, visibility: VisibilityService, data: VisibilityIn
+    ) -> dict[str, str]:
+        """Change it for one or both roles."""
+        values = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
+        return dict(await visibility.set(tenant, values))
+
+    @get("/teams")
+    async def list_teams(
+        self, tenant: TenantContext, visibility: VisibilityService
+    ) -> list[TeamOut]:
+        """Teams and their members."""
+        return [TeamOut(**team) for team in await visibility.teams(tenant)]  # type: ignore[arg-type]
+
+    @post("/teams", status_code=HTTP_201_CREATED)
+    async def create_team(
+        self, tenant: TenantContext, visibility: VisibilityService, data: TeamIn
+    ) -> TeamOut:
+        """Create an empty team."""
+        team_id = await visibility.create_team(tenant, data.name)
+        return TeamOut(id=team_id, name=data.name.strip(), member_ids=[])
+
+    @put("/teams/{team_id:str}/members")
+    async def set_team_members(
+        self,
+        tenant: TenantContext,
+        visibility: VisibilityService,
+        team_id: str,
+        data: TeamMembersIn,
+    ) -> TeamOut:
+        """Replace the team's members."""
+        parsed = parse_id(team_id, "team")
+        await visibility.set_members(tenant, parsed, data.membership_ids)
+        team = next(t for t in await visibility.teams(tenant) if t["id"] == parsed)
+        return TeamOut(**team)  # type: ignore[arg-type]
+
+    @delete("/teams/{team_id:str}")
+    async def delete_team(
+        self, tenant: TenantContext, visibility: VisibilityService, team_id: str
+    ) -> None:
+        """Delete a team."""
+        await visibility.delete_team(tenant, parse_id(team_id, "team"))

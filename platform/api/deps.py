@@ -21,6 +21,7 @@ from orbit.platform.crm.tasks import NotificationService, TaskService
 from orbit.platform.runtime import Runtime
 from orbit.tenants.context import ANONYMOUS, Principal, TenantContext, require_tenant
 from orbit.tenants.service import WorkspaceService
+from orbit.tenants.visibility import VisibilityService
 
 
 def provide_runtime(state: State) -> Runtime:
@@ -85,6 +86,11 @@ def provide_dashboards(runtime: Runtime) -> DashboardService:
     return DashboardService(runtime.db)
 
 
+def provide_visibility(runtime: Runtime) -> VisibilityService:
+    """Record visibility and teams."""
+    return VisibilityService(runtime.db)
+
+
 def provide_workspaces(runtime: Runtime) -> WorkspaceService:
     """Workspace, member and invitation rules."""
     return WorkspaceService(runtime.db)
@@ -105,6 +111,7 @@ DEPENDENCIES = {
     "principal": Provide(provide_principal, sync_to_thread=False),
     "tenant": Provide(provide_tenant, sync_to_thread=False),
     "contacts": Provide(provide_contacts, sync_to_thread=False),
+    "visibility": Provide(provide_visibility, sync_to_thread=False),
     "companies": Provide(provide_companies, sync_to_thread=False),
     "pipelines": Provide(provide_pipelines, sync_to_thread=False),
     "custom_fields": Provide(provide_custom_fields, sync_to_thread=False),

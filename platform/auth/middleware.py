@@ -31,6 +31,7 @@ from orbit.tenants.context import ANONYMOUS, Principal, TenantContext
 from orbit.tenants.models import Tenant
 from orbit.tenants.roles import ROLE_SCOPES, Role
 from orbit.tenants.service import WorkspaceService
+from orbit.tenants.visibility import visible_owners
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -212,6 +213,7 @@ async def _member_context(runtime: Runtime, slug: str, user_id: Any) -> TenantCo
         await runtime.db.clear_tenant()  # not a member: nothing of that workspace stays visible
         return None
     role = Role(membership["role"])
+    owners = await visible_owners(runtime.db, workspace.id, membership["id"], role)
     return TenantContext(
         tenant_id=workspace.id,
         tenant_slug=workspace.slug,
@@ -220,6 +222,7 @@ async def _member_context(runtime: Runtime, slug: str, user_id: Any) -> TenantCo
         user_id=user_id,
         membership_id=membership["id"],
         role=role,
+        visible_owners=owners,
     )
 
 

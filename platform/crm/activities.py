@@ -10,7 +10,14 @@ import msgspec
 
 from orbit.platform import validation
 from orbit.platform.crm.schemas import ActivityIn, ActivityOut, Timeline
-from orbit.platform.crm.service import DEFAULT_PAGE, check_page_size, decode_cursor, encode_cursor
+from orbit.platform.crm.service import (
+    DEFAULT_PAGE,
+    check_page_size,
+    decode_cursor,
+    encode_cursor,
+    may_see,
+    owner_condition,
+)
 from orbit.platform.errors import InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
@@ -153,20 +160,36 @@ class ActivityService:
         ctx.require(Scope.ACTIVITIES_READ)
         check_page_size(limit)
         table = {"contact": "contacts", "company": "companies", "deal": "deals"}[record]
-        if not await self.db.fetchval(
-            f"SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2", ctx.tenant_id, record_id
-        ):
+        owner = await self.db.fetchrow(
+            f"SELECT owner_id FROM {table} WHERE tenant_id = $1 AND id = $2",
+            ctx.tenant_id,
+            record_id,
+        )
+        if owner is None or not may_see(ctx, owner["owner_id"]):
             raise NotFoundError(f"{record} {record_id} not found in this workspace")
         args: list[Any] = [ctx.tenant_id, record_id]
         keyset = ""
         if cursor:
             args += list(decode_cursor(cursor))
             keyset = "AND (a.occurred_at, a.id) < ($3, $4)"
+        hidden = ""
+        if owner_condition(ctx, "x.owner_id", args):
+            # A merged timeline leaves out what is linked to records this member may not see.
+            visible = f"x.owner_id = ANY(${len(args)}::uuid[])"
+            hidden = " ".join(
+                f"AND (a.{column} IS NULL OR EXISTS (SELECT 1 FROM {linked} x WHERE "
+                f"x.tenant_id = a.tenant_id AND x.id = a.{column} AND {visible}))"
+                for column, linked in (
+                    ("contact_id", "contacts"),
+                    ("company_id", "companies"),
+                    ("deal_id", "deals"),
+                )
+            )
         args.append(limit + 1)
         rows = await self.db.fetch(
             f"""
             SELECT a.* FROM activities a
-            WHERE a.tenant_id = $1 AND {_TIMELINE_FILTERS[record]} {keyset}
+            WHERE a.tenant_id = $1 AND {_TIMELINE_FILTERS[record]} {keyset} {hidden}
             ORDER BY a.occurred_at DESC, a.id DESC LIMIT ${len(args)}
             """,
             *args,

@@ -21,6 +21,8 @@ from orbit.platform.crm.service import (
     checked_tags,
     decode_cursor,
     encode_cursor,
+    may_see,
+    owner_condition,
 )
 from orbit.platform.errors import ConflictError, InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
@@ -108,6 +110,8 @@ class CompanyService:
         if after:
             args += [after[0], after[1]]
             conditions.append(f"(updated_at, id) < (${len(args) - 1}, ${len(args)})")
+        if visible := owner_condition(ctx, "owner_id", args):
+            conditions.append(visible)
         args.append(limit + 1)
         rows = await self.db.fetch(
             f"SELECT * FROM companies WHERE {' AND '.join(conditions)} "
@@ -125,7 +129,7 @@ class CompanyService:
         row = await self.db.fetchrow(
             "SELECT * FROM companies WHERE tenant_id = $1 AND id = $2", ctx.tenant_id, company_id
         )
-        if row is None:
+        if row is None or not may_see(ctx, row["owner_id"]):
             raise NotFoundError(f"company {company_id} not found in this workspace")
         return company_out(row)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from orbit.platform.crm.service import visible_owner_list
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class DashboardService:
         for scope in (Scope.DEALS_READ, Scope.CONTACTS_READ, Scope.ACTIVITIES_READ):
             ctx.require(scope)
         now = now or datetime.now(UTC)
+        owners = visible_owner_list(ctx)
         stages = await self.db.fetch(
             """
             SELECT s.pipeline_id, s.name AS stage, d.currency, count(*) AS deals,
@@ -68,10 +70,12 @@ class DashboardService:
             FROM deals d JOIN pipeline_stages s ON s.tenant_id = d.tenant_id AND s.id = d.stage_id
             JOIN pipelines p ON p.tenant_id = s.tenant_id AND p.id = s.pipeline_id
             WHERE d.tenant_id = $1 AND d.status = 'open'
+              AND ($2::uuid[] IS NULL OR d.owner_id = ANY($2))
             GROUP BY p.position, s.pipeline_id, s.position, s.name, d.currency
             ORDER BY p.position, s.position, d.currency
             """,
             ctx.tenant_id,
+            owners,
         )
         won = await self.db.fetch(
             """
@@ -84,10 +88,12 @@ class DashboardService:
             FROM deals
             WHERE tenant_id = $1 AND status = 'won'
               AND closed_at >= date_trunc('month', $2::timestamptz) - interval '1 month'
+              AND ($3::uuid[] IS NULL OR owner_id = ANY($3))
             GROUP BY currency ORDER BY currency
             """,
             ctx.tenant_id,
             now,
+            owners,
         )
         today = await self.db.fetch(
             """
@@ -114,8 +120,10 @@ class DashboardService:
         )
         contacts = await self.db.fetch(
             "SELECT id, first_name, last_name, email, created_at FROM contacts "
-            "WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT 5",
+            "WHERE tenant_id = $1 AND ($2::uuid[] IS NULL OR owner_id = ANY($2)) "
+            "ORDER BY created_at DESC, id DESC LIMIT 5",
             ctx.tenant_id,
+            owners,
         )
         mine = await self.db.fetch(
             "SELECT id, kind, subject, occurred_at, contact_id, company_id, deal_id "

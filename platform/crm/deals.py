@@ -35,6 +35,9 @@ from orbit.platform.crm.service import (
     checked_member,
     decode_cursor,
     encode_cursor,
+    may_see,
+    owner_condition,
+    visible_owner_list,
 )
 from orbit.platform.errors import ConflictError, InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
@@ -438,6 +441,8 @@ class DealService:
             after = decode_cursor(cursor)
             args += list(after)
             conditions.append(f"(d.updated_at, d.id) < (${len(args) - 1}, ${len(args)})")
+        if visible := owner_condition(ctx, "d.owner_id", args):
+            conditions.append(visible)
         args.append(limit + 1)
         rows = await self.db.fetch(
             f"{_DEAL_SELECT} WHERE {' AND '.join(conditions)} "
@@ -455,7 +460,7 @@ class DealService:
         row = await self.db.fetchrow(
             f"{_DEAL_SELECT} WHERE d.tenant_id = $1 AND d.id = $2", ctx.tenant_id, deal_id
         )
-        if row is None:
+        if row is None or not may_see(ctx, row["owner_id"]):
             raise NotFoundError(f"deal {deal_id} not found in this workspace")
         return deal_out(row)
 
@@ -622,10 +627,12 @@ class DealService:
             FROM deals d JOIN pipeline_stages s ON s.tenant_id = d.tenant_id AND s.id = d.stage_id
             WHERE d.tenant_id = $1 AND d.status = 'open'
               AND ($2::uuid IS NULL OR d.pipeline_id = $2)
+              AND ($3::uuid[] IS NULL OR d.owner_id = ANY($3))
             GROUP BY 1, 2, 3 ORDER BY 1 NULLS LAST, 3, 2 NULLS LAST
             """,
             ctx.tenant_id,
             pipeline_id,
+            visible_owner_list(ctx),
         )
         return [
             ForecastRow(

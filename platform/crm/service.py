@@ -61,6 +61,25 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     return after
 
 
+def may_see(ctx: TenantContext, owner_id: UUID | None) -> bool:
+    """Whether the record visibility lets ``ctx`` see a record owned by ``owner_id``."""
+    return ctx.visible_owners is None or owner_id in ctx.visible_owners
+
+
+def visible_owner_list(ctx: TenantContext) -> list[UUID] | None:
+    """The owners ``ctx`` may see as a SQL array argument (``None``: everyone)."""
+    return None if ctx.visible_owners is None else sorted(ctx.visible_owners)
+
+
+def owner_condition(ctx: TenantContext, column: str, args: list[Any]) -> str | None:
+    """A SQL condition keeping ``column`` to visible owners (appends its argument)."""
+    owners = visible_owner_list(ctx)
+    if owners is None:
+        return None
+    args.append(owners)
+    return f"{column} = ANY(${len(args)}::uuid[])"
+
+
 def check_page_size(limit: int) -> None:
     """A 400 naming ``limit`` unless 1 ≤ limit ≤ MAX_PAGE."""
     if not 1 <= limit <= MAX_PAGE:
@@ -130,11 +149,12 @@ class ContactService:
             raise InvalidInputError(f"q {reason}", fields={"q": reason})
         if query:
             rows: list[Any] = await self.db.fetch(
-                "SELECT * FROM orbit_search_contacts($1, $2, $3, $4)",
+                "SELECT * FROM orbit_search_contacts($1, $2, $3, $4, $5)",
                 like_pattern(query),
                 limit + 1,
                 after[0] if after else None,
                 after[1] if after else None,
+                visible_owner_list(ctx),
             )
         else:
             select = Contact.select().where(Contact.tenant_id == ctx.tenant_id)
@@ -142,6 +162,8 @@ class ContactService:
                 select = select.where(WhereRaw("(updated_at, id) < ({}, {})", *after))
             if document is not None:
                 select = select.where(WhereRaw("custom @> {}::jsonb", json.dumps(document)))
+            if ctx.visible_owners is not None:
+                select = select.where(Contact.owner_id.is_in(list(ctx.visible_owners)))
             rows = await select.order_by(Contact.updated_at, Contact.id, ascending=False).limit(
                 limit + 1
             )
@@ -160,7 +182,7 @@ class ContactService:
             .where((Contact.tenant_id == ctx.tenant_id) & (Contact.id == contact_id))
             .first()
         )
-        if row is None:
+        if row is None or not may_see(ctx, row["owner_id"]):
             raise NotFoundError(f"contact {contact_id} not found in this workspace")
         names = await self._company_names(ctx, [row])
         return to_out(row, names.get(row["company_id"]))

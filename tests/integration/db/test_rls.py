@@ -110,7 +110,7 @@ async def test_search_function_refuses_to_run_without_a_tenant(endpoints: Endpoi
     conn = await asyncpg.connect(endpoints.app_dsn)
     try:
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match=r"app\.tenant_id is not set"):
-            await conn.fetch("SELECT * FROM orbit_search_contacts('%a%', 10, NULL, NULL)")
+            await conn.fetch("SELECT * FROM orbit_search_contacts('%a%', 10, NULL, NULL, NULL)")
     finally:
         await conn.close()
 
