@@ -36,6 +36,7 @@ from orbit.tenants.context import Principal, TenantContext
 from orbit.tenants.controllers import accept_url
 from orbit.tenants.roles import API_KEY_SCOPES, INVITABLE_ROLES, Scope
 from orbit.tenants.service import Workspace, WorkspaceService
+from orbit.tenants.visibility import VISIBILITIES, VisibilityService
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AnyRequest = Request[Any, Any, Any]
@@ -516,6 +517,7 @@ class WorkspacePages(Controller):
         context.setdefault("errors", {})
         context.setdefault("form", {})
         can_invite = Scope.MEMBERS_WRITE in tenant.scopes
+        visibility = VisibilityService(workspaces.db)
         return page(
             "members.html",
             principal,
@@ -524,8 +526,86 @@ class WorkspacePages(Controller):
             invitations=await workspaces.invitations(tenant) if can_invite else [],
             roles=[r.value for r in INVITABLE_ROLES],
             can_invite=can_invite,
+            visibility=await visibility.settings(tenant),
+            visibilities=VISIBILITIES,
+            teams=await visibility.teams(tenant),
             **context,
         )
+
+    @post("/members/visibility")
+    async def set_visibility(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        workspaces: WorkspaceService,
+        visibility: VisibilityService,
+        data: Form,
+    ) -> Response[Any]:
+        """Save which records members and viewers see."""
+        values: dict[str, str] = {
+            role: str(data[role]) for role in ("member", "viewer") if role in data
+        }
+        try:
+            await visibility.set(tenant, values)
+        except OrbitError as exc:
+            return await self._members_page(
+                principal,
+                tenant,
+                workspaces,
+                status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+                errors=exc.fields,
+            )
+        return go(request, f"/t/{tenant.tenant_slug}/members")
+
+    @post("/members/teams")
+    async def create_team(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        workspaces: WorkspaceService,
+        visibility: VisibilityService,
+        data: Form,
+    ) -> Response[Any]:
+        """Add a team."""
+        try:
+            await visibility.create_team(tenant, str(data.get("name", "")))
+        except OrbitError as exc:
+            return await self._members_page(
+                principal,
+                tenant,
+                workspaces,
+                status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+                errors={f"team_{k}": v for k, v in exc.fields.items()},
+            )
+        return go(request, f"/t/{tenant.tenant_slug}/members")
+
+    @post("/members/teams/{team_id:str}")
+    async def set_team_members(
+        self,
+        request: AnyRequest,
+        tenant: TenantContext,
+        visibility: VisibilityService,
+        team_id: str,
+    ) -> Response[Any]:
+        """Save who is in a team (ticked members)."""
+        form = await request.form()
+        members = [parse_id(str(value), "member") for value in form.getall("membership_ids", [])]
+        await visibility.set_members(tenant, parse_id(team_id, "team"), members)
+        return go(request, f"/t/{tenant.tenant_slug}/members")
+
+    @post("/members/teams/{team_id:str}/delete")
+    async def delete_team(
+        self,
+        request: AnyRequest,
+        tenant: TenantContext,
+        visibility: VisibilityService,
+        team_id: str,
+    ) -> Response[Any]:
+        """Delete a team."""
+        await visibility.delete_team(tenant, parse_id(team_id, "team"))
+        return go(request, f"/t/{tenant.tenant_slug}/members")
 
     @get("/api-keys")
     async def api_keys(

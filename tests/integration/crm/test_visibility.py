@@ -148,3 +148,33 @@ async def test_visibility_and_teams_are_admin_only_and_validated(
     assert (await bob.client.get("/api/v1/teams")).json() == []
     async with make_client(app) as anonymous:
         assert (await anonymous.get("/api/v1/teams")).status_code == 401
+
+
+async def test_admins_set_visibility_and_teams_on_the_team_page(
+    alice: Member, crew: dict[str, object]
+) -> None:
+    ids = crew["ids"]
+    assert isinstance(ids, dict)
+    base = f"/t/{alice.slug}/members"
+    page = (await alice.client.get(base)).text
+    assert "Who sees which records" in page
+    saved = await alice.client.post(f"{base}/visibility", data={"member": "own", "viewer": "team"})
+    assert saved.status_code == 303
+    assert (await alice.client.get("/api/v1/settings/visibility")).json() == {
+        "member": "own",
+        "viewer": "team",
+    }
+    assert (await alice.client.post(f"{base}/teams", data={"name": "East"})).status_code == 303
+    team = (await alice.client.get("/api/v1/teams")).json()[0]
+    ticked = await alice.client.post(
+        f"{base}/teams/{team['id']}", data={"membership_ids": [ids["mia"], ids["noah"]]}
+    )
+    assert ticked.status_code == 303
+    members = (await alice.client.get("/api/v1/teams")).json()[0]["member_ids"]
+    assert sorted(members) == sorted([ids["mia"], ids["noah"]])
+    duplicate = await alice.client.post(f"{base}/teams", data={"name": "East"})
+    assert duplicate.status_code == 422
+    assert 'data-field="team_name"' in duplicate.text
+    mia = crew["mia"]
+    assert isinstance(mia, Member)
+    assert "Who sees which records" not in (await mia.client.get(base)).text
