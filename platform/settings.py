@@ -51,6 +51,14 @@ class Settings:
     """``ORBIT_LOG_LEVEL``: one of DEBUG, INFO, WARNING, ERROR, CRITICAL."""
     cookie_secure: bool = False
     """``ORBIT_COOKIE_SECURE``: mark session cookies ``Secure`` (on behind HTTPS)."""
+    smtp_url: str | None = None
+    """``ORBIT_SMTP_URL``: where email goes (``smtp://user:pass@host:587`` or ``smtps://``);
+    unset, emails wait in the outbox."""
+    mail_from: str = "Orbit <no-reply@localhost>"
+    """``ORBIT_MAIL_FROM``: the sender of Orbit's emails."""
+    public_url: str = ""
+    """``ORBIT_PUBLIC_URL``: how people reach Orbit, for links in emails
+    (default ``http://ORBIT_HOST:ORBIT_PORT``)."""
     webhook_allow_private_networks: bool = False
     """``ORBIT_WEBHOOK_ALLOW_PRIVATE``: let webhooks reach private, loopback and link-local
     addresses (receivers on a self-hoster's LAN; tests). Off: only public addresses."""
@@ -124,10 +132,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cookie_secure=_flag(env, "ORBIT_COOKIE_SECURE", default=False),
         demo_seed=_flag(env, "ORBIT_DEMO_SEED", default=True),
         webhook_allow_private_networks=_flag(env, "ORBIT_WEBHOOK_ALLOW_PRIVATE", default=False),
+        smtp_url=_smtp_url(env.get("ORBIT_SMTP_URL") or None),
+        mail_from=env.get("ORBIT_MAIL_FROM") or "Orbit <no-reply@localhost>",
+        public_url=(
+            env.get("ORBIT_PUBLIC_URL") or f"http://{env.get('ORBIT_HOST', '127.0.0.1')}:{port}"
+        ).rstrip("/"),
         log_format=log_format,
         shutdown_grace_seconds=grace,
         worker_metrics_port=worker_port,
     )
+
+
+def _smtp_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("smtp://", "smtps://")):
+        raise SettingsError(f"ORBIT_SMTP_URL must start with smtp:// or smtps://, got {value!r}")
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:

@@ -12,6 +12,7 @@ from orbit.platform import validation
 from orbit.platform.crm.schemas import Inbox, NotificationOut, TaskIn, TaskOut, TaskPatch
 from orbit.platform.crm.service import checked_member
 from orbit.platform.errors import NotFoundError
+from orbit.platform.events.mail import queue_email
 from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
 from orbit.tenants.roles import Scope
@@ -253,7 +254,7 @@ class NotificationService:
             raise NotFoundError(f"notification {notification_id} not found")
 
 
-async def fire_due_reminders(db: Database, batch: int = 100) -> int:
+async def fire_due_reminders(db: Database, batch: int = 100, public_url: str = "") -> int:
     """Turn due reminders into notifications and ``task.due`` events; returns how many fired.
 
     Finds them across workspaces through a narrow definer function, then handles
@@ -284,6 +285,21 @@ async def fire_due_reminders(db: Database, batch: int = 100) -> int:
                     task["title"],
                     f"/t/{slug}/tasks",
                 )
+                address = await db.fetchval(
+                    "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id "
+                    "WHERE m.tenant_id = $1 AND m.id = $2",
+                    row["tenant_id"],
+                    task["assignee_id"],
+                )
+                if address:
+                    await queue_email(
+                        db,
+                        row["tenant_id"],
+                        address,
+                        f"Reminder: {task['title']}",
+                        f"{task['title']}\n\nDue {task['due_at']:%Y-%m-%d %H:%M} UTC.\n\n"
+                        f"Your tasks: {public_url}/t/{slug}/tasks\n",
+                    )
             await emit(db, row["tenant_id"], "task.due", msgspec.to_builtins(task_out(task)))
             fired += 1
     return fired

@@ -29,6 +29,7 @@ from orbit.platform.crm.tasks import fire_due_reminders
 from orbit.platform.events.backoff import DEFAULT_POLICY, RetryPolicy
 from orbit.platform.events.egress import PublicOnlyTransport
 from orbit.platform.events.jobs import HTTP_TIMEOUT, deliver, dispatch_batch, due_deliveries
+from orbit.platform.events.mail import SmtpServer, send_due_emails
 from orbit.platform.observability.worker_metrics import QUEUE_STATES, WorkerMetrics
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ class EventWorker:
         # Signals belong to the CLI (SIGTERM unwinds the process, Ctrl+C cancels),
         # not to SAQ: in `orbit run` it would otherwise swallow uvicorn's Ctrl+C.
         self.saq.SIGNALS = []
+        smtp_url = runtime.settings.smtp_url
+        self.smtp = SmtpServer.from_url(smtp_url, runtime.settings.mail_from) if smtp_url else None
         self.http = httpx.AsyncClient(
             follow_redirects=False,
             transport=PublicOnlyTransport(
@@ -188,7 +191,9 @@ class EventWorker:
     async def pump_once(self) -> int:
         """Dispatch what is committed and enqueue what is due; how much work it found."""
         # Due reminders become notifications and task.due events, dispatched just below.
-        found = await fire_due_reminders(self.runtime.db)
+        settings = self.runtime.settings
+        found = await fire_due_reminders(self.runtime.db, public_url=settings.public_url)
+        found += await send_due_emails(self.runtime.db, self.smtp)
         for _ in range(MAX_BATCHES_PER_ROUND):
             dispatched = await dispatch_batch(self.runtime.db, DISPATCH_BATCH)
             found += dispatched

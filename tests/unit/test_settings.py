@@ -45,6 +45,7 @@ def test_explicit_secret_key_and_urls_win(tmp_path: Path) -> None:
         ("ORBIT_PORT", "70000", "ORBIT_PORT must be between 1 and 65535"),
         ("ORBIT_LOG_LEVEL", "LOUD", "ORBIT_LOG_LEVEL must be one of"),
         ("ORBIT_COOKIE_SECURE", "maybe", "ORBIT_COOKIE_SECURE must be true or false"),
+        ("ORBIT_SMTP_URL", "mail.example:25", "ORBIT_SMTP_URL must start with smtp://"),
     ],
 )
 def test_bad_values_are_refused_by_name(
