@@ -84,7 +84,7 @@ async def test_a_due_reminder_is_emailed_once_to_the_assignee(
     # Other tests' workspaces may have reminders queued too; they are sent alongside.
     assert await send_due_emails(runtime.db, server) >= 1
     assert await send_due_emails(runtime.db, server) == 0
-    [(recipients, raw)] = [m for m in inbox.messages if m[0] == [alice.email]]
+    [raw] = [content for recipients, content in inbox.messages if recipients == [alice.email]]
     message = message_from_bytes(raw)
     assert message["Subject"] == "Reminder: Send the olive oil quote"
     assert f"https://orbit.example/t/{alice.slug}/tasks" in message.get_payload()
