@@ -33,6 +33,12 @@ class PermissionDeniedError(OrbitError):
     status_code = 403
 
 
+class PaymentRequiredError(OrbitError):
+    """The plan or the subscription's status does not allow this (a seat limit, read-only)."""
+
+    status_code = 402
+
+
 class NotFoundError(OrbitError):
     """Not found in this workspace (also what another workspace's id gets)."""
 

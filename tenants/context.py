@@ -21,6 +21,10 @@ class TenantContext:
     membership_id: UUID | None = None
     role: Role | None = None
     api_key_id: UUID | None = None
+    read_only: bool = False
+    """The subscription is unpaid or canceled: reads work, writes get a 402."""
+    billing_banner: str | None = None
+    """What the pages tell everyone about the subscription (past due, read-only)."""
     visible_owners: frozenset[UUID] | None = None
     """Owners whose contacts, companies and deals this principal sees; ``None``: all."""
 

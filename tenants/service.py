@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from orbit.billing.catalog import plan
 from orbit.platform import validation
 from orbit.platform.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    PaymentRequiredError,
     PermissionDeniedError,
 )
 from orbit.platform.ids import new_id
@@ -178,6 +180,7 @@ class WorkspaceService:
                 f"{address} is already a member of this workspace",
                 fields={"email": "is already a member"},
             )
+        await self._check_seat(ctx.tenant_id, count_invitations=True)
         token = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
         invitation = Invitation(
@@ -192,6 +195,29 @@ class WorkspaceService:
         )
         await Invitation.insert(invitation)
         return invitation.to_dict(), token
+
+    async def _check_seat(self, tenant_id: UUID, *, count_invitations: bool) -> None:
+        """A 402 with an upgrade prompt when the plan's seats are all used (or promised)."""
+        plan_key = await self.db.fetchval("SELECT plan FROM tenants WHERE id = $1", tenant_id)
+        chosen = plan(plan_key)
+        used = await self.db.fetchval(
+            """
+            SELECT (SELECT count(*) FROM memberships WHERE tenant_id = $1 AND status = 'active')
+                 + CASE WHEN $2 THEN (SELECT count(*) FROM invitations WHERE tenant_id = $1
+                        AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now())
+                   ELSE 0 END
+            """,
+            tenant_id,
+            count_invitations,
+        )
+        if used >= chosen.seats:
+            cheapest = plan("starter")
+            raise PaymentRequiredError(
+                f"the {chosen.name} plan includes {chosen.seats} seats and all are taken or "
+                f"invited; upgrade to {cheapest.name} (from ${cheapest.price(1)} per seat a "
+                "month) to add people, or revoke an open invitation",
+                fields={"email": f"no seat left on the {chosen.name} plan"},
+            )
 
     async def invitations(self, ctx: TenantContext) -> list[dict[str, Any]]:
         """Open invitations (not accepted, revoked or expired), newest first; admins only."""
@@ -256,6 +282,8 @@ class WorkspaceService:
         to the invitation's workspace.
         """
         pending = await self.pending_invitation(token)
+        await self.db.set_tenant(pending.tenant_id)
+        await self._check_seat(pending.tenant_id, count_invitations=False)
         accepting = await self.db.fetchval("SELECT email_key FROM users WHERE id = $1", user_id)
         if accepting != validation.email_key(pending.email):
             raise PermissionDeniedError(

@@ -16,6 +16,7 @@ import hmac
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,9 +25,15 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
+from orbit.billing.entitlements import entitlements
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.sessions import COOKIE_NAME, CSRF_HEADER, Session
-from orbit.platform.errors import NotAuthenticatedError, NotFoundError, PermissionDeniedError
+from orbit.platform.errors import (
+    NotAuthenticatedError,
+    NotFoundError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+)
 from orbit.tenants.context import ANONYMOUS, Principal, TenantContext
 from orbit.tenants.models import Tenant
 from orbit.tenants.roles import ROLE_SCOPES, Role
@@ -46,6 +53,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 """JSON and form bodies; file uploads (imports) will stream through their own route."""
 BODY_TIMEOUT = 30.0
 _BYPASS = re.compile(r"^/(?:static/|healthz$|readyz$|metrics$|api/docs|favicon)")
+_WRITES_WHILE_READ_ONLY = re.compile(r"^/(?:logout$|api/v1/logout$|account(?:/|$)|billing)")
 _WORKSPACE_PATH = re.compile(r"^/t/([^/]+)(?:/|$)")
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 PRINCIPAL_KEY = "principal"
@@ -85,7 +93,9 @@ class RequestContextMiddleware(ASGIMiddleware):
             return
         runtime = runtime_of(scope)
         async with runtime.db.unit_of_work() as unit:
-            scope["state"][PRINCIPAL_KEY] = await resolve_principal(runtime, scope, body)
+            principal = await resolve_principal(runtime, scope, body)
+            scope["state"][PRINCIPAL_KEY] = principal
+            _refuse_writes_when_read_only(principal, scope)
             failed_commit = False
 
             async def settle_then_send(message: Message) -> None:
@@ -155,8 +165,44 @@ async def _send_error(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
+def _refuse_writes_when_read_only(principal: Principal, scope: Scope) -> None:
+    """A read-only workspace (unpaid or canceled) answers writes with a 402 that says why."""
+    tenant = principal.tenant
+    if tenant is None or not tenant.read_only:
+        return
+    if str(scope.get("method", "GET")) in SAFE_METHODS or _WRITES_WHILE_READ_ONLY.match(
+        scope["path"]
+    ):
+        return
+    raise PaymentRequiredError(
+        f"{tenant.tenant_name} is read-only until its subscription is paid; reading and "
+        "exporting still work, and an owner can fix billing to edit again"
+    )
+
+
+async def with_entitlements(runtime: Runtime, tenant: TenantContext) -> TenantContext:
+    """``tenant`` with its plan's mode: read-only and a banner when the subscription says so."""
+    row = await runtime.db.fetchrow(
+        "SELECT plan, subscription_status, past_due_since FROM tenants WHERE id = $1",
+        tenant.tenant_id,
+    )
+    if row is None:
+        return tenant
+    granted = entitlements(
+        row["plan"], row["subscription_status"], row["past_due_since"], datetime.now(UTC)
+    )
+    return dataclasses.replace(tenant, read_only=granted.read_only, billing_banner=granted.banner)
+
+
 async def resolve_principal(runtime: Runtime, scope: Scope, body: bytes = b"") -> Principal:
-    """Who is calling: an API key, a session (with CSRF checked), or nobody."""
+    """Who is calling (an API key, a session with CSRF checked, or nobody) and their limits."""
+    principal = await _identify(runtime, scope, body)
+    if principal.tenant is None:
+        return principal
+    return dataclasses.replace(principal, tenant=await with_entitlements(runtime, principal.tenant))
+
+
+async def _identify(runtime: Runtime, scope: Scope, body: bytes) -> Principal:
     headers = Headers.from_scope(scope)
     authorization = headers.get("authorization")
     if authorization:
