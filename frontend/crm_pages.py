@@ -20,6 +20,7 @@ from orbit.frontend.pages import (
     custom_form_values,
     go,
     invalid,
+    list_filters,
     live_list,
     page,
 )
@@ -181,7 +182,8 @@ class CrmPages(Controller):
         cursor: str | None = None,
     ) -> Template:
         """Companies with live search; htmx asks for just the rows."""
-        result = await companies.find(tenant, q=q, cursor=cursor)
+        filters = await list_filters(request, companies.db, tenant, "company")
+        result = await companies.find(tenant, q=q, cursor=cursor, custom=filters.custom)
         return live_list(
             request,
             "companies",
@@ -189,6 +191,7 @@ class CrmPages(Controller):
             companies=result.items,
             next_cursor=result.next_cursor,
             q=q,
+            filters=filters,
             can_write=Scope.COMPANIES_WRITE in tenant.scopes,
         )
 
@@ -365,12 +368,14 @@ class CrmPages(Controller):
     ) -> Template:
         """All deals as a table, filtered by text, status and pipeline."""
         statuses = {"open", "won", "lost"}
+        filters = await list_filters(request, deals.db, tenant, "deal")
         result = await deals.find(
             tenant,
             q=q,
             status=status if status in statuses else None,
             pipeline_id=parse_id(pipeline_id, "pipeline") if pipeline_id else None,
             cursor=cursor,
+            custom=filters.custom,
         )
         return live_list(
             request,
@@ -379,6 +384,7 @@ class CrmPages(Controller):
             deals=result.items,
             next_cursor=result.next_cursor,
             q=q,
+            filters=filters,
             status=status,
             pipeline_id=pipeline_id,
             pipelines=await pipelines.all(tenant),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -19,10 +20,11 @@ from orbit.platform.auth.middleware import session_cookie
 from orbit.platform.auth.service import Account, AccountService
 from orbit.platform.auth.sessions import TTL_SECONDS
 from orbit.platform.crm.activities import ActivityService
-from orbit.platform.crm.custom_fields import FILTER_PREFIX, CustomFieldService
+from orbit.platform.crm.custom_fields import FILTER_PREFIX, CustomFieldService, custom_filters
 from orbit.platform.crm.deals import DealService
 from orbit.platform.crm.schemas import (
     ContactCreate,
+    ContactPage,
     ContactPatch,
     CustomFieldCreate,
     CustomFieldOut,
@@ -286,6 +288,34 @@ async def custom_fields_of(
     return await CustomFieldService(db).definitions(tenant, [object_type])
 
 
+FILTERABLE_TYPES = frozenset({"select", "multi_select", "checkbox"})
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    """The custom-field filters of a list page: what the query asks for and what is offered."""
+
+    custom: dict[str, list[str]]
+    fields: list[CustomFieldOut]
+    chosen: dict[str, str]
+    query: str
+    """The filters as a query string, for "Load more" links."""
+
+
+async def list_filters(
+    request: AnyRequest, db: Any, tenant: TenantContext, object_type: str
+) -> ListFilters:
+    """Read ``custom.<key>=value`` from the query; offer the choice-type fields as filters."""
+    custom = custom_filters(request.query_params.multi_items())
+    fields = [
+        field
+        for field in await custom_fields_of(db, tenant, object_type)
+        if field.type in FILTERABLE_TYPES
+    ]
+    chosen = {name: values[0] for name, values in custom.items() if values}
+    return ListFilters(custom, fields, chosen, urlencode(list(chosen.items())))
+
+
 def convert_form(cls: type[Any], values: dict[str, Any]) -> Any:
     """Form values as ``cls``; msgspec's complaint becomes a 400 naming the field."""
     try:
@@ -314,7 +344,12 @@ class WorkspacePages(Controller):
         cursor: str | None = None,
     ) -> Template:
         """The contact list with live search; htmx asks for just the rows."""
-        result = await contacts.find(tenant, q=q, cursor=cursor)
+        filters = await list_filters(request, contacts.db, tenant, "contact")
+        notice = None
+        try:
+            result = await contacts.find(tenant, q=q, cursor=cursor, custom=filters.custom)
+        except InvalidInputError as exc:
+            result, notice = ContactPage(items=[], next_cursor=None), exc.message
         return live_list(
             request,
             "contacts",
@@ -322,6 +357,8 @@ class WorkspacePages(Controller):
             contacts=result.items,
             next_cursor=result.next_cursor,
             q=q,
+            filters=filters,
+            notice=notice,
             display_name=display_name,
             can_write=Scope.CONTACTS_WRITE in tenant.scopes,
         )

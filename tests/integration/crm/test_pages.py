@@ -135,3 +135,32 @@ async def test_company_and_deal_forms_carry_the_workspaces_custom_fields(alice: 
     )
     assert deal.status_code == 303, deal.text
     assert "silver" in (await alice.client.get(deal.headers["location"])).text
+
+
+async def test_list_pages_filter_by_choice_custom_fields(alice: Member, bob: Member) -> None:
+    await alice.client.post(
+        "/api/v1/custom-fields",
+        json={
+            "object_type": "contact",
+            "key": "tier",
+            "label": "Tier",
+            "type": "select",
+            "options": ["gold", "silver"],
+        },
+    )
+    for name, tier in (("Goldie", "gold"), ("Silvia", "silver")):
+        created = await alice.client.post(
+            "/api/v1/contacts", json={"first_name": name, "custom": {"tier": tier}}
+        )
+        assert created.status_code == 201, created.text
+    base = f"/t/{alice.slug}/contacts"
+    page = (await alice.client.get(base)).text
+    assert 'name="custom.tier"' in page
+    assert "Any Tier" in page
+    gold = (await alice.client.get(base, params={"custom.tier": "gold"})).text
+    assert "Goldie" in gold
+    assert "Silvia" not in gold
+    both = await alice.client.get(base, params={"custom.tier": "gold", "q": "Gold"})
+    assert both.status_code == 200
+    assert "cannot be combined" in both.text
+    assert 'name="custom.tier"' not in (await bob.client.get(f"/t/{bob.slug}/contacts")).text
