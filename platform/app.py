@@ -14,6 +14,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
+from orbit.billing.controllers import stripe_webhook
 from orbit.frontend import i18n
 from orbit.frontend.account_pages import AccountSettingsPages
 from orbit.frontend.crm_pages import CrmPages
@@ -60,6 +61,7 @@ def create_app(settings: Settings, endpoints: Endpoints) -> Litestar:
     app = Litestar(
         route_handlers=[
             healthz,
+            stripe_webhook,
             readyz,
             metrics_endpoint,
             AccountController,

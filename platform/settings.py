@@ -59,6 +59,8 @@ class Settings:
     public_url: str = ""
     """``ORBIT_PUBLIC_URL``: how people reach Orbit, for links in emails
     (default ``http://ORBIT_HOST:ORBIT_PORT``)."""
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    """``ORBIT_STRIPE_WEBHOOK_SECRET``: the signing secret of Stripe's webhook endpoint."""
     webhook_allow_private_networks: bool = False
     """``ORBIT_WEBHOOK_ALLOW_PRIVATE``: let webhooks reach private, loopback and link-local
     addresses (receivers on a self-hoster's LAN; tests). Off: only public addresses."""
@@ -133,6 +135,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         demo_seed=_flag(env, "ORBIT_DEMO_SEED", default=True),
         webhook_allow_private_networks=_flag(env, "ORBIT_WEBHOOK_ALLOW_PRIVATE", default=False),
         smtp_url=_smtp_url(env.get("ORBIT_SMTP_URL") or None),
+        stripe_webhook_secret=env.get("ORBIT_STRIPE_WEBHOOK_SECRET") or None,
         mail_from=env.get("ORBIT_MAIL_FROM") or "Orbit <no-reply@localhost>",
         public_url=(
             env.get("ORBIT_PUBLIC_URL") or f"http://{env.get('ORBIT_HOST', '127.0.0.1')}:{port}"

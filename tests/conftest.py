@@ -28,6 +28,7 @@ from orbit.platform.settings import Settings
 TEST_DATABASE = f"orbit_test_{os.getpid()}"
 TEST_REDIS_DB = 9
 PASSWORD = "correct horse battery staple"
+STRIPE_WEBHOOK_SECRET = "whsec_orbit_test_secret"
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -62,6 +63,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         redis_url=os.environ.get("REDIS_URL") or None,
         demo_seed=False,
         webhook_allow_private_networks=True,  # the test receivers listen on 127.0.0.1
+        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
     )
 
 

@@ -19,5 +19,6 @@ APP_REGISTRY = AppRegistry(
         "orbit.tenants.piccolo_app",
         "orbit.platform.crm.piccolo_app",
         "orbit.platform.events.piccolo_app",
+        "orbit.billing.piccolo_app",
     ]
 )

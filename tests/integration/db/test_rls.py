@@ -225,6 +225,7 @@ GLOBAL_LOOKUP_INDEXES = {
     "api_keys_prefix_key",
     "invitations_token_hash_key",
     "memberships_user",
+    "billing_accounts_stripe_customer_id_key",  # Stripe webhooks name the customer
 }
 
 
