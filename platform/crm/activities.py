@@ -12,7 +12,9 @@ from orbit.platform import validation
 from orbit.platform.crm.schemas import ActivityIn, ActivityOut, Timeline
 from orbit.platform.crm.service import (
     DEFAULT_PAGE,
+    RECORD_LINKS,
     check_page_size,
+    checked_links,
     decode_cursor,
     encode_cursor,
     may_see,
@@ -28,12 +30,6 @@ if TYPE_CHECKING:
 
     from orbit.platform.db.engine import Database
     from orbit.tenants.context import TenantContext
-
-_LINKS = (
-    ("contact_id", "contacts", "contact"),
-    ("company_id", "companies", "company"),
-    ("deal_id", "deals", "deal"),
-)
 
 # What each record's timeline merges: a company shows its contacts' and deals'
 # activities, a contact those of its deals.
@@ -77,35 +73,26 @@ class ActivityService:
     async def log(self, ctx: TenantContext, data: ActivityIn) -> ActivityOut:
         """Log an interaction (a note, call, meeting, email or task) on linked records."""
         ctx.require(Scope.ACTIVITIES_WRITE)
-        links = {field: getattr(data, field) for field, _, _ in _LINKS}
-        if not any(links.values()):
+        requested = {field: getattr(data, field) for field, _, _ in RECORD_LINKS}
+        if not any(requested.values()):
             reason = "link the activity to a contact_id, company_id or deal_id"
             raise InvalidInputError(reason, fields={"contact_id": reason})
-        problems: dict[str, str] = {}
-        for field, table, what in _LINKS:
-            if links[field] is not None and not await self.db.fetchval(
-                f"SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2",
-                ctx.tenant_id,
-                links[field],
-            ):
-                problems[field] = f"no {what} {links[field]} in this workspace"
-        try:
-            validation.plausible_time(data.occurred_at, "occurred_at")
-            subject = validation.text(data.subject, "subject", max_length=300)
-            body = validation.json_without_nul(data.body, "body")
-        except InvalidInputError as exc:
-            problems.update(exc.fields)
-        if problems:
-            summary = "; ".join(f"{field}: {reason}" for field, reason in problems.items())
-            raise InvalidInputError(summary, fields=problems)
+        problems = validation.FieldProblems()
+        links = await checked_links(self.db, ctx, problems, requested)
+        problems.check(validation.plausible_time, data.occurred_at, "occurred_at")
+        subject = problems.check(validation.text, data.subject, "subject", max_length=300)
+        body = problems.check(validation.json_without_nul, data.body, "body")
+        problems.raise_any()
         return await self.record(
             ctx,
             kind=data.kind,
             channel=data.channel,
-            subject=subject,
-            body=body,
+            subject=subject or "",
+            body=body or "",
             occurred_at=data.occurred_at,
-            **links,
+            contact_id=links["contact_id"],
+            company_id=links["company_id"],
+            deal_id=links["deal_id"],
         )
 
     async def record(

@@ -32,6 +32,7 @@ from orbit.platform.crm.service import (
     DEFAULT_PAGE,
     check_page_size,
     checked_custom,
+    checked_links,
     checked_member,
     decode_cursor,
     encode_cursor,
@@ -740,12 +741,9 @@ class DealService:
             "company_id": data.get("company_id"),
             "contact_ids": list(dict.fromkeys(data.get("contact_ids") or [])),
         }
-        if out["company_id"] is not None and not await self.db.fetchval(
-            "SELECT 1 FROM companies WHERE tenant_id = $1 AND id = $2",
-            ctx.tenant_id,
-            out["company_id"],
-        ):
-            problems.add("company_id", f"no company {out['company_id']} in this workspace")
+        out |= await checked_links(
+            self.db, ctx, problems, out, links=(("company_id", "companies", "company"),)
+        )
         if out["contact_ids"]:
             found = await self.db.fetchval(
                 "SELECT count(*) FROM contacts WHERE tenant_id = $1 AND id = ANY($2::uuid[])",

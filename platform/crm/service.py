@@ -330,6 +330,34 @@ def checked_custom(problems: validation.FieldProblems, custom: Any) -> dict[str,
     return value
 
 
+RECORD_LINKS = (
+    ("contact_id", "contacts", "contact"),
+    ("company_id", "companies", "company"),
+    ("deal_id", "deals", "deal"),
+)
+"""The records an activity or a task can be about: field, table, what a person calls it."""
+
+
+async def checked_links(
+    db: Database,
+    ctx: TenantContext,
+    problems: validation.FieldProblems,
+    values: dict[str, Any],
+    links: tuple[tuple[str, str, str], ...] = RECORD_LINKS,
+) -> dict[str, UUID | None]:
+    """The linked ids in ``values``; each one not in this workspace is noted by field."""
+    checked: dict[str, UUID | None] = {}
+    for field, table, what in links:
+        checked[field] = values.get(field)
+        if checked[field] is not None and not await db.fetchval(
+            f"SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2",
+            ctx.tenant_id,
+            checked[field],
+        ):
+            problems.add(field, f"no {what} {checked[field]} in this workspace")
+    return checked
+
+
 async def checked_member(
     db: Database,
     ctx: TenantContext,

@@ -10,7 +10,7 @@ import msgspec
 
 from orbit.platform import validation
 from orbit.platform.crm.schemas import Inbox, NotificationOut, TaskIn, TaskOut, TaskPatch
-from orbit.platform.crm.service import checked_member
+from orbit.platform.crm.service import checked_links, checked_member
 from orbit.platform.errors import NotFoundError
 from orbit.platform.events.mail import queue_email
 from orbit.platform.events.outbox import emit
@@ -24,11 +24,6 @@ if TYPE_CHECKING:
     from orbit.tenants.context import TenantContext
 
 MAX_TASKS = 500
-_LINKS = (
-    ("contact_id", "contacts", "contact"),
-    ("company_id", "companies", "company"),
-    ("deal_id", "deals", "deal"),
-)
 
 
 def next_occurrence(due_at: datetime, recurrence: str) -> datetime | None:
@@ -204,12 +199,7 @@ class TaskService:
             problems.add("remind_at", "is in the past")
         assignee = data.get("assignee_id") or ctx.membership_id
         out["assignee_id"] = await checked_member(self.db, ctx, problems, assignee, "assignee_id")
-        for field, table, what in _LINKS:
-            out[field] = data.get(field)
-            if out[field] is not None and not await self.db.fetchval(
-                f"SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2", ctx.tenant_id, out[field]
-            ):
-                problems.add(field, f"no {what} {out[field]} in this workspace")
+        out |= await checked_links(self.db, ctx, problems, data)
         problems.raise_any()
         return out
 
