@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,18 @@ async def app_and_runtime(
 @pytest.fixture(scope="session")
 def runtime(app_and_runtime: tuple[object, Runtime]) -> Runtime:
     return app_and_runtime[1]
+
+
+async def make_reminder_due(endpoints: Endpoints, task_id: str) -> None:
+    """Time passes: move a task's reminder into the past (as a superuser, past the API's check)."""
+    admin = await asyncpg.connect(endpoints.admin_dsn)
+    try:
+        await admin.execute(
+            "UPDATE tasks SET remind_at = now() - interval '1 minute' WHERE id = $1",
+            uuid.UUID(task_id),
+        )
+    finally:
+        await admin.close()
 
 
 def make_client(app: object) -> httpx.AsyncClient:

@@ -6,12 +6,10 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
 from orbit.platform.crm.tasks import fire_due_reminders
 from orbit.platform.db.servers import Endpoints
 from orbit.platform.runtime import Runtime
-from tests.conftest import Member
+from tests.conftest import Member, make_reminder_due
 
 
 def _at(delta: timedelta) -> str:
@@ -69,17 +67,7 @@ async def test_a_due_reminder_rings_the_bell_once_and_emits_task_due(
             },
         )
     ).json()
-    # Time passes: the reminder is now due (moved back as the owner, past the API's check).
-    admin = await asyncpg.connect(endpoints.admin_dsn)
-    try:
-        await admin.execute("SET ROLE orbit_owner; ALTER TABLE tasks NO FORCE ROW LEVEL SECURITY")
-        await admin.execute(
-            "UPDATE tasks SET remind_at = now() - interval '1 minute' WHERE id = $1",
-            uuid.UUID(task["id"]),
-        )
-    finally:
-        await admin.execute("ALTER TABLE tasks FORCE ROW LEVEL SECURITY")
-        await admin.close()
+    await make_reminder_due(endpoints, task["id"])
     assert await fire_due_reminders(runtime.db) >= 1
     assert await fire_due_reminders(runtime.db) == 0
     inbox = (await alice.client.get("/api/v1/notifications")).json()

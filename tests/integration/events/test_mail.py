@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 
-import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -16,7 +15,7 @@ from orbit.platform.crm.tasks import fire_due_reminders
 from orbit.platform.db.servers import Endpoints
 from orbit.platform.events.mail import SmtpServer, send_due_emails
 from orbit.platform.runtime import Runtime
-from tests.conftest import Member
+from tests.conftest import Member, make_reminder_due
 
 
 class Inbox:
@@ -59,14 +58,7 @@ async def _due_reminder(endpoints: Endpoints, member: Member, title: str) -> str
         },
     )
     assert task.status_code == 201, task.text
-    admin = await asyncpg.connect(endpoints.admin_dsn)  # a superuser: past RLS, as time would be
-    try:
-        await admin.execute(
-            "UPDATE tasks SET remind_at = now() - interval '1 minute' WHERE id = $1",
-            uuid.UUID(task.json()["id"]),
-        )
-    finally:
-        await admin.close()
+    await make_reminder_due(endpoints, task.json()["id"])
     task_id: str = task.json()["id"]
     return task_id
 
