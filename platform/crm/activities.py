@@ -15,8 +15,8 @@ from orbit.platform.crm.service import (
     RECORD_LINKS,
     check_page_size,
     checked_links,
+    cursor_after,
     decode_cursor,
-    encode_cursor,
     may_see,
     owner_condition,
 )
@@ -182,6 +182,6 @@ class ActivityService:
             *args,
         )
         items = [activity_out(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(items[-1].occurred_at, items[-1].id) if more else None
-        return Timeline(items=items, next_cursor=next_cursor)
+        return Timeline(
+            items=items, next_cursor=cursor_after(items, len(rows), limit, "occurred_at")
+        )

@@ -19,8 +19,8 @@ from orbit.platform.crm.service import (
     checked_custom,
     checked_member,
     checked_tags,
+    cursor_after,
     decode_cursor,
-    encode_cursor,
     may_see,
     owner_condition,
 )
@@ -119,9 +119,7 @@ class CompanyService:
             *args,
         )
         items = [company_out(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(items[-1].updated_at, items[-1].id) if more else None
-        return CompanyPage(items=items, next_cursor=next_cursor)
+        return CompanyPage(items=items, next_cursor=cursor_after(items, len(rows), limit))
 
     async def get(self, ctx: TenantContext, company_id: UUID) -> CompanyOut:
         """One company; 404 when it is not in this workspace."""

@@ -34,8 +34,8 @@ from orbit.platform.crm.service import (
     checked_custom,
     checked_links,
     checked_member,
+    cursor_after,
     decode_cursor,
-    encode_cursor,
     may_see,
     owner_condition,
     visible_owner_list,
@@ -451,9 +451,7 @@ class DealService:
             *args,
         )
         items = [deal_out(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(items[-1].updated_at, items[-1].id) if more else None
-        return DealPage(items=items, next_cursor=next_cursor)
+        return DealPage(items=items, next_cursor=cursor_after(items, len(rows), limit))
 
     async def get(self, ctx: TenantContext, deal_id: UUID) -> DealOut:
         """One deal; 404 when it is not in this workspace."""

@@ -44,6 +44,15 @@ def encode_cursor(updated_at: datetime, contact_id: UUID) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def cursor_after(
+    items: Sequence[Any], fetched: int, limit: int, stamp: str = "updated_at"
+) -> str | None:
+    """The next page's cursor when the query (which asks for ``limit + 1``) found more."""
+    if fetched <= limit:
+        return None
+    return encode_cursor(getattr(items[-1], stamp), items[-1].id)
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     """Read a cursor back; a 400 naming ``cursor`` when it was not made by Orbit."""
     try:
@@ -169,10 +178,7 @@ class ContactService:
             )
         names = await self._company_names(ctx, rows[:limit])
         items = [to_out(row, names.get(row["company_id"])) for row in rows[:limit]]
-        next_cursor = (
-            encode_cursor(items[-1].updated_at, items[-1].id) if len(rows) > limit else None
-        )
-        return ContactPage(items=items, next_cursor=next_cursor)
+        return ContactPage(items=items, next_cursor=cursor_after(items, len(rows), limit))
 
     async def get(self, ctx: TenantContext, contact_id: UUID) -> ContactOut:
         """One contact; 404 when it is not in this workspace."""
