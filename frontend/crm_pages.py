@@ -25,6 +25,7 @@ from orbit.frontend.pages import (
     page,
 )
 from orbit.platform import validation
+from orbit.platform.audit.service import AuditService
 from orbit.platform.crm.activities import ActivityService
 from orbit.platform.crm.companies import CompanyService
 from orbit.platform.crm.dashboard import DashboardService
@@ -251,6 +252,7 @@ class CrmPages(Controller):
             people=people,
             deals=(await DealService(companies.db).find(tenant, company_id=company.id)).items,
             timeline=await ActivityService(companies.db).timeline(tenant, "company", company.id),
+            history=(await AuditService(companies.db).history(tenant, "company", company.id)).items,
             can_write=Scope.COMPANIES_WRITE in tenant.scopes,
             custom_fields=await custom_fields_of(companies.db, tenant, "company"),
         )
@@ -466,6 +468,7 @@ class CrmPages(Controller):
             company=company,
             history=await deals.history(tenant, deal.id),
             timeline=await ActivityService(deals.db).timeline(tenant, "deal", deal.id),
+            audit=(await AuditService(deals.db).history(tenant, "deal", deal.id)).items,
             can_write=Scope.DEALS_WRITE in tenant.scopes,
             custom_fields=await custom_fields_of(deals.db, tenant, "deal"),
         )

@@ -14,6 +14,7 @@ from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
 
+from orbit.platform.audit.service import AuditService
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.controllers import client_ip
 from orbit.platform.auth.middleware import session_cookie
@@ -234,7 +235,7 @@ class AccountPages(Controller):
         """Accept: join as the logged-in user, or as a new account made from the form."""
         pending = await workspaces.pending_invitation(token)
         if principal.user_id is not None:
-            workspace = await workspaces.accept(token, principal.user_id)
+            workspace = await workspaces.accept(token, principal.user_id, client_ip(request))
             return go(request, f"/t/{workspace.slug}/")
         try:
             account = await accounts.create_user(
@@ -244,7 +245,7 @@ class AccountPages(Controller):
             return invalid(
                 "invite.html", principal, exc, invitation=pending, token=token, form=data
             )
-        workspace = await workspaces.accept(token, account.id)
+        workspace = await workspaces.accept(token, account.id, client_ip(request))
         return await log_in_as(request, runtime, account, workspace)
 
 
@@ -420,6 +421,7 @@ class WorkspacePages(Controller):
             can_write=Scope.CONTACTS_WRITE in tenant.scopes,
             timeline=await ActivityService(contacts.db).timeline(tenant, "contact", contact.id),
             deals=(await DealService(contacts.db).find(tenant, contact_id=contact.id)).items,
+            history=(await AuditService(contacts.db).history(tenant, "contact", contact.id)).items,
         )
 
     @get("/contacts/{contact_id:str}/edit")

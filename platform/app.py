@@ -17,11 +17,13 @@ from litestar.template import TemplateConfig
 from orbit.billing.controllers import stripe_webhook
 from orbit.frontend import i18n
 from orbit.frontend.account_pages import AccountSettingsPages
+from orbit.frontend.audit_pages import AuditPages
 from orbit.frontend.crm_pages import CrmPages
 from orbit.frontend.pages import PAGE_CONTROLLERS
 from orbit.platform.api.deps import DEPENDENCIES
 from orbit.platform.api.errors import EXCEPTION_HANDLERS
 from orbit.platform.api.health import healthz, readyz
+from orbit.platform.audit.controllers import AuditController
 from orbit.platform.auth.controllers import AccountController, ApiKeyController
 from orbit.platform.auth.middleware import RequestContextMiddleware
 from orbit.platform.crm.controllers import (
@@ -77,9 +79,11 @@ def create_app(settings: Settings, endpoints: Endpoints) -> Litestar:
             TaskController,
             NotificationController,
             WebhookController,
+            AuditController,
             *PAGE_CONTROLLERS,
             CrmPages,
             AccountSettingsPages,
+            AuditPages,
             WebhookPages,
             create_static_files_router(
                 path="/static", directories=[FRONTEND / "static"], include_in_schema=False

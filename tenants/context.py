@@ -27,6 +27,8 @@ class TenantContext:
     """What the pages tell everyone about the subscription (past due, read-only)."""
     visible_owners: frozenset[UUID] | None = None
     """Owners whose contacts, companies and deals this principal sees; ``None``: all."""
+    client_ip: str | None = None
+    """The address the request came from (the audit log records it)."""
 
     def require(self, scope: Scope) -> None:
         """Raise 403 unless this principal holds ``scope``."""

@@ -108,12 +108,17 @@ class MemberController(Controller):
 
     @post("/invitations/{token:str}/accept", status_code=HTTP_200_OK)
     async def accept(
-        self, principal: Principal, workspaces: WorkspaceService, token: str
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        workspaces: WorkspaceService,
+        token: str,
     ) -> dict[str, str]:
         """Accept an invitation as the logged-in user."""
         if principal.user_id is None:
             raise NotAuthenticatedError("log in (or sign up) first, then accept the invitation")
-        workspace = await workspaces.accept(token, principal.user_id)
+        ip = request.client.host if request.client else None
+        workspace = await workspaces.accept(token, principal.user_id, ip)
         return {"slug": workspace.slug, "name": workspace.name}
 
 

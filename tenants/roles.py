@@ -32,6 +32,8 @@ class Scope(StrEnum):
     WEBHOOKS_WRITE = "webhooks:write"
     CUSTOM_FIELDS_WRITE = "custom_fields:write"
     """Define, change and remove custom fields (owners and admins; not for API keys)."""
+    AUDIT_READ = "audit:read"
+    """Read the workspace's audit log (owners and admins; API keys given it)."""
 
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
@@ -71,6 +73,7 @@ API_KEY_SCOPES: tuple[Scope, ...] = (
     Scope.ACTIVITIES_READ,
     Scope.ACTIVITIES_WRITE,
     Scope.MEMBERS_READ,
+    Scope.AUDIT_READ,
 )
 """Scopes an API key may carry (managing members and keys needs a person).
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from orbit.billing.catalog import plan
 from orbit.platform import validation
+from orbit.platform.audit.log import record
 from orbit.platform.errors import (
     ConflictError,
     InvalidInputError,
@@ -20,6 +21,7 @@ from orbit.platform.errors import (
     PermissionDeniedError,
 )
 from orbit.platform.ids import new_id
+from orbit.tenants.context import TenantContext
 from orbit.tenants.models import Invitation, Membership, Tenant
 from orbit.tenants.roles import INVITABLE_ROLES, Role, Scope
 
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from orbit.platform.db.engine import Database
-    from orbit.tenants.context import TenantContext
 
 INVITATION_TTL = timedelta(days=7)
 _SLUG_MAX = 48
@@ -194,6 +195,10 @@ class WorkspaceService:
             expires_at=now + INVITATION_TTL,
         )
         await Invitation.insert(invitation)
+        after = {"email": address, "role": role}
+        await record(
+            self.db, ctx, "create", "invitation", invitation.id, label=address, after=after
+        )
         return invitation.to_dict(), token
 
     async def _check_seat(self, tenant_id: UUID, *, count_invitations: bool) -> None:
@@ -242,17 +247,26 @@ class WorkspaceService:
     async def revoke_invitation(self, ctx: TenantContext, invitation_id: UUID) -> None:
         """Revoke an open invitation so its link stops working."""
         ctx.require(Scope.MEMBERS_WRITE)
-        updated = await self.db.fetchval(
+        updated = await self.db.fetchrow(
             """
             UPDATE invitations SET revoked_at = now()
             WHERE tenant_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL
-            RETURNING id
+            RETURNING email, role
             """,
             ctx.tenant_id,
             invitation_id,
         )
         if updated is None:
             raise NotFoundError(f"open invitation {invitation_id} not found in this workspace")
+        await record(
+            self.db,
+            ctx,
+            "delete",
+            "invitation",
+            invitation_id,
+            label=updated["email"],
+            before={"email": updated["email"], "role": updated["role"]},
+        )
 
     async def pending_invitation(self, token: str) -> PendingInvitation:
         """The open invitation behind ``token`` (a 404 when unknown, used, revoked or expired)."""
@@ -274,7 +288,7 @@ class WorkspaceService:
             workspace=_workspace(tenant),
         )
 
-    async def accept(self, token: str, user_id: UUID) -> Workspace:
+    async def accept(self, token: str, user_id: UUID, client_ip: str | None = None) -> Workspace:
         """Accept the invitation behind ``token`` as ``user_id``: the user becomes a member.
 
         Only the invited address may accept: a forwarded or leaked link is useless
@@ -301,16 +315,31 @@ class WorkspaceService:
         )
         if claimed is None:
             raise NotFoundError("this invitation link has just been used")
-        await self.db.execute(
+        membership_id = await self.db.fetchval(
             """
             INSERT INTO memberships (tenant_id, id, user_id, role, status)
             VALUES ($1, $2, $3, $4, 'active')
             ON CONFLICT (tenant_id, user_id) DO UPDATE SET status = 'active', role = EXCLUDED.role
             WHERE memberships.status <> 'active'
+            RETURNING id
             """,
             pending.tenant_id,
             new_id(),
             user_id,
             pending.role.value,
         )
+        if membership_id is not None:
+            joined = TenantContext(
+                tenant_id=pending.tenant_id,
+                tenant_slug=pending.workspace.slug,
+                tenant_name=pending.workspace.name,
+                scopes=frozenset(),
+                user_id=user_id,
+                membership_id=membership_id,
+                client_ip=client_ip,
+            )
+            after = {"email": pending.email, "role": pending.role.value}
+            await record(
+                self.db, joined, "create", "member", membership_id, label=pending.email, after=after
+            )
         return pending.workspace

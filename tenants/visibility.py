@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING, Literal
 
 from orbit.platform import validation
+from orbit.platform.audit.log import record
 from orbit.platform.errors import ConflictError, InvalidInputError, NotFoundError
 from orbit.platform.ids import new_id
 from orbit.tenants.roles import Role, Scope
@@ -84,7 +85,18 @@ class VisibilityService:
             ctx.tenant_id,
             json.dumps(current | values),
         )
-        return await self.settings(ctx)
+        after = await self.settings(ctx)
+        await record(
+            self.db,
+            ctx,
+            "update",
+            "visibility",
+            None,
+            label="record visibility",
+            before=current,
+            after=after,
+        )
+        return after
 
     async def teams(self, ctx: TenantContext) -> list[dict[str, object]]:
         """Teams with their member ids, by name."""
@@ -116,15 +128,23 @@ class VisibilityService:
         )
         if inserted is None:
             raise ConflictError(f"a team called {name!r} exists", fields={"name": "is taken"})
+        await record(self.db, ctx, "create", "team", team_id, label=name, after={"name": name})
         return team_id
 
     async def set_members(self, ctx: TenantContext, team_id: UUID, members: list[UUID]) -> None:
         """Make ``members`` (memberships of this workspace) exactly the team's members."""
         ctx.require(Scope.MEMBERS_WRITE)
-        if not await self.db.fetchval(
-            "SELECT 1 FROM teams WHERE tenant_id = $1 AND id = $2", ctx.tenant_id, team_id
-        ):
+        name = await self.db.fetchval(
+            "SELECT name FROM teams WHERE tenant_id = $1 AND id = $2", ctx.tenant_id, team_id
+        )
+        if name is None:
             raise NotFoundError(f"team {team_id} not found in this workspace")
+        was = await self.db.fetchval(
+            "SELECT coalesce(array_agg(membership_id ORDER BY membership_id), '{}') "
+            "FROM team_members WHERE tenant_id = $1 AND team_id = $2",
+            ctx.tenant_id,
+            team_id,
+        )
         unique = list(dict.fromkeys(members))
         found = await self.db.fetchval(
             "SELECT count(*) FROM memberships WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
@@ -144,14 +164,27 @@ class VisibilityService:
             team_id,
             unique,
         )
+        await record(
+            self.db,
+            ctx,
+            "update",
+            "team",
+            team_id,
+            label=name,
+            before={"member_ids": sorted(map(str, was))},
+            after={"member_ids": sorted(map(str, unique))},
+        )
 
     async def delete_team(self, ctx: TenantContext, team_id: UUID) -> None:
         """Delete a team (its members stay in the workspace)."""
         ctx.require(Scope.MEMBERS_WRITE)
         deleted = await self.db.fetchval(
-            "DELETE FROM teams WHERE tenant_id = $1 AND id = $2 RETURNING id",
+            "DELETE FROM teams WHERE tenant_id = $1 AND id = $2 RETURNING name",
             ctx.tenant_id,
             team_id,
         )
         if deleted is None:
             raise NotFoundError(f"team {team_id} not found in this workspace")
+        await record(
+            self.db, ctx, "delete", "team", team_id, label=deleted, before={"name": deleted}
+        )

@@ -8,6 +8,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from orbit.platform.audit.service import AuditService
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.middleware import PRINCIPAL_KEY
 from orbit.platform.auth.service import AccountService
@@ -106,6 +107,11 @@ def provide_api_keys(runtime: Runtime) -> ApiKeyService:
     return ApiKeyService(runtime.db)
 
 
+def provide_audit(runtime: Runtime) -> AuditService:
+    """The audit log."""
+    return AuditService(runtime.db)
+
+
 DEPENDENCIES = {
     "runtime": Provide(provide_runtime, sync_to_thread=False),
     "principal": Provide(provide_principal, sync_to_thread=False),
@@ -123,4 +129,5 @@ DEPENDENCIES = {
     "workspaces": Provide(provide_workspaces, sync_to_thread=False),
     "accounts": Provide(provide_accounts, sync_to_thread=False),
     "api_keys": Provide(provide_api_keys, sync_to_thread=False),
+    "audit": Provide(provide_audit, sync_to_thread=False),
 }

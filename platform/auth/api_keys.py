@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from orbit.platform import validation
+from orbit.platform.audit.log import record
 from orbit.platform.auth.models import ApiKey
 from orbit.platform.errors import InvalidInputError, NotAuthenticatedError, NotFoundError
 from orbit.platform.ids import new_id
@@ -76,7 +77,10 @@ class ApiKeyService:
             created_at=datetime.now(UTC),
         )
         await ApiKey.insert(key)
-        return _public(key.to_dict()), f"orbit_{prefix}_{secret}"
+        public = _public(key.to_dict())
+        after = {k: public[k] for k in ("name", "prefix", "scopes")}
+        await record(self.db, ctx, "create", "api_key", key.id, label=name, after=after)
+        return public, f"orbit_{prefix}_{secret}"
 
     async def list(self, ctx: TenantContext) -> list[dict[str, Any]]:
         """The workspace's keys (revoked ones too), newest first; never the secret."""
@@ -91,16 +95,20 @@ class ApiKeyService:
     async def revoke(self, ctx: TenantContext, key_id: UUID) -> None:
         """Revoke a key; requests with it get 401 from now on."""
         ctx.require(Scope.API_KEYS_WRITE)
-        revoked = await self.db.fetchval(
+        revoked = await self.db.fetchrow(
             """
             UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-            WHERE tenant_id = $1 AND id = $2 RETURNING id
+            WHERE tenant_id = $1 AND id = $2 RETURNING name, scopes
             """,
             ctx.tenant_id,
             key_id,
         )
         if revoked is None:
             raise NotFoundError(f"API key {key_id} not found in this workspace")
+        before = {"name": revoked["name"], "scopes": list(revoked["scopes"])}
+        await record(
+            self.db, ctx, "delete", "api_key", key_id, label=revoked["name"], before=before
+        )
 
     async def authenticate(self, presented: str) -> AuthenticatedKey:
         """Check a presented key; 401 naming why when it is malformed, unknown or revoked."""

@@ -180,18 +180,22 @@ def _refuse_writes_when_read_only(principal: Principal, scope: Scope) -> None:
     )
 
 
-async def with_entitlements(runtime: Runtime, tenant: TenantContext) -> TenantContext:
+async def with_entitlements(
+    runtime: Runtime, tenant: TenantContext, client_ip: str | None = None
+) -> TenantContext:
     """``tenant`` with its plan's mode: read-only and a banner when the subscription says so."""
     row = await runtime.db.fetchrow(
         "SELECT plan, subscription_status, past_due_since FROM tenants WHERE id = $1",
         tenant.tenant_id,
     )
     if row is None:
-        return tenant
+        return dataclasses.replace(tenant, client_ip=client_ip)
     granted = entitlements(
         row["plan"], row["subscription_status"], row["past_due_since"], datetime.now(UTC)
     )
-    return dataclasses.replace(tenant, read_only=granted.read_only, billing_banner=granted.banner)
+    return dataclasses.replace(
+        tenant, read_only=granted.read_only, billing_banner=granted.banner, client_ip=client_ip
+    )
 
 
 async def resolve_principal(runtime: Runtime, scope: Scope, body: bytes = b"") -> Principal:
@@ -199,7 +203,9 @@ async def resolve_principal(runtime: Runtime, scope: Scope, body: bytes = b"") -
     principal = await _identify(runtime, scope, body)
     if principal.tenant is None:
         return principal
-    return dataclasses.replace(principal, tenant=await with_entitlements(runtime, principal.tenant))
+    client = scope.get("client")
+    tenant = await with_entitlements(runtime, principal.tenant, client[0] if client else None)
+    return dataclasses.replace(principal, tenant=tenant)
 
 
 async def _identify(runtime: Runtime, scope: Scope, body: bytes) -> Principal:

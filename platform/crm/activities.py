@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from orbit.platform import validation
+from orbit.platform.audit.log import record as record_audit
 from orbit.platform.crm.schemas import ActivityIn, ActivityOut, Timeline
 from orbit.platform.crm.service import (
     DEFAULT_PAGE,
@@ -83,7 +84,7 @@ class ActivityService:
         subject = problems.check(validation.text, data.subject, "subject", max_length=300)
         body = problems.check(validation.json_without_nul, data.body, "body")
         problems.raise_any()
-        return await self.record(
+        activity = await self.record(
             ctx,
             kind=data.kind,
             channel=data.channel,
@@ -94,6 +95,16 @@ class ActivityService:
             company_id=links["company_id"],
             deal_id=links["deal_id"],
         )
+        await record_audit(
+            self.db,
+            ctx,
+            "create",
+            "activity",
+            activity.id,
+            label=activity.subject or activity.kind,
+            after=msgspec.to_builtins(activity),
+        )
+        return activity
 
     async def record(
         self,

@@ -11,6 +11,7 @@ import asyncpg
 import msgspec
 
 from orbit.platform import validation
+from orbit.platform.audit.log import record
 from orbit.platform.crm.custom_fields import CustomFieldService
 from orbit.platform.crm.schemas import CompanyCreate, CompanyOut, CompanyPage, CompanyPatch
 from orbit.platform.crm.service import (
@@ -158,6 +159,16 @@ class CompanyService:
         )
         company = company_out(row)
         await emit(self.db, ctx.tenant_id, "company.created", msgspec.to_builtins(company))
+        await record(
+            self.db,
+            ctx,
+            "create",
+            "company",
+            company.id,
+            label=company.name,
+            owner_id=company.owner_id,
+            after=msgspec.to_builtins(company),
+        )
         return company
 
     async def find_or_create(self, ctx: TenantContext, name: str) -> CompanyOut:
@@ -175,7 +186,8 @@ class CompanyService:
     async def update(self, ctx: TenantContext, company_id: UUID, patch: CompanyPatch) -> CompanyOut:
         """Change the fields present in ``patch``."""
         ctx.require(Scope.COMPANIES_WRITE)
-        merged = msgspec.structs.asdict(await self.get(ctx, company_id))
+        current = await self.get(ctx, company_id)
+        merged = msgspec.structs.asdict(current)
         changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
         merged.update(changes)
         fields = await self._checked(ctx, merged, custom_written="custom" in changes)
@@ -194,19 +206,41 @@ class CompanyService:
             raise NotFoundError(f"company {company_id} not found in this workspace")
         company = company_out(row)
         await emit(self.db, ctx.tenant_id, "company.updated", msgspec.to_builtins(company))
+        await record(
+            self.db,
+            ctx,
+            "update",
+            "company",
+            company.id,
+            label=company.name,
+            owner_id=company.owner_id,
+            before=msgspec.to_builtins(current),
+            after=msgspec.to_builtins(company),
+        )
         return company
 
     async def delete(self, ctx: TenantContext, company_id: UUID) -> None:
         """Delete a company; its contacts and deals stay, unlinked."""
         ctx.require(Scope.COMPANIES_WRITE)
-        deleted = await self.db.fetchval(
-            "DELETE FROM companies WHERE tenant_id = $1 AND id = $2 RETURNING id",
+        deleted = await self.db.fetchrow(
+            "DELETE FROM companies WHERE tenant_id = $1 AND id = $2 RETURNING *",
             ctx.tenant_id,
             company_id,
         )
         if deleted is None:
             raise NotFoundError(f"company {company_id} not found in this workspace")
         await emit(self.db, ctx.tenant_id, "company.deleted", {"id": str(company_id)})
+        gone = company_out(deleted)
+        await record(
+            self.db,
+            ctx,
+            "delete",
+            "company",
+            company_id,
+            label=gone.name,
+            owner_id=gone.owner_id,
+            before=msgspec.to_builtins(gone),
+        )
 
     async def _write(self, query: str, *args: Any) -> Any:
         try:

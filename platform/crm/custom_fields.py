@@ -22,6 +22,7 @@ import asyncpg
 import msgspec
 
 from orbit.platform import validation
+from orbit.platform.audit.log import Action, record
 from orbit.platform.crm.schemas import CustomFieldCreate, CustomFieldOut, CustomFieldPatch
 from orbit.platform.errors import ConflictError, InvalidInputError, NotFoundError
 from orbit.platform.ids import new_id
@@ -145,7 +146,9 @@ class CustomFieldService:
                 f"this workspace already has a {data.object_type} field with key {data.key!r}",
                 fields={"key": "is already used by another field of this object type"},
             ) from None
-        return field_out(row)
+        field = field_out(row)
+        await self._audit(ctx, "create", None, field)
+        return field
 
     async def update(
         self, ctx: TenantContext, field_id: UUID, patch: CustomFieldPatch
@@ -175,18 +178,41 @@ class CustomFieldService:
         )
         if row is None:
             raise NotFoundError(f"custom field {field_id} not found in this workspace")
-        return field_out(row)
+        field = field_out(row)
+        await self._audit(ctx, "update", current, field)
+        return field
 
     async def delete(self, ctx: TenantContext, field_id: UUID) -> None:
         """Remove a definition; records keep their values as free-form data."""
         ctx.require(Scope.CUSTOM_FIELDS_WRITE)
-        deleted = await self.db.fetchval(
-            "DELETE FROM custom_fields WHERE tenant_id = $1 AND id = $2 RETURNING id",
+        deleted = await self.db.fetchrow(
+            "DELETE FROM custom_fields WHERE tenant_id = $1 AND id = $2 RETURNING *",
             ctx.tenant_id,
             field_id,
         )
         if deleted is None:
             raise NotFoundError(f"custom field {field_id} not found in this workspace")
+        await self._audit(ctx, "delete", field_out(deleted), None)
+
+    async def _audit(
+        self,
+        ctx: TenantContext,
+        action: Action,
+        before: CustomFieldOut | None,
+        after: CustomFieldOut | None,
+    ) -> None:
+        field = after or before
+        assert field is not None  # noqa: S101 - one of the two always exists
+        await record(
+            self.db,
+            ctx,
+            action,
+            "custom_field",
+            field.id,
+            label=f"{field.object_type}.{field.key}",
+            before=msgspec.to_builtins(before) if before else None,
+            after=msgspec.to_builtins(after) if after else None,
+        )
 
     async def checked_values(
         self,

@@ -13,6 +13,7 @@ import msgspec
 from babel.numbers import list_currencies
 
 from orbit.platform import validation
+from orbit.platform.audit.log import Action, record
 from orbit.platform.crm.custom_fields import CustomFieldService
 from orbit.platform.crm.schemas import (
     DealCreate,
@@ -497,12 +498,14 @@ class DealService:
         await self._record_move(ctx, deal_id, None, stage["id"])
         deal = await self.get(ctx, deal_id)
         await emit(self.db, ctx.tenant_id, "deal.created", msgspec.to_builtins(deal))
+        await self._audit(ctx, "create", None, deal)
         return deal
 
     async def update(self, ctx: TenantContext, deal_id: UUID, patch: DealPatch) -> DealOut:
         """Change the fields present in ``patch``."""
         ctx.require(Scope.DEALS_WRITE)
-        merged = msgspec.structs.asdict(await self.get(ctx, deal_id))
+        current = await self.get(ctx, deal_id)
+        merged = msgspec.structs.asdict(current)
         changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
         merged.update(changes)
         fields = await self._checked(ctx, merged, custom_written="custom" in changes)
@@ -528,19 +531,24 @@ class DealService:
             await self._set_contacts(ctx, deal_id, fields["contact_ids"])
         deal = await self.get(ctx, deal_id)
         await emit(self.db, ctx.tenant_id, "deal.updated", msgspec.to_builtins(deal))
+        await self._audit(ctx, "update", current, deal)
         return deal
 
     async def delete(self, ctx: TenantContext, deal_id: UUID) -> None:
         """Delete a deal with its history and timeline entries."""
         ctx.require(Scope.DEALS_WRITE)
+        row = await self.db.fetchrow(
+            f"{_DEAL_SELECT} WHERE d.tenant_id = $1 AND d.id = $2", ctx.tenant_id, deal_id
+        )
         deleted = await self.db.fetchval(
             "DELETE FROM deals WHERE tenant_id = $1 AND id = $2 RETURNING id",
             ctx.tenant_id,
             deal_id,
         )
-        if deleted is None:
+        if deleted is None or row is None:
             raise NotFoundError(f"deal {deal_id} not found in this workspace")
         await emit(self.db, ctx.tenant_id, "deal.deleted", {"id": str(deal_id)})
+        await self._audit(ctx, "delete", deal_out(row), None)
 
     async def move(self, ctx: TenantContext, deal_id: UUID, data: DealMove) -> DealOut:
         """Move a deal to another stage of its pipeline; won/lost stages close it."""
@@ -586,7 +594,26 @@ class DealService:
         await emit(self.db, ctx.tenant_id, "deal.stage_changed", payload)
         if stage["kind"] in {"won", "lost"}:
             await emit(self.db, ctx.tenant_id, f"deal.{stage['kind']}", payload)
+        await self._audit(ctx, "update", deal, moved)
         return moved
+
+    async def _audit(
+        self, ctx: TenantContext, action: Action, before: DealOut | None, after: DealOut | None
+    ) -> None:
+        """Record a deal's creation, change or deletion in the audit log."""
+        deal = after or before
+        assert deal is not None  # noqa: S101 - one of the two always exists
+        await record(
+            self.db,
+            ctx,
+            action,
+            "deal",
+            deal.id,
+            label=deal.title,
+            owner_id=deal.owner_id,
+            before=msgspec.to_builtins(before) if before else None,
+            after=msgspec.to_builtins(after) if after else None,
+        )
 
     async def history(self, ctx: TenantContext, deal_id: UUID) -> list[StageMoveOut]:
         """Every move of the deal, oldest first, with time spent in the stage it left."""

@@ -13,6 +13,7 @@ import msgspec
 from piccolo.query import WhereRaw
 
 from orbit.platform import validation
+from orbit.platform.audit.log import record
 from orbit.platform.crm.custom_fields import CustomFieldService
 from orbit.platform.crm.models import Contact
 from orbit.platform.crm.schemas import ContactCreate, ContactOut, ContactPage, ContactPatch
@@ -214,6 +215,16 @@ class ContactService:
         )
         contact = to_out(row, fields["company_name"])
         await emit(self.db, ctx.tenant_id, "contact.created", msgspec.to_builtins(contact))
+        await record(
+            self.db,
+            ctx,
+            "create",
+            "contact",
+            contact.id,
+            label=display_name(contact),
+            owner_id=contact.owner_id,
+            after=msgspec.to_builtins(contact),
+        )
         return contact
 
     async def update(self, ctx: TenantContext, contact_id: UUID, patch: ContactPatch) -> ContactOut:
@@ -242,19 +253,41 @@ class ContactService:
             raise NotFoundError(f"contact {contact_id} not found in this workspace")
         contact = to_out(row, fields["company_name"])
         await emit(self.db, ctx.tenant_id, "contact.updated", msgspec.to_builtins(contact))
+        await record(
+            self.db,
+            ctx,
+            "update",
+            "contact",
+            contact.id,
+            label=display_name(contact),
+            owner_id=contact.owner_id,
+            before=msgspec.to_builtins(current),
+            after=msgspec.to_builtins(contact),
+        )
         return contact
 
     async def delete(self, ctx: TenantContext, contact_id: UUID) -> None:
         """Delete a contact; 404 when it is not in this workspace."""
         ctx.require(Scope.CONTACTS_WRITE)
-        deleted = await self.db.fetchval(
-            "DELETE FROM contacts WHERE tenant_id = $1 AND id = $2 RETURNING id",
+        deleted = await self.db.fetchrow(
+            "DELETE FROM contacts WHERE tenant_id = $1 AND id = $2 RETURNING *",
             ctx.tenant_id,
             contact_id,
         )
         if deleted is None:
             raise NotFoundError(f"contact {contact_id} not found in this workspace")
         await emit(self.db, ctx.tenant_id, "contact.deleted", {"id": str(contact_id)})
+        gone = to_out(deleted)
+        await record(
+            self.db,
+            ctx,
+            "delete",
+            "contact",
+            contact_id,
+            label=display_name(gone),
+            owner_id=gone.owner_id,
+            before=msgspec.to_builtins(gone),
+        )
 
     async def _company_names(self, ctx: TenantContext, rows: Sequence[Any]) -> dict[UUID, str]:
         ids = list({row["company_id"] for row in rows if row["company_id"] is not None})

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from orbit.platform import validation
+from orbit.platform.audit.log import record
 from orbit.platform.crm.schemas import Inbox, NotificationOut, TaskIn, TaskOut, TaskPatch
 from orbit.platform.crm.service import checked_links, checked_member
 from orbit.platform.errors import NotFoundError
@@ -99,7 +100,10 @@ class TaskService:
             fields["deal_id"],
             ctx.membership_id,
         )
-        return task_out(row)
+        task = task_out(row)
+        after = msgspec.to_builtins(task)
+        await record(self.db, ctx, "create", "task", task.id, label=task.title, after=after)
+        return task
 
     async def update(self, ctx: TenantContext, task_id: UUID, patch: TaskPatch) -> TaskOut:
         """Change the fields present in ``patch``; a new reminder time fires again."""
@@ -125,7 +129,18 @@ class TaskService:
             fields["recurrence"],
             "remind_at" in changes,
         )
-        return task_out(row)
+        task = task_out(row)
+        await record(
+            self.db,
+            ctx,
+            "update",
+            "task",
+            task.id,
+            label=task.title,
+            before=msgspec.to_builtins(current),
+            after=msgspec.to_builtins(task),
+        )
+        return task
 
     async def complete(self, ctx: TenantContext, task_id: UUID) -> TaskOut:
         """Mark a task done; a recurring one comes back at its next occurrence."""
@@ -159,18 +174,32 @@ class TaskService:
                 following,
                 following - gap if gap is not None else None,
             )
-        return task_out(row)
+        done = task_out(row)
+        await record(
+            self.db,
+            ctx,
+            "update",
+            "task",
+            task_id,
+            label=done.title,
+            before=msgspec.to_builtins(task),
+            after=msgspec.to_builtins(done),
+        )
+        return done
 
     async def delete(self, ctx: TenantContext, task_id: UUID) -> None:
         """Delete a task."""
         ctx.require(Scope.ACTIVITIES_WRITE)
-        deleted = await self.db.fetchval(
-            "DELETE FROM tasks WHERE tenant_id = $1 AND id = $2 RETURNING id",
+        deleted = await self.db.fetchrow(
+            "DELETE FROM tasks WHERE tenant_id = $1 AND id = $2 RETURNING *",
             ctx.tenant_id,
             task_id,
         )
         if deleted is None:
             raise NotFoundError(f"task {task_id} not found in this workspace")
+        gone = task_out(deleted)
+        before = msgspec.to_builtins(gone)
+        await record(self.db, ctx, "delete", "task", task_id, label=gone.title, before=before)
 
     async def _checked(
         self, ctx: TenantContext, data: dict[str, Any], *, new: bool

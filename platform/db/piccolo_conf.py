@@ -20,5 +20,6 @@ APP_REGISTRY = AppRegistry(
         "orbit.platform.crm.piccolo_app",
         "orbit.platform.events.piccolo_app",
         "orbit.billing.piccolo_app",
+        "orbit.platform.audit.piccolo_app",
     ]
 )

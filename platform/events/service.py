@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import msgspec
 from msgspec import UNSET
 
 from orbit.platform import validation
+from orbit.platform.audit.log import Action, record
 from orbit.platform.errors import InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import EVENT_TYPES
 from orbit.platform.events.schemas import (
@@ -73,6 +75,28 @@ def event_types(values: list[str], field: str = "events") -> list[str]:
     return list(dict.fromkeys(values))
 
 
+async def _audit(
+    db: Database,
+    tenant: TenantContext,
+    action: Action,
+    before: WebhookOut | None,
+    after: WebhookOut | None,
+) -> None:
+    """Record an endpoint's creation, change or removal (never its secret)."""
+    endpoint = after or before
+    assert endpoint is not None  # noqa: S101 - one of the two always exists
+    await record(
+        db,
+        tenant,
+        action,
+        "webhook_endpoint",
+        endpoint.id,
+        label=endpoint.url,
+        before=msgspec.to_builtins(before) if before else None,
+        after=msgspec.to_builtins(after) if after else None,
+    )
+
+
 def _out(row: Any) -> WebhookOut:
     return WebhookOut(
         id=row["id"],
@@ -121,6 +145,7 @@ class WebhookService:
             data.active,
         )
         out = _out(row)
+        await _audit(self.db, tenant, "create", None, out)
         return WebhookCreated(**{f: getattr(out, f) for f in out.__struct_fields__}, secret=secret)
 
     async def list(self, tenant: TenantContext) -> builtins.list[WebhookOut]:
@@ -173,18 +198,21 @@ class WebhookService:
             description,
             active,
         )
-        return _out(row)
+        updated = _out(row)
+        await _audit(self.db, tenant, "update", current, updated)
+        return updated
 
     async def delete(self, tenant: TenantContext, endpoint_id: UUID) -> None:
         """Remove an endpoint with its pending deliveries and its attempts log."""
         tenant.require(Scope.WEBHOOKS_WRITE)
-        status = await self.db.execute(
-            "DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2",
+        row = await self.db.fetchrow(
+            f"DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 RETURNING {_COLUMNS}",
             tenant.tenant_id,
             endpoint_id,
         )
-        if status == "DELETE 0":
+        if row is None:
             raise NotFoundError(f"webhook {endpoint_id} not found in this workspace")
+        await _audit(self.db, tenant, "delete", _out(row), None)
 
     async def attempts(
         self, tenant: TenantContext, endpoint_id: UUID, *, limit: int = 50
