@@ -20,6 +20,7 @@ from orbit.frontend.account_pages import AccountSettingsPages
 from orbit.frontend.audit_pages import AuditPages
 from orbit.frontend.crm_pages import CrmPages
 from orbit.frontend.pages import PAGE_CONTROLLERS
+from orbit.frontend.search_pages import SearchPages
 from orbit.platform.api.deps import DEPENDENCIES
 from orbit.platform.api.errors import EXCEPTION_HANDLERS
 from orbit.platform.api.health import healthz, readyz
@@ -41,6 +42,7 @@ from orbit.platform.events.pages import WebhookPages
 from orbit.platform.observability.metrics import Metrics, metrics_endpoint
 from orbit.platform.observability.middleware import ObservabilityMiddleware
 from orbit.platform.runtime import Runtime
+from orbit.platform.search.controllers import SearchController
 from orbit.tenants.controllers import MemberController, VisibilityController
 
 if TYPE_CHECKING:
@@ -80,6 +82,8 @@ def create_app(settings: Settings, endpoints: Endpoints) -> Litestar:
             NotificationController,
             WebhookController,
             AuditController,
+            SearchController,
+            SearchPages,
             *PAGE_CONTROLLERS,
             CrmPages,
             AccountSettingsPages,

@@ -20,6 +20,7 @@ from orbit.platform.crm.deals import DealService, PipelineService
 from orbit.platform.crm.service import ContactService
 from orbit.platform.crm.tasks import NotificationService, TaskService
 from orbit.platform.runtime import Runtime
+from orbit.platform.search.service import SearchService
 from orbit.tenants.context import ANONYMOUS, Principal, TenantContext, require_tenant
 from orbit.tenants.service import WorkspaceService
 from orbit.tenants.visibility import VisibilityService
@@ -92,6 +93,11 @@ def provide_visibility(runtime: Runtime) -> VisibilityService:
     return VisibilityService(runtime.db)
 
 
+def provide_search(runtime: Runtime) -> SearchService:
+    """The search box."""
+    return SearchService(runtime.db)
+
+
 def provide_workspaces(runtime: Runtime) -> WorkspaceService:
     """Workspace, member and invitation rules."""
     return WorkspaceService(runtime.db)
@@ -126,6 +132,7 @@ DEPENDENCIES = {
     "tasks": Provide(provide_tasks, sync_to_thread=False),
     "dashboards": Provide(provide_dashboards, sync_to_thread=False),
     "notifications": Provide(provide_notifications, sync_to_thread=False),
+    "search": Provide(provide_search, sync_to_thread=False),
     "workspaces": Provide(provide_workspaces, sync_to_thread=False),
     "accounts": Provide(provide_accounts, sync_to_thread=False),
     "api_keys": Provide(provide_api_keys, sync_to_thread=False),

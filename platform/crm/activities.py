@@ -24,6 +24,7 @@ from orbit.platform.crm.service import (
 from orbit.platform.errors import InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
+from orbit.platform.search.normalize import search_document
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
     from orbit.platform.db.engine import Database
     from orbit.tenants.context import TenantContext
+
+SEARCHABLE_KINDS = frozenset({"note", "call", "meeting", "email"})
+"""Activities people write, found by the search box's full-text search."""
 
 # What each record's timeline merges: a company shows its contacts' and deals'
 # activities, a contact those of its deals.
@@ -124,8 +128,9 @@ class ActivityService:
         row = await self.db.fetchrow(
             """
             INSERT INTO activities (tenant_id, id, kind, channel, subject, body, author_id,
-                                    occurred_at, contact_id, company_id, deal_id, data)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
+                                    occurred_at, contact_id, company_id, deal_id, data,
+                                    search_text)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13)
             RETURNING *
             """,
             ctx.tenant_id,
@@ -140,6 +145,7 @@ class ActivityService:
             company_id,
             deal_id,
             json.dumps(data or {}),
+            search_document(subject, body) if kind in SEARCHABLE_KINDS else "",
         )
         activity = activity_out(row)
         await emit(self.db, ctx.tenant_id, "activity.created", msgspec.to_builtins(activity))

@@ -19,16 +19,19 @@ from orbit.platform.crm.service import (
     check_page_size,
     checked_custom,
     checked_member,
+    checked_query,
     checked_tags,
-    cursor_after,
     decode_cursor,
+    list_cursor,
     may_see,
     owner_condition,
+    visible_owner_list,
 )
 from orbit.platform.errors import ConflictError, InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
-from orbit.platform.search.normalize import like_pattern, search_document
+from orbit.platform.search.matching import matching_ids
+from orbit.platform.search.normalize import search_document
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
@@ -98,16 +101,20 @@ class CompanyService:
         ctx.require(Scope.COMPANIES_READ)
         check_page_size(limit)
         after = decode_cursor(cursor) if cursor else None
-        query = validation.text(q, "q", max_length=200)
+        query = checked_query(q)
         conditions = ["tenant_id = $1"]
         args: list[Any] = [ctx.tenant_id]
         document = await CustomFieldService(self.db).filter_document(ctx, "company", custom or {})
         if document is not None:
             args.append(json.dumps(document))
             conditions.append(f"custom @> ${len(args)}::jsonb")
+        matches = None
         if query:
-            args.append(like_pattern(query))
-            conditions.append(f"search_text LIKE ${len(args)}")
+            matches = await matching_ids(
+                self.db, visible_owner_list(ctx), "companies", query, after
+            )
+            args.append(matches.ids)
+            conditions.append(f"id = ANY(${len(args)}::uuid[])")
         if after:
             args += [after[0], after[1]]
             conditions.append(f"(updated_at, id) < (${len(args) - 1}, ${len(args)})")
@@ -120,7 +127,7 @@ class CompanyService:
             *args,
         )
         items = [company_out(row) for row in rows[:limit]]
-        return CompanyPage(items=items, next_cursor=cursor_after(items, len(rows), limit))
+        return CompanyPage(items=items, next_cursor=list_cursor(items, len(rows), limit, matches))
 
     async def get(self, ctx: TenantContext, company_id: UUID) -> CompanyOut:
         """One company; 404 when it is not in this workspace."""

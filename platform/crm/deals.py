@@ -35,8 +35,9 @@ from orbit.platform.crm.service import (
     checked_custom,
     checked_links,
     checked_member,
-    cursor_after,
+    checked_query,
     decode_cursor,
+    list_cursor,
     may_see,
     owner_condition,
     visible_owner_list,
@@ -44,7 +45,8 @@ from orbit.platform.crm.service import (
 from orbit.platform.errors import ConflictError, InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
-from orbit.platform.search.normalize import like_pattern, search_document
+from orbit.platform.search.matching import matching_ids
+from orbit.platform.search.normalize import search_document
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
@@ -435,12 +437,14 @@ class DealService:
                 "EXISTS (SELECT 1 FROM deal_contacts dc WHERE dc.tenant_id = d.tenant_id "
                 f"AND dc.deal_id = d.id AND dc.contact_id = ${len(args)})"
             )
-        query = validation.text(q, "q", max_length=200)
+        query = checked_query(q)
+        after = decode_cursor(cursor) if cursor else None
+        matches = None
         if query:
-            args.append(like_pattern(query))
-            conditions.append(f"d.search_text LIKE ${len(args)}")
-        if cursor:
-            after = decode_cursor(cursor)
+            matches = await matching_ids(self.db, visible_owner_list(ctx), "deals", query, after)
+            args.append(matches.ids)
+            conditions.append(f"d.id = ANY(${len(args)}::uuid[])")
+        if after:
             args += list(after)
             conditions.append(f"(d.updated_at, d.id) < (${len(args) - 1}, ${len(args)})")
         if visible := owner_condition(ctx, "d.owner_id", args):
@@ -452,7 +456,7 @@ class DealService:
             *args,
         )
         items = [deal_out(row) for row in rows[:limit]]
-        return DealPage(items=items, next_cursor=cursor_after(items, len(rows), limit))
+        return DealPage(items=items, next_cursor=list_cursor(items, len(rows), limit, matches))
 
     async def get(self, ctx: TenantContext, deal_id: UUID) -> DealOut:
         """One deal; 404 when it is not in this workspace."""

@@ -20,7 +20,8 @@ from orbit.platform.crm.schemas import ContactCreate, ContactOut, ContactPage, C
 from orbit.platform.errors import InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
-from orbit.platform.search.normalize import like_pattern, search_document
+from orbit.platform.search.matching import Matches, matching_ids
+from orbit.platform.search.normalize import search_document
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
@@ -69,6 +70,31 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
             fields={"cursor": "is not a cursor Orbit returned"},
         )
     return after
+
+
+def list_cursor(
+    items: Sequence[Any], fetched: int, limit: int, matches: Matches | None
+) -> str | None:
+    """The next page's cursor of a list filtered by ``q``.
+
+    ``q`` matches arrive in chunks (``MAX_LIST_MATCHES``): when a page ends short
+    but the chunk was full, the next page resumes after the chunk's last match.
+    """
+    cursor = cursor_after(items, fetched, limit)
+    if cursor is None and matches is not None and matches.resume is not None:
+        cursor = encode_cursor(*matches.resume)
+    return cursor
+
+
+def checked_query(q: str | None) -> str:
+    """A list's or the search box's ``q`` trimmed; a 400 naming ``q`` when unusable."""
+    query = validation.no_control_characters(q or "", "q").strip()
+    if len(query) > MAX_QUERY:
+        raise InvalidInputError(
+            f"q must be at most {MAX_QUERY} characters",
+            fields={"q": f"must be at most {MAX_QUERY} characters"},
+        )
+    return query
 
 
 def may_see(ctx: TenantContext, owner_id: UUID | None) -> bool:
@@ -140,46 +166,33 @@ class ContactService:
     ) -> ContactPage:
         """Contacts, most recently updated first, optionally matching ``q``.
 
-        ``custom`` maps ``custom.<key>`` to the values to filter by (see
-        ``CustomFieldService.filter_document``). Search runs in a database function that
-        knows no custom fields, so ``q`` and custom filters cannot be combined (a 400).
+        ``q`` matches names, email and company case- and accent-insensitively, as a
+        substring or (four characters or more) with a typo. ``custom`` maps
+        ``custom.<key>`` to the values to filter by (see
+        ``CustomFieldService.filter_document``).
         """
         ctx.require(Scope.CONTACTS_READ)
         check_page_size(limit)
         after = decode_cursor(cursor) if cursor else None
         document = await CustomFieldService(self.db).filter_document(ctx, "contact", custom or {})
-        query = validation.no_control_characters(q or "", "q").strip()
-        if len(query) > MAX_QUERY:
-            raise InvalidInputError(
-                f"q must be at most {MAX_QUERY} characters",
-                fields={"q": f"must be at most {MAX_QUERY} characters"},
-            )
-        if query and document is not None:
-            reason = "cannot be combined with custom field filters; use one or the other"
-            raise InvalidInputError(f"q {reason}", fields={"q": reason})
+        query = checked_query(q)
+        select = Contact.select().where(Contact.tenant_id == ctx.tenant_id)
+        matches = None
         if query:
-            rows: list[Any] = await self.db.fetch(
-                "SELECT * FROM orbit_search_contacts($1, $2, $3, $4, $5)",
-                like_pattern(query),
-                limit + 1,
-                after[0] if after else None,
-                after[1] if after else None,
-                visible_owner_list(ctx),
-            )
-        else:
-            select = Contact.select().where(Contact.tenant_id == ctx.tenant_id)
-            if after:
-                select = select.where(WhereRaw("(updated_at, id) < ({}, {})", *after))
-            if document is not None:
-                select = select.where(WhereRaw("custom @> {}::jsonb", json.dumps(document)))
-            if ctx.visible_owners is not None:
-                select = select.where(Contact.owner_id.is_in(list(ctx.visible_owners)))
-            rows = await select.order_by(Contact.updated_at, Contact.id, ascending=False).limit(
-                limit + 1
-            )
+            matches = await matching_ids(self.db, visible_owner_list(ctx), "contacts", query, after)
+            select = select.where(WhereRaw("id = ANY({}::uuid[])", matches.ids))
+        if after:
+            select = select.where(WhereRaw("(updated_at, id) < ({}, {})", *after))
+        if document is not None:
+            select = select.where(WhereRaw("custom @> {}::jsonb", json.dumps(document)))
+        if ctx.visible_owners is not None:
+            select = select.where(Contact.owner_id.is_in(list(ctx.visible_owners)))
+        rows: list[Any] = await select.order_by(
+            Contact.updated_at, Contact.id, ascending=False
+        ).limit(limit + 1)
         names = await self._company_names(ctx, rows[:limit])
         items = [to_out(row, names.get(row["company_id"])) for row in rows[:limit]]
-        return ContactPage(items=items, next_cursor=cursor_after(items, len(rows), limit))
+        return ContactPage(items=items, next_cursor=list_cursor(items, len(rows), limit, matches))
 
     async def get(self, ctx: TenantContext, contact_id: UUID) -> ContactOut:
         """One contact; 404 when it is not in this workspace."""

@@ -60,3 +60,24 @@ def like_pattern(query: str) -> str:
     folded = fold(query)
     escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+FUZZY_MIN_LENGTH = 4
+"""Shorter queries match as substrings only: a 2-character Chinese name or "ana" has
+too few trigrams for a similarity to mean anything."""
+
+
+def fuzzy_allowed(folded: str) -> bool:
+    """Whether the folded query is long enough for typo-tolerant (trigram) matching."""
+    return len(folded.replace(" ", "")) >= FUZZY_MIN_LENGTH
+
+
+def fulltext_query(query: str) -> str | None:
+    """A ``to_tsquery('simple', …)`` prefix query: each folded word must start a word.
+
+    Words keep only letters and digits, so the result is always valid tsquery syntax.
+    """
+    words = re.findall(r"\w+", fold(query))
+    if not words:
+        return None
+    return " & ".join(f"'{word}':*" for word in words)

@@ -106,11 +106,21 @@ async def test_app_role_cannot_write_another_tenants_id_into_its_own_transaction
         await conn.close()
 
 
-async def test_search_function_refuses_to_run_without_a_tenant(endpoints: Endpoints) -> None:
+@pytest.mark.parametrize(
+    "call",
+    [
+        "orbit_search_ranked('contacts', 'a', '%a%', false, 10, NULL)",
+        "orbit_search_ids('deals', 'a', '%a%', false, NULL, NULL, NULL, 10)",
+        "orbit_search_notes('''a'':*', 10, NULL)",
+    ],
+)
+async def test_search_functions_refuse_to_run_without_a_tenant(
+    endpoints: Endpoints, call: str
+) -> None:
     conn = await asyncpg.connect(endpoints.app_dsn)
     try:
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match=r"app\.tenant_id is not set"):
-            await conn.fetch("SELECT * FROM orbit_search_contacts('%a%', 10, NULL, NULL, NULL)")
+            await conn.fetch(f"SELECT * FROM {call}")
     finally:
         await conn.close()
 
