@@ -41,6 +41,8 @@ from orbit.platform.crm.schemas import (
 from orbit.platform.crm.tasks import NotificationService, TaskService
 from orbit.platform.errors import OrbitError
 from orbit.platform.ids import parse_id
+from orbit.platform.runtime import Runtime
+from orbit.plugins.ui import dashboard_widgets, record_plugins
 from orbit.tenants.context import Principal, TenantContext
 from orbit.tenants.roles import Scope
 
@@ -82,11 +84,16 @@ class CrmPages(Controller):
 
     @get("/")
     async def dashboard(
-        self, principal: Principal, tenant: TenantContext, dashboards: DashboardService
+        self,
+        principal: Principal,
+        tenant: TenantContext,
+        dashboards: DashboardService,
+        runtime: Runtime,
     ) -> Template:
         """The first page after login: pipeline, wins, today's tasks, newest contacts."""
         board = await dashboards.build(tenant, time_zone=principal.time_zone)
-        return page("dashboard.html", principal, board=board)
+        widgets = await dashboard_widgets(runtime.plugins, tenant)
+        return page("dashboard.html", principal, board=board, plugin_slots={"dashboard": widgets})
 
     @get("/tasks")
     async def task_list(
@@ -235,6 +242,7 @@ class CrmPages(Controller):
         principal: Principal,
         tenant: TenantContext,
         companies: CompanyService,
+        runtime: Runtime,
         company_id: str,
     ) -> Template:
         """A company with its people, deals and merged timeline."""
@@ -255,6 +263,7 @@ class CrmPages(Controller):
             history=(await AuditService(companies.db).history(tenant, "company", company.id)).items,
             can_write=Scope.COMPANIES_WRITE in tenant.scopes,
             custom_fields=await custom_fields_of(companies.db, tenant, "company"),
+            **await record_plugins(runtime.plugins, tenant, "company", company.id),
         )
 
     @get("/companies/{company_id:str}/edit")
@@ -450,6 +459,7 @@ class CrmPages(Controller):
         tenant: TenantContext,
         deals: DealService,
         pipelines: PipelineService,
+        runtime: Runtime,
         deal_id: str,
     ) -> Template:
         """A deal with its stage history and timeline."""
@@ -471,6 +481,7 @@ class CrmPages(Controller):
             audit=(await AuditService(deals.db).history(tenant, "deal", deal.id)).items,
             can_write=Scope.DEALS_WRITE in tenant.scopes,
             custom_fields=await custom_fields_of(deals.db, tenant, "deal"),
+            **await record_plugins(runtime.plugins, tenant, "deal", deal.id),
         )
 
     @post("/deals/{deal_id:str}/move")

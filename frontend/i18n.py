@@ -12,13 +12,17 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
+from jinja2 import pass_context
 from markupsafe import Markup
+
+from orbit.plugins.ui import fragment_html
 
 if TYPE_CHECKING:
     from datetime import datetime
     from decimal import Decimal
 
     from jinja2 import Environment
+    from jinja2.runtime import Context
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "orbit"
@@ -53,10 +57,11 @@ def local_time(moment: datetime, time_zone: str, fmt: str = "%Y-%m-%d %H:%M") ->
     return moment.astimezone(ZoneInfo(time_zone)).strftime(fmt)
 
 
-SLOTS: dict[str, list[str]] = {}
-"""Named UI slots (``nav``, ``contact_sidebar``, …) that plugins will fill; empty until then."""
+@pass_context
+def slot(context: Context, name: str) -> Markup:
+    """What plugins put into the slot ``name`` (``contact.sidebar``, ``dashboard``, …).
 
-
-def slot(name: str) -> Markup:
-    """What plugins put into the slot ``name`` (nothing yet)."""
-    return Markup("".join(SLOTS.get(name, [])))  # noqa: S704 - plugin fragments are rendered HTML
+    Page controllers pass ``plugin_slots``: slot name → fragments (see orbit.plugins.ui).
+    """
+    fragments = (context.get("plugin_slots") or {}).get(name, ())
+    return Markup("".join(fragment_html(f) for f in fragments))  # noqa: S704 - built by fragment_html

@@ -35,6 +35,7 @@ from orbit.platform.crm.service import ContactService, display_name
 from orbit.platform.errors import InvalidInputError, NotAuthenticatedError, OrbitError
 from orbit.platform.ids import parse_id
 from orbit.platform.runtime import Runtime
+from orbit.plugins.ui import record_plugins
 from orbit.tenants.context import Principal, TenantContext
 from orbit.tenants.controllers import accept_url
 from orbit.tenants.roles import API_KEY_SCOPES, INVITABLE_ROLES, Scope
@@ -408,6 +409,7 @@ class WorkspacePages(Controller):
         principal: Principal,
         tenant: TenantContext,
         contacts: ContactService,
+        runtime: Runtime,
         contact_id: str,
     ) -> Template:
         """One contact with its timeline and deals."""
@@ -422,6 +424,7 @@ class WorkspacePages(Controller):
             timeline=await ActivityService(contacts.db).timeline(tenant, "contact", contact.id),
             deals=(await DealService(contacts.db).find(tenant, contact_id=contact.id)).items,
             history=(await AuditService(contacts.db).history(tenant, "contact", contact.id)).items,
+            **await record_plugins(runtime.plugins, tenant, "contact", contact.id),
         )
 
     @get("/contacts/{contact_id:str}/edit")

@@ -19,6 +19,7 @@ from orbit.frontend import i18n
 from orbit.frontend.account_pages import AccountSettingsPages
 from orbit.frontend.audit_pages import AuditPages
 from orbit.frontend.crm_pages import CrmPages
+from orbit.frontend.marketplace_pages import MarketplacePages
 from orbit.frontend.pages import PAGE_CONTROLLERS
 from orbit.frontend.search_pages import SearchPages
 from orbit.platform.api.deps import DEPENDENCIES
@@ -43,20 +44,29 @@ from orbit.platform.observability.metrics import Metrics, metrics_endpoint
 from orbit.platform.observability.middleware import ObservabilityMiddleware
 from orbit.platform.runtime import Runtime
 from orbit.platform.search.controllers import SearchController
+from orbit.platform.version import ORBIT_VERSION
+from orbit.plugins.controllers import MarketplaceController
+from orbit.plugins.routes import plugin_routers
 from orbit.tenants.controllers import MemberController, VisibilityController
 
 if TYPE_CHECKING:
     from orbit.platform.db.servers import Endpoints
     from orbit.platform.settings import Settings
+    from orbit.plugins.registry import PluginRegistry
 
 FRONTEND = Path(i18n.__file__).parent
-VERSION = "0.1.0"
 
 
-def create_app(settings: Settings, endpoints: Endpoints) -> Litestar:
-    """The Orbit web application for these settings and servers."""
+def create_app(
+    settings: Settings, endpoints: Endpoints, *, plugin_registry: PluginRegistry | None = None
+) -> Litestar:
+    """The Orbit web application for these settings and servers.
+
+    Plugins are those installed (``orbit.plugins`` entry points) unless
+    ``plugin_registry`` gives others (tests).
+    """
     logging.getLogger("orbit").setLevel(settings.log_level)
-    runtime = Runtime.create(settings, endpoints)
+    runtime = Runtime.create(settings, endpoints, plugin_registry)
     metrics = Metrics(runtime)
 
     def configure_jinja(engine: JinjaTemplateEngine) -> None:
@@ -84,11 +94,14 @@ def create_app(settings: Settings, endpoints: Endpoints) -> Litestar:
             AuditController,
             SearchController,
             SearchPages,
+            MarketplaceController,
             *PAGE_CONTROLLERS,
             CrmPages,
             AccountSettingsPages,
             AuditPages,
             WebhookPages,
+            MarketplacePages,
+            *plugin_routers(runtime.plugins.registry),
             create_static_files_router(
                 path="/static", directories=[FRONTEND / "static"], include_in_schema=False
             ),
@@ -103,7 +116,7 @@ def create_app(settings: Settings, endpoints: Endpoints) -> Litestar:
         ),
         openapi_config=OpenAPIConfig(
             title="Orbit CRM API",
-            version=VERSION,
+            version=ORBIT_VERSION,
             path="/api/docs",
             render_plugins=[SwaggerRenderPlugin()],
         ),

@@ -9,6 +9,10 @@ from redis.asyncio import Redis
 from orbit.platform.auth.sessions import SessionStore
 from orbit.platform.auth.throttle import LoginThrottle
 from orbit.platform.db.engine import Database
+from orbit.plugins.host import PluginHost
+from orbit.plugins.registry import PluginRegistry
+from orbit.plugins.secrets import SettingsCipher
+from orbit.plugins.service import MarketplaceService
 
 if TYPE_CHECKING:
     from piccolo.table import Table
@@ -34,18 +38,39 @@ class Runtime:
     otherwise validate it field by field on every request.
     """
 
-    def __init__(self, settings: Settings, endpoints: Endpoints) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        endpoints: Endpoints,
+        plugin_registry: PluginRegistry | None = None,
+    ) -> None:
         self.settings = settings
         self.endpoints = endpoints
         self.db = Database(endpoints.app_dsn)
         self.redis: Redis = Redis.from_url(endpoints.redis_url, decode_responses=True)
         self.sessions = SessionStore(self.redis)
         self.throttle = LoginThrottle(self.redis)
+        self.plugins = PluginHost(
+            plugin_registry if plugin_registry is not None else PluginRegistry.discover(),
+            self.db,
+            self.redis,
+            SettingsCipher(settings.secret_key),
+        )
+        self.marketplace = MarketplaceService(self.db, self.plugins)
+        self.plugins.on_trip = self.marketplace.trip
 
     @classmethod
-    def create(cls, settings: Settings, endpoints: Endpoints) -> Runtime:
-        """Build (but do not yet connect) the runtime for these endpoints."""
-        return cls(settings, endpoints)
+    def create(
+        cls,
+        settings: Settings,
+        endpoints: Endpoints,
+        plugin_registry: PluginRegistry | None = None,
+    ) -> Runtime:
+        """Build (but do not yet connect) the runtime.
+
+        Plugins are found through entry points unless ``plugin_registry`` is given (tests).
+        """
+        return cls(settings, endpoints, plugin_registry)
 
     async def start(self) -> None:
         """Open the database pool and bind every table to it."""

@@ -34,6 +34,8 @@ class Scope(StrEnum):
     """Define, change and remove custom fields (owners and admins; not for API keys)."""
     AUDIT_READ = "audit:read"
     """Read the workspace's audit log (owners and admins; API keys given it)."""
+    PLUGINS_WRITE = "plugins:write"
+    """Browse the marketplace, enable, configure and remove plugins (owners and admins)."""
 
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {

@@ -24,6 +24,7 @@ from orbit.platform.db.migrations import migrate
 from orbit.platform.db.servers import Endpoints, Infrastructure, app_dsn_for
 from orbit.platform.runtime import Runtime
 from orbit.platform.settings import Settings
+from tests import plugin_fixtures
 
 # One database per run, so parallel runs (a developer and CI) never drop each other's.
 TEST_DATABASE = f"orbit_test_{os.getpid()}"
@@ -75,7 +76,7 @@ async def endpoints(settings: Settings) -> AsyncIterator[Endpoints]:
     admin_dsn = with_database(started.admin_dsn, TEST_DATABASE)
     await recreate_database(started.admin_dsn, TEST_DATABASE)
     password = "orbit-test-app-password"
-    await migrate(admin_dsn, password)
+    await migrate(admin_dsn, password, extra_apps=plugin_fixtures.APPS)
     redis_url = with_redis_db(started.redis_url, TEST_REDIS_DB)
     yield Endpoints(
         admin_dsn=admin_dsn, app_dsn=app_dsn_for(admin_dsn, password), redis_url=redis_url
@@ -92,7 +93,7 @@ async def endpoints(settings: Settings) -> AsyncIterator[Endpoints]:
 async def app_and_runtime(
     settings: Settings, endpoints: Endpoints
 ) -> AsyncIterator[tuple[object, Runtime]]:
-    app = create_app(settings, endpoints)
+    app = create_app(settings, endpoints, plugin_registry=plugin_fixtures.registry())
     runtime: Runtime = app.state["runtime"]
     await runtime.start()
     # Browser tests all come from 127.0.0.1: start each run with fresh throttle counters.

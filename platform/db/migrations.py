@@ -24,7 +24,7 @@ from piccolo.engine.postgres import PostgresEngine
 from orbit.platform.db import roles
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
     from types import ModuleType
 
     from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -52,6 +52,14 @@ def sql(statements: str) -> Callable[[], Awaitable[None]]:
     return step
 
 
+def plugin_owned(table: str) -> str:
+    """:func:`tenant_owned` for a plugin's table, plus DML for the role plugin SQL runs as."""
+    return (
+        tenant_owned(table)
+        + f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {roles.PLUGIN_DATA};\n"
+    )
+
+
 def tenant_owned(table: str) -> str:
     """SQL that walls ``table`` off per tenant: RLS enabled and forced, the policy, DML grants."""
     return f"""
@@ -72,12 +80,22 @@ class PendingMigration:
     module: ModuleType
 
 
-def all_migrations() -> list[PendingMigration]:
-    """Every migration of every registered app, ordered by ID."""
+def plugin_apps() -> list[str]:
+    """Piccolo apps of the installed plugins that load (their manifests' ``migrations``)."""
+    from orbit.plugins.registry import PluginRegistry  # noqa: PLC0415 - plugins import late
+
+    return [m.migrations for m in PluginRegistry.discover().loaded if m.migrations]
+
+
+def all_migrations(extra_apps: Sequence[str] = ()) -> list[PendingMigration]:
+    """Every migration of every registered app and installed plugin, ordered by ID.
+
+    ``extra_apps``: Piccolo apps of plugins loaded some other way than entry points (tests).
+    """
     from orbit.platform.db.piccolo_conf import APP_REGISTRY  # noqa: PLC0415
 
     found: list[PendingMigration] = []
-    for app_module_path in APP_REGISTRY.apps:
+    for app_module_path in dict.fromkeys([*APP_REGISTRY.apps, *plugin_apps(), *extra_apps]):
         app_module = importlib.import_module(app_module_path)
         app_config = app_module.APP_CONFIG
         package = app_module_path.rpartition(".")[0] + ".piccolo_migrations"
@@ -99,10 +117,17 @@ def _owner_engine(admin_dsn: str, setup: roles.RoleSetup) -> PostgresEngine:
     )
 
 
-async def migrate(admin_dsn: str, app_password: str, *, until: str | None = None) -> list[str]:
+async def migrate(
+    admin_dsn: str,
+    app_password: str,
+    *,
+    until: str | None = None,
+    extra_apps: Sequence[str] = (),
+) -> list[str]:
     """Create roles, then apply every pending migration; returns the IDs applied.
 
-    ``until`` stops after the migration with that ID (tests of data migrations).
+    ``until`` stops after the migration with that ID (tests of data migrations);
+    ``extra_apps`` adds plugin apps (see :func:`all_migrations`).
     """
     setup = await roles.ensure_roles(admin_dsn, app_password)
     os.environ.setdefault("PICCOLO_CONF", PICCOLO_CONF)
@@ -113,7 +138,7 @@ async def migrate(admin_dsn: str, app_password: str, *, until: str | None = None
     Migration._meta.db = engine  # noqa: SLF001
     applied: list[str] = []
     await Migration.create_table(if_not_exists=True)
-    for migration in all_migrations():
+    for migration in all_migrations(extra_apps):
         if until is not None and migration.id > until:
             break
         async with engine.transaction() as tx:

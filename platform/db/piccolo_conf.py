@@ -21,5 +21,6 @@ APP_REGISTRY = AppRegistry(
         "orbit.platform.events.piccolo_app",
         "orbit.billing.piccolo_app",
         "orbit.platform.audit.piccolo_app",
+        "orbit.plugins.piccolo_app",
     ]
 )

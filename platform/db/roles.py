@@ -4,6 +4,8 @@
   when Orbit connects as a superuser, as on the embedded server).
 - ``orbit_app`` serves requests and jobs: ``LOGIN NOSUPERUSER NOBYPASSRLS``
   with DML grants only, so row-level security always applies to it.
+- ``orbit_plugin_data`` (``NOLOGIN NOBYPASSRLS``, granted to ``orbit_app``) runs
+  plugins' own SQL, with grants on plugin tables only.
 - ``orbit_search`` and ``orbit_crosstenant`` are ``NOLOGIN BYPASSRLS`` owners of
   the few ``SECURITY DEFINER`` functions that need them: search (indexes under
   RLS, see DESIGN.md) and the narrow cross-tenant look-ups of authentication.
@@ -22,6 +24,9 @@ OWNER = "orbit_owner"
 APP = "orbit_app"
 SEARCH = "orbit_search"
 CROSSTENANT = "orbit_crosstenant"
+PLUGIN_DATA = "orbit_plugin_data"
+"""The role plugin SQL runs as (``SET LOCAL ROLE`` from ``orbit_app``): DML on plugin
+tables only, so a plugin's own queries cannot read the core's tables around its scopes."""
 
 
 class RoleSetupError(RuntimeError):
@@ -59,12 +64,12 @@ async def ensure_roles(admin_dsn: str, app_password: str) -> RoleSetup:
             row["rolname"]
             for row in await conn.fetch(
                 "SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])",
-                [OWNER, APP, SEARCH, CROSSTENANT],
+                [OWNER, APP, SEARCH, CROSSTENANT, PLUGIN_DATA],
             )
         }
         if not superuser:
             current = await conn.fetchval("SELECT current_user")
-            missing = sorted({APP, SEARCH, CROSSTENANT} - existing)
+            missing = sorted({APP, SEARCH, CROSSTENANT, PLUGIN_DATA} - existing)
             if missing:
                 raise RoleSetupError(
                     f"roles {', '.join(missing)} are missing and {current} may not create them; "
@@ -95,13 +100,17 @@ def role_statements(existing: set[str], app_password: str, database: str) -> lis
         for definer in (SEARCH, CROSSTENANT)
         if definer not in existing
     )
+    if PLUGIN_DATA not in existing:
+        statements.append(f"CREATE ROLE {PLUGIN_DATA} NOLOGIN NOSUPERUSER NOBYPASSRLS")
     db = _quote(database)
     statements += [
+        # The app switches to it (SET LOCAL ROLE) around a plugin's own queries.
+        f"GRANT {PLUGIN_DATA} TO {APP}",
         # The owner hands function ownership to the definer roles, which needs membership.
         f"GRANT {SEARCH}, {CROSSTENANT} TO {OWNER}",
         f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {db} TO {OWNER}",
         f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {APP}",
         f"GRANT USAGE, CREATE ON SCHEMA public TO {OWNER}, {SEARCH}, {CROSSTENANT}",
-        f"GRANT USAGE ON SCHEMA public TO {APP}",
+        f"GRANT USAGE ON SCHEMA public TO {APP}, {PLUGIN_DATA}",
     ]
     return statements

@@ -26,12 +26,14 @@ import httpx
 from orbit.platform.events.backoff import DEFAULT_POLICY, RetryPolicy
 from orbit.platform.events.signing import signature
 from orbit.platform.ids import new_id
+from orbit.plugins.jobs import create_deliveries
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from uuid import UUID
 
     from orbit.platform.db.engine import Database
+    from orbit.plugins.registry import PluginRegistry
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,14 @@ class DueDelivery:
         return f"webhook:{self.delivery_id}:{self.attempts}"
 
 
-async def dispatch_batch(db: Database, limit: int = 100) -> int:
-    """Dispatch up to ``limit`` committed events of one tenant; how many it dispatched."""
+async def dispatch_batch(
+    db: Database, limit: int = 100, plugins: PluginRegistry | None = None
+) -> int:
+    """Dispatch up to ``limit`` committed events of one tenant; how many it dispatched.
+
+    With ``plugins``, also creates the deliveries to the tenant's enabled plugins
+    that subscribe to the events (orbit.plugins.jobs delivers them).
+    """
     async with db.transaction():
         claimed = await db.fetch("SELECT tenant_id, id FROM orbit_claim_outbox_events($1)", limit)
         if not claimed:
@@ -89,6 +97,8 @@ async def dispatch_batch(db: Database, limit: int = 100) -> int:
             [pair["event_id"] for pair in pairs],
             [pair["endpoint_id"] for pair in pairs],
         )
+        if plugins is not None:
+            await create_deliveries(db, plugins, tenant_id, event_ids)
         await db.execute(
             "UPDATE outbox_events SET dispatched_at = now() WHERE tenant_id = $1 AND id = ANY ($2)",
             tenant_id,

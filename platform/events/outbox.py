@@ -33,6 +33,10 @@ EVENT_TYPES = frozenset(
         "deal.lost",
         "task.due",
         "activity.created",
+        "plugin.installed",
+        "plugin.enabled",
+        "plugin.disabled",
+        "plugin.uninstalled",
     }
 )
 """Every event type Orbit emits; webhook filters choose among these."""

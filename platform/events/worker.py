@@ -31,6 +31,7 @@ from orbit.platform.events.egress import PublicOnlyTransport
 from orbit.platform.events.jobs import HTTP_TIMEOUT, deliver, dispatch_batch, due_deliveries
 from orbit.platform.events.mail import SmtpServer, send_due_emails
 from orbit.platform.observability.worker_metrics import QUEUE_STATES, WorkerMetrics
+from orbit.plugins.jobs import deliver_plugin_events
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -195,10 +196,13 @@ class EventWorker:
         found = await fire_due_reminders(self.runtime.db, public_url=settings.public_url)
         found += await send_due_emails(self.runtime.db, self.smtp)
         for _ in range(MAX_BATCHES_PER_ROUND):
-            dispatched = await dispatch_batch(self.runtime.db, DISPATCH_BATCH)
+            dispatched = await dispatch_batch(
+                self.runtime.db, DISPATCH_BATCH, self.runtime.plugins.registry
+            )
             found += dispatched
             if not dispatched:
                 break
+        found += await deliver_plugin_events(self.runtime.plugins, policy=self.policy)
         # New deliveries are due at once, so this also enqueues what was just dispatched.
         due = await due_deliveries(self.runtime.db)
         await self._enqueue(due)

@@ -48,6 +48,8 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_PoolCollector(runtime))
+        # Plugin hook calls are counted by the plugin host (shared with the worker).
+        self.registry.register(runtime.plugins.metrics.registry)
         self.refreshers: list[Callable[[], Awaitable[None]]] = []
         """Run before each scrape: ``orbit run``'s in-process worker reads its gauges here."""
 

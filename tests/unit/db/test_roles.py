@@ -3,7 +3,7 @@ from __future__ import annotations
 from orbit.platform.db import roles
 from orbit.platform.db.roles import role_statements
 
-ALL_ROLES = {roles.OWNER, roles.APP, roles.SEARCH, roles.CROSSTENANT}
+ALL_ROLES = {roles.OWNER, roles.APP, roles.SEARCH, roles.CROSSTENANT, roles.PLUGIN_DATA}
 
 
 def _creates(statements: list[str]) -> dict[str, str]:
@@ -19,7 +19,7 @@ def test_only_missing_roles_are_created_and_grants_are_always_given() -> None:
     statements = role_statements(
         existing={roles.OWNER, roles.SEARCH}, app_password="pw", database="orbit"
     )
-    assert set(_creates(statements)) == {roles.APP, roles.CROSSTENANT}
+    assert set(_creates(statements)) == {roles.APP, roles.CROSSTENANT, roles.PLUGIN_DATA}
     everything_exists = role_statements(existing=ALL_ROLES, app_password="pw", database="orbit")
     assert _creates(everything_exists) == {}
     assert everything_exists
@@ -63,3 +63,11 @@ def test_the_database_name_is_quoted_as_an_identifier() -> None:
 def test_the_app_password_is_quoted_as_a_literal() -> None:
     app = _creates(role_statements(existing=set(), app_password="it's", database="orbit"))
     assert app[roles.APP].endswith("PASSWORD 'it''s'")
+
+
+def test_plugin_sql_runs_as_a_role_that_cannot_bypass_rls_and_the_app_may_switch_to_it() -> None:
+    statements = role_statements(existing=set(), app_password="pw", database="orbit")
+    words = _creates(statements)[roles.PLUGIN_DATA].split()
+    assert "NOLOGIN" in words
+    assert "NOBYPASSRLS" in words
+    assert f"GRANT {roles.PLUGIN_DATA} TO {roles.APP}" in statements

@@ -1,0 +1,296 @@
+"""What a plugin gets when it acts for one tenant, and the values hooks exchange with Orbit.
+
+:class:`PluginContext` carries the tenant, settings, scopes and services; events,
+fragments, widgets, timeline entries and jobs are the values hooks take or return.
+
+A context's services check the scopes the tenant's admin granted the plugin before
+anything else and raise :class:`ScopeError` otherwise. They read through the
+tenant's own transaction, where row-level security shows that tenant's rows only.
+A plugin's own SQL (``ctx.db``) runs as the ``orbit_plugin_data`` role, which may
+touch plugin tables only, inside a savepoint that is rolled back if the hook fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from orbit.platform.errors import PermissionDeniedError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+    from datetime import datetime, timedelta
+    from decimal import Decimal
+    from uuid import UUID
+
+    import asyncpg
+
+    from orbit.platform.db.engine import Database
+
+
+class ScopeError(PermissionDeniedError):
+    """The plugin used a service outside the scopes the tenant granted it (a 403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A committed domain event (``contact.created``, ``deal.won``, …)."""
+
+    id: UUID
+    """Stable across redeliveries: key idempotent effects on it."""
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """HTML a plugin puts into a page slot, under a title.
+
+    ``html`` is inserted as it is: escape anything that came from users (Jinja2
+    autoescaping or :func:`markupsafe.escape` do).
+    """
+
+    title: str
+    html: str
+
+
+@dataclass(frozen=True, slots=True)
+class Widget:
+    """A dashboard card."""
+
+    title: str
+    html: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One line a plugin adds to a record's timeline."""
+
+    occurred_at: datetime
+    title: str
+    body: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledJob:
+    """A coroutine the worker runs every ``every`` for each tenant that enabled the plugin."""
+
+    name: str
+    every: timedelta
+    run: Callable[[PluginContext], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A contact as plugins see it."""
+
+    id: UUID
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    company_name: str | None
+    owner_id: UUID | None
+    tags: tuple[str, ...]
+    custom: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def name(self) -> str:
+        """First and last name."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Deal:
+    """A deal as plugins see it."""
+
+    id: UUID
+    title: str
+    amount: Decimal
+    currency: str
+    status: str
+    pipeline_id: UUID
+    stage_id: UUID
+    company_id: UUID | None
+    owner_id: UUID | None
+    expected_close_date: Any
+    created_at: datetime
+    updated_at: datetime
+
+
+class PluginDatabase:
+    """SQL on the plugin's own tables, in the tenant's transaction (``ctx.db``).
+
+    Runs as ``orbit_plugin_data`` (DML on plugin tables only) under row-level
+    security: the tenant's rows are the only ones visible, and a row written for
+    another tenant is refused. The first query opens a savepoint; Orbit releases it
+    when the hook returns and rolls it back when the hook fails.
+    """
+
+    def __init__(self, db: Database, plugin_id: str) -> None:
+        self._db = db
+        self._savepoint = f"orbit_plugin_{plugin_id}"
+        self.opened = False
+
+    async def _enter(self) -> None:
+        if not self.opened:
+            await self._db.execute(f"SAVEPOINT {self._savepoint}; SET LOCAL ROLE orbit_plugin_data")
+            self.opened = True
+
+    async def settle(self, *, ok: bool) -> None:
+        """End the savepoint: keep the plugin's writes, or undo them (Orbit calls this)."""
+        if not self.opened:
+            return
+        self.opened = False
+        if ok:
+            await self._db.execute(f"RESET ROLE; RELEASE SAVEPOINT {self._savepoint}")
+        else:
+            # Rolling back to the savepoint also undoes SET LOCAL ROLE.
+            await self._db.execute(
+                f"ROLLBACK TO SAVEPOINT {self._savepoint}; RELEASE SAVEPOINT {self._savepoint}"
+            )
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        """Rows of ``query`` (``$1``… placeholders)."""
+        await self._enter()
+        return await self._db.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+        """The first row of ``query``."""
+        await self._enter()
+        return await self._db.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: object) -> Any:
+        """The first value of ``query``."""
+        await self._enter()
+        return await self._db.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: object) -> str:
+        """Run ``query``; its status."""
+        await self._enter()
+        return await self._db.execute(query, *args)
+
+
+class _Scoped:
+    def __init__(self, ctx: PluginContext) -> None:
+        self._ctx = ctx
+
+    async def _fetchrow(self, scope: str, query: str, *args: object) -> asyncpg.Record | None:
+        self._ctx.require(scope)
+        return await self._ctx.core_db.fetchrow(query, self._ctx.tenant_id, *args)
+
+    async def _fetch(self, scope: str, query: str, *args: object) -> list[asyncpg.Record]:
+        self._ctx.require(scope)
+        return await self._ctx.core_db.fetch(query, self._ctx.tenant_id, *args)
+
+
+def _contact(row: asyncpg.Record) -> Contact:
+    custom = row["custom"]
+    return Contact(
+        id=row["id"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        email=row["email"],
+        phone=row["phone"],
+        company_name=row["company_name"],
+        owner_id=row["owner_id"],
+        tags=tuple(row["tags"]),
+        custom=json.loads(custom) if isinstance(custom, str) else dict(custom),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+_CONTACT_COLUMNS = (
+    "id, first_name, last_name, email, phone, company_name, owner_id, tags, custom, "
+    "created_at, updated_at"
+)
+
+
+class Contacts(_Scoped):
+    """The tenant's contacts (``contacts:read``)."""
+
+    async def get(self, contact_id: UUID) -> Contact | None:
+        """One contact, or ``None`` when the tenant has no such contact."""
+        row = await self._fetchrow(
+            "contacts:read",
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE tenant_id = $1 AND id = $2",
+            contact_id,
+        )
+        return None if row is None else _contact(row)
+
+    async def recent(self, limit: int = 50) -> list[Contact]:
+        """The most recently changed contacts (at most 500)."""
+        rows = await self._fetch(
+            "contacts:read",
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE tenant_id = $1 "
+            "ORDER BY updated_at DESC, id DESC LIMIT $2",
+            min(max(limit, 1), 500),
+        )
+        return [_contact(row) for row in rows]
+
+
+class Deals(_Scoped):
+    """The tenant's deals (``deals:read``)."""
+
+    async def get(self, deal_id: UUID) -> Deal | None:
+        """One deal, or ``None``."""
+        row = await self._fetchrow(
+            "deals:read",
+            "SELECT id, title, amount, currency, status, pipeline_id, stage_id, company_id, "
+            "owner_id, expected_close_date, created_at, updated_at "
+            "FROM deals WHERE tenant_id = $1 AND id = $2",
+            deal_id,
+        )
+        return None if row is None else Deal(**dict(row))
+
+    async def for_contact(self, contact_id: UUID) -> list[Deal]:
+        """Deals linked to a contact."""
+        rows = await self._fetch(
+            "deals:read",
+            "SELECT d.id, d.title, d.amount, d.currency, d.status, d.pipeline_id, "
+            "d.stage_id, d.company_id, d.owner_id, d.expected_close_date, d.created_at, "
+            "d.updated_at FROM deals d "
+            "JOIN deal_contacts dc ON dc.tenant_id = d.tenant_id AND dc.deal_id = d.id "
+            "WHERE d.tenant_id = $1 AND dc.contact_id = $2 ORDER BY d.created_at",
+            contact_id,
+        )
+        return [Deal(**dict(row)) for row in rows]
+
+
+@dataclass(slots=True)
+class PluginContext:
+    """One plugin acting for one tenant: its settings, its granted scopes, its services."""
+
+    plugin_id: str
+    tenant_id: UUID
+    tenant_slug: str
+    settings: Mapping[str, Any]
+    """The tenant's configuration of the plugin (secrets decrypted), defaults filled in."""
+    scopes: frozenset[str]
+    """Scopes the tenant's admin granted."""
+    core_db: Database = field(repr=False)
+    log: logging.Logger = field(init=False, repr=False)
+    db: PluginDatabase = field(init=False, repr=False)
+    contacts: Contacts = field(init=False, repr=False)
+    deals: Deals = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Build the scoped services."""
+        self.log = logging.getLogger(f"orbit.plugin.{self.plugin_id}")
+        self.db = PluginDatabase(self.core_db, self.plugin_id)
+        self.contacts = Contacts(self)
+        self.deals = Deals(self)
+
+    def require(self, scope: str) -> None:
+        """Raise :class:`ScopeError` unless the tenant granted ``scope``."""
+        if scope not in self.scopes:
+            raise ScopeError(
+                f"plugin {self.plugin_id} was not granted {scope!r} in workspace "
+                f"{self.tenant_slug} (granted: {', '.join(sorted(self.scopes)) or 'none'})"
+            )

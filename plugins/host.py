@@ -1,0 +1,313 @@
+"""Calling plugins for one tenant, each call isolated, timed, counted and breaker-guarded.
+
+:meth:`PluginHost.for_tenant` reads which plugins the tenant enabled (one indexed
+query in the current transaction) and returns a :class:`TenantPlugins` whose
+:meth:`~TenantPlugins.call` runs a hook on exactly those plugins, through pluggy's
+``subset_hook_caller`` cached per enabled set.
+
+Each implementation runs on its own: an exception, a coroutine that outlives the
+hook's time budget (cancelled) or a synchronous call that overran it is logged with
+the plugin id and tenant, counted in Prometheus, and never reaches the caller or the
+next plugin. Failures are counted per tenant and plugin in Redis; ``threshold`` of
+them within ``window`` trip the breaker: the plugin is disabled for that tenant (in
+its own transaction) and the tenant's admins get a notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from orbit.plugins.context import PluginContext
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+    from uuid import UUID
+
+    from redis.asyncio import Redis
+
+    from orbit.platform.db.engine import Database
+    from orbit.plugins.registry import PluginRegistry
+    from orbit.plugins.secrets import SettingsCipher
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUDGET = 2.0
+BUDGETS: dict[str, float] = {
+    "orbit_ui_slot": 0.5,
+    "orbit_dashboard_widgets": 0.5,
+    "orbit_timeline_entries": 0.5,
+    "orbit_event": 10.0,
+    "orbit_contact_export": 10.0,
+    "orbit_contact_erase": 10.0,
+}
+"""Seconds each call of a hook may take; pages wait on the short ones."""
+
+BREAKER_THRESHOLD = 5
+BREAKER_WINDOW = 600
+"""Failures of one plugin for one tenant within this many seconds that disable it."""
+
+CALL_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+
+
+class PluginMetrics:
+    """Per-plugin call counts, failures and latency (served at ``/metrics``)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.calls = Counter(
+            "orbit_plugin_hook_calls",
+            "Plugin hook calls by plugin, hook and outcome (ok, error, timeout).",
+            ["plugin", "hook", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "orbit_plugin_hook_duration_seconds",
+            "Time one plugin took in one hook call.",
+            ["plugin", "hook"],
+            buckets=CALL_BUCKETS,
+            registry=self.registry,
+        )
+        self.trips = Counter(
+            "orbit_plugin_breaker_trips",
+            "Times a plugin was disabled for a tenant after repeated failures.",
+            ["plugin"],
+            registry=self.registry,
+        )
+        self._children: dict[tuple[str, str, str], Any] = {}
+
+    def observe(self, plugin: str, hook: str, outcome: str, seconds: float) -> None:
+        """Count one call (label children cached: this runs on every hook call)."""
+        key = (plugin, hook, outcome)
+        pair = self._children.get(key)
+        if pair is None:
+            pair = self._children[key] = (
+                self.calls.labels(plugin, hook, outcome),
+                self.latency.labels(plugin, hook),
+            )
+        pair[0].inc()
+        pair[1].observe(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Installation:
+    """A plugin as one tenant enabled it."""
+
+    plugin_id: str
+    settings: dict[str, Any]
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """One plugin's answer to one hook call."""
+
+    plugin_id: str
+    value: Any
+
+
+class HookOverrunError(TimeoutError):
+    """A synchronous hook implementation ran past its budget (it could not be cancelled)."""
+
+
+class PluginHost:
+    """Runs hooks for tenants: the registry plus isolation, metrics and the breaker."""
+
+    def __init__(
+        self,
+        registry: PluginRegistry,
+        db: Database,
+        redis: Redis,
+        cipher: SettingsCipher,
+        *,
+        threshold: int = BREAKER_THRESHOLD,
+        window: int = BREAKER_WINDOW,
+        budgets: Mapping[str, float] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.db = db
+        self.redis = redis
+        self.cipher = cipher
+        self.threshold = threshold
+        self.window = window
+        self.budgets = {**BUDGETS, **(budgets or {})}
+        self.metrics = PluginMetrics()
+        self.on_trip: Callable[[UUID, str], Awaitable[None]] | None = None
+        """Disables a plugin for a tenant and tells its admins (set by the plugin service)."""
+
+    async def installations(self, tenant_id: UUID) -> dict[str, Installation]:
+        """The loaded plugins the tenant enabled, with their settings and scopes."""
+        if not self.registry.listings:
+            return {}
+        rows = await self.db.fetch(
+            "SELECT plugin_id, settings, secrets, granted_scopes FROM plugin_installations "
+            "WHERE tenant_id = $1 AND enabled",
+            tenant_id,
+        )
+        found: dict[str, Installation] = {}
+        for row in rows:
+            manifest = self.registry.manifest(row["plugin_id"])
+            if manifest is None:
+                continue  # installed once, no longer loaded here: skipped, not an error
+            settings = {s.name: s.default for s in manifest.settings if s.default is not None}
+            settings.update(json.loads(row["settings"]))
+            if row["secrets"] is not None:
+                settings.update(self.cipher.decrypt(row["secrets"]))
+            found[row["plugin_id"]] = Installation(
+                row["plugin_id"], settings, frozenset(row["granted_scopes"])
+            )
+        return found
+
+    async def for_tenant(self, tenant_id: UUID, tenant_slug: str) -> TenantPlugins:
+        """The tenant's enabled plugins, ready to call."""
+        return TenantPlugins(self, tenant_id, tenant_slug, await self.installations(tenant_id))
+
+    async def run(
+        self,
+        hook: str,
+        ctx: PluginContext,
+        function: Callable[..., Any],
+        kwargs: dict[str, Any],
+    ) -> tuple[bool, Any]:
+        """Call one implementation isolated; whether it succeeded, and its value."""
+        budget = self.budgets.get(hook, DEFAULT_BUDGET)
+        plugin_id = ctx.plugin_id
+        started = time.perf_counter()
+        outcome = "ok"
+        value: Any = None
+        try:
+            value = function(**kwargs)
+            if inspect.isawaitable(value):
+                async with asyncio.timeout(budget):
+                    value = await value
+            elif time.perf_counter() - started > budget:
+                raise HookOverrunError  # noqa: TRY301 - handled with the async overruns below
+        except TimeoutError:
+            outcome, value = "timeout", None
+            log.warning(
+                "plugin %s: %s ran over its %ss budget (tenant %s)",
+                plugin_id,
+                hook,
+                budget,
+                ctx.tenant_slug,
+            )
+        except Exception:
+            outcome, value = "error", None
+            log.exception("plugin %s: %s failed (tenant %s)", plugin_id, hook, ctx.tenant_slug)
+        try:
+            await ctx.db.settle(ok=outcome == "ok")
+        except Exception:
+            log.exception("plugin %s: could not end its savepoint", plugin_id)
+            outcome = "error"
+        self.metrics.observe(plugin_id, hook, outcome, time.perf_counter() - started)
+        if outcome != "ok":
+            await self._failed(ctx.tenant_id, plugin_id)
+        return outcome == "ok", value
+
+    async def _failed(self, tenant_id: UUID, plugin_id: str) -> None:
+        key = f"orbit:plugin-failures:{tenant_id}:{plugin_id}"
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, self.window, nx=True)
+                count, _ = await pipe.execute()
+        except Exception:  # noqa: BLE001 - a Redis outage must not fail the request
+            log.warning("plugin %s: could not count a failure (Redis)", plugin_id)
+            return
+        if int(count) == self.threshold:
+            self.metrics.trips.labels(plugin_id).inc()
+            log.error(
+                "plugin %s: %d failures in %ss for tenant %s; disabling it there",
+                plugin_id,
+                count,
+                self.window,
+                tenant_id,
+            )
+            if self.on_trip is not None:
+                try:
+                    await self.on_trip(tenant_id, plugin_id)
+                except Exception:
+                    log.exception("plugin %s: the circuit breaker could not disable it", plugin_id)
+
+    async def reset_failures(self, tenant_id: UUID, plugin_id: str) -> None:
+        """Forget counted failures (an admin enabled the plugin again)."""
+        await self.redis.delete(f"orbit:plugin-failures:{tenant_id}:{plugin_id}")
+
+
+class TenantPlugins:
+    """One tenant's enabled plugins for the current transaction."""
+
+    def __init__(
+        self,
+        host: PluginHost,
+        tenant_id: UUID,
+        tenant_slug: str,
+        installations: dict[str, Installation],
+    ) -> None:
+        self.host = host
+        self.tenant_id = tenant_id
+        self.tenant_slug = tenant_slug
+        self.installations = installations
+        self.enabled = frozenset(installations)
+        self._contexts: dict[str, PluginContext] = {}
+
+    def context(self, plugin_id: str) -> PluginContext:
+        """The context ``plugin_id`` acts in for this tenant."""
+        ctx = self._contexts.get(plugin_id)
+        if ctx is None:
+            installation = self.installations[plugin_id]
+            ctx = self._contexts[plugin_id] = PluginContext(
+                plugin_id=plugin_id,
+                tenant_id=self.tenant_id,
+                tenant_slug=self.tenant_slug,
+                settings=installation.settings,
+                scopes=installation.scopes,
+                core_db=self.host.db,
+            )
+        return ctx
+
+    def implementers(self, hook: str) -> list[str]:
+        """Enabled plugins that implement ``hook``, in call order."""
+        if not self.enabled:
+            return []
+        caller = self.host.registry.caller(hook, self.enabled)
+        return [impl.plugin_name for impl in reversed(caller.get_hookimpls())]
+
+    async def call_one(self, hook: str, plugin_id: str, **kwargs: Any) -> tuple[bool, Any]:
+        """Run ``hook`` on one enabled plugin: whether it succeeded (or has no such hook)."""
+        caller = self.host.registry.caller(hook, self.enabled)
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name == plugin_id:
+                ctx = self.context(plugin_id)
+                available = {**kwargs, "ctx": ctx}
+                args = {name: available[name] for name in impl.argnames}
+                return await self.host.run(hook, ctx, impl.function, args)
+        return True, None
+
+    async def call(self, hook: str, *, only: str | None = None, **kwargs: Any) -> list[CallResult]:
+        """Run ``hook`` on every enabled plugin (or ``only`` that one); their answers.
+
+        Plugins that fail or answer ``None`` are left out.
+        """
+        if not self.enabled:
+            return []
+        caller = self.host.registry.caller(hook, self.enabled)
+        results: list[CallResult] = []
+        for impl in reversed(caller.get_hookimpls()):
+            plugin_id = impl.plugin_name
+            if only is not None and plugin_id != only:
+                continue
+            ctx = self.context(plugin_id)
+            available = {**kwargs, "ctx": ctx}
+            args = {name: available[name] for name in impl.argnames}
+            ok, value = await self.host.run(hook, ctx, impl.function, args)
+            if ok and value is not None:
+                results.append(CallResult(plugin_id, value))
+        return results

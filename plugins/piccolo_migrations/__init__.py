@@ -1,0 +1,1 @@
+"""Migrations of the plugin platform's own tables."""

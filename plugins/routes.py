@@ -1,0 +1,80 @@
+"""Mounting plugins' routes: ``/api/v1/apps/{plugin}/…`` and ``/t/{slug}/apps/{plugin}/…``.
+
+Routes are collected once at start-up from every loaded plugin. A request reaches
+them only when the caller's workspace enabled the plugin (a 404 otherwise, as if
+the route did not exist); handlers ask for ``plugin: PluginContext``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar import Router
+from litestar.di import Provide
+
+from orbit.platform.errors import NotFoundError
+from orbit.plugins.context import PluginContext  # noqa: TC001 - Litestar reads the hint at run time
+from orbit.tenants.context import require_tenant
+
+if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
+    from litestar.handlers import BaseRouteHandler
+
+    from orbit.platform.runtime import Runtime
+    from orbit.plugins.registry import PluginRegistry
+
+_STATE_KEY = "orbit_plugin_context"
+
+
+async def _context(connection: ASGIConnection[Any, Any, Any, Any], plugin_id: str) -> PluginContext:
+    cached: PluginContext | None = connection.state.get(_STATE_KEY)
+    if cached is not None:
+        return cached
+    from orbit.platform.auth.middleware import PRINCIPAL_KEY  # noqa: PLC0415 - avoids a cycle
+    from orbit.tenants.context import ANONYMOUS  # noqa: PLC0415
+
+    tenant = require_tenant(connection.state.get(PRINCIPAL_KEY, ANONYMOUS))
+    runtime: Runtime = connection.app.state["runtime"]
+    plugins = await runtime.plugins.for_tenant(tenant.tenant_id, tenant.tenant_slug)
+    if plugin_id not in plugins.enabled:
+        raise NotFoundError(f"the app {plugin_id!r} is not enabled in this workspace")
+    ctx = plugins.context(plugin_id)
+    connection.state[_STATE_KEY] = ctx
+    return ctx
+
+
+def _gate(plugin_id: str) -> Any:
+    async def enabled_here(
+        connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
+    ) -> None:
+        await _context(connection, plugin_id)
+
+    return enabled_here
+
+
+def _provider(plugin_id: str) -> Provide:
+    async def provide_plugin(request: Any) -> PluginContext:
+        return await _context(request, plugin_id)
+
+    return Provide(provide_plugin)
+
+
+def plugin_routers(registry: PluginRegistry) -> list[Router]:
+    """One router per plugin and kind (API, pages) for the routes its hooks return."""
+    routers: list[Router] = []
+    for hook, prefix in (
+        ("orbit_api_routes", "/api/v1/apps/{plugin}"),
+        ("orbit_page_routes", "/t/{{slug:str}}/apps/{plugin}"),
+    ):
+        for plugin_id, handlers in registry.all_results(hook):
+            routers.append(
+                Router(
+                    path=prefix.format(plugin=plugin_id),
+                    route_handlers=list(handlers),
+                    guards=[_gate(plugin_id)],
+                    dependencies={"plugin": _provider(plugin_id)},
+                    tags=[f"apps: {plugin_id}"],
+                    include_in_schema=hook == "orbit_api_routes",
+                )
+            )
+    return routers

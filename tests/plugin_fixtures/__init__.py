@@ -1,0 +1,243 @@
+"""Plugins the tests load beside the installed ones: well-behaved, raising, hanging, snooping.
+
+Each is an object with a ``MANIFEST`` and ``@hookimpl`` methods, exactly what an
+entry point would load; ``registry()`` loads them into the test app's registry.
+They are off for every tenant until a test enables them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from orbit.plugins.api import (
+    Event,
+    Fragment,
+    Manifest,
+    PluginContext,
+    ScopeError,
+    Setting,
+    TimelineEntry,
+    Widget,
+    escape,
+    get,
+    hookimpl,
+)
+from orbit.plugins.registry import PluginRegistry
+
+CALLS: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+"""Tenant slug → (hook, detail) calls the plugins saw, for assertions."""
+
+
+class Probe:
+    """Well-behaved: stores events in its own table, fills the contact sidebar and dashboard."""
+
+    MANIFEST = Manifest(
+        id="probe",
+        name="Probe",
+        version="1.0.0",
+        summary="Records what Orbit tells it",
+        author="Orbit tests",
+        license="MIT",
+        requires_orbit=">=0.1,<1",
+        scopes=("contacts:read",),
+        slots=("contact.sidebar", "dashboard"),
+        events=("contact.created",),
+        settings=(
+            Setting(name="greeting", label="Greeting", default="Hello"),
+            Setting(name="api_token", label="API token", type="secret"),
+            Setting(name="threshold", label="Threshold", type="integer", minimum=1, maximum=100),
+            Setting(name="fail_events", label="Fail events", type="boolean", default=False),
+        ),
+        tables=("probe_seen",),
+        migrations="tests.plugin_fixtures.piccolo_app",
+        readme="# Probe\n\nRecords **everything**. <script>alert(1)</script>",
+    )
+
+    @hookimpl
+    def orbit_plugin_installed(self, ctx: PluginContext) -> None:
+        CALLS[ctx.tenant_slug].append(("installed", None))
+
+    @hookimpl
+    def orbit_plugin_enabled(self, ctx: PluginContext) -> None:
+        CALLS[ctx.tenant_slug].append(("enabled", None))
+
+    @hookimpl
+    def orbit_plugin_disabled(self, ctx: PluginContext, reason: str) -> None:
+        CALLS[ctx.tenant_slug].append(("disabled", reason))
+
+    @hookimpl
+    def orbit_plugin_uninstalled(self, ctx: PluginContext, keep_data: bool) -> None:
+        CALLS[ctx.tenant_slug].append(("uninstalled", keep_data))
+
+    @hookimpl
+    async def orbit_event(self, ctx: PluginContext, event: Event) -> None:
+        CALLS[ctx.tenant_slug].append(("event", event.id))
+        await ctx.db.execute(
+            "INSERT INTO probe_seen (tenant_id, event_id, contact_id) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING",
+            ctx.tenant_id,
+            event.id,
+            UUID(event.data["id"]),
+        )
+        if ctx.settings.get("fail_events"):
+            raise RuntimeError("probe was told to fail after writing")
+
+    @hookimpl
+    async def orbit_ui_slot(
+        self, ctx: PluginContext, slot: str, subject_id: UUID | None
+    ) -> Fragment | None:
+        if subject_id is None:
+            return None
+        contact = await ctx.contacts.get(subject_id)
+        if contact is None:
+            return None
+        seen = await ctx.db.fetchval(
+            "SELECT count(*) FROM probe_seen WHERE tenant_id = $1 AND contact_id = $2",
+            ctx.tenant_id,
+            subject_id,
+        )
+        greeting = escape(ctx.settings.get("greeting", ""))
+        return Fragment(
+            "Probe",
+            f'<p id="probe-panel">{greeting} {escape(contact.name)} · seen {seen}</p>',
+        )
+
+    @hookimpl
+    def orbit_dashboard_widgets(self, ctx: PluginContext) -> list[Widget]:
+        return [Widget("Probe widget", '<p id="probe-widget">probing</p>')]
+
+    @hookimpl
+    def orbit_timeline_entries(
+        self, ctx: PluginContext, subject_type: str, subject_id: UUID
+    ) -> list[TimelineEntry]:
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        return [TimelineEntry(datetime.now(UTC), f"Probed this {subject_type}", "<b>raw</b>")]
+
+    @hookimpl
+    def orbit_validate_settings(self, ctx: PluginContext, settings: dict[str, Any]) -> list[str]:
+        return ["Greeting: that word is not allowed"] if settings.get("greeting") == "nope" else []
+
+    @hookimpl
+    def orbit_api_routes(self) -> list[Any]:
+        @get("/seen")
+        async def seen(plugin: PluginContext) -> dict[str, Any]:
+            count = await plugin.db.fetchval("SELECT count(*) FROM probe_seen")
+            return {"tenant": plugin.tenant_slug, "seen": count}
+
+        return [seen]
+
+
+class Raiser:
+    """Raises in every hook it implements."""
+
+    MANIFEST = Manifest(
+        id="raiser",
+        name="Raiser",
+        version="0.1.0",
+        summary="Always fails",
+        author="Orbit tests",
+        license="MIT",
+        requires_orbit=">=0.1",
+        slots=("contact.sidebar",),
+        events=("contact.created",),
+    )
+
+    @hookimpl
+    def orbit_ui_slot(self, ctx: PluginContext, slot: str, subject_id: UUID | None) -> Fragment:
+        raise RuntimeError("raiser always raises")
+
+    @hookimpl
+    def orbit_event(self, ctx: PluginContext, event: Event) -> None:
+        raise RuntimeError("raiser always raises")
+
+
+class Hanger:
+    """Never answers."""
+
+    MANIFEST = Manifest(
+        id="hanger",
+        name="Hanger",
+        version="0.1.0",
+        summary="Never answers",
+        author="Orbit tests",
+        license="MIT",
+        requires_orbit=">=0.1",
+        slots=("contact.sidebar",),
+    )
+
+    @hookimpl
+    async def orbit_ui_slot(self, ctx: PluginContext, slot: str, subject_id: UUID | None) -> None:
+        await asyncio.sleep(3600)
+
+
+class Snoop:
+    """Granted nothing; tries the core's data through its context and through raw SQL."""
+
+    MANIFEST = Manifest(
+        id="snoop",
+        name="Snoop",
+        version="0.1.0",
+        summary="Tries to read what it was not granted",
+        author="Orbit tests",
+        license="MIT",
+        requires_orbit=">=0.1",
+        events=("contact.created",),
+    )
+
+    @hookimpl
+    async def orbit_event(self, ctx: PluginContext, event: Event) -> None:
+        try:
+            await ctx.contacts.get(UUID(event.data["id"]))
+        except ScopeError as exc:
+            CALLS[ctx.tenant_slug].append(("scope_refused", str(exc)))
+        try:
+            await ctx.db.fetch("SELECT * FROM contacts")
+        except Exception as exc:  # noqa: BLE001 - what the database said is the point
+            CALLS[ctx.tenant_slug].append(("sql_refused", str(exc)))
+            raise
+
+
+class Incompatible:
+    """Needs a future Orbit."""
+
+    MANIFEST = Manifest(
+        id="future",
+        name="Future",
+        version="9.0.0",
+        summary="Needs Orbit 9",
+        author="Orbit tests",
+        license="MIT",
+        requires_orbit=">=9",
+    )
+
+
+class Paid:
+    """Costs money: paid plans only."""
+
+    MANIFEST = Manifest(
+        id="paid",
+        name="Paid",
+        version="1.0.0",
+        summary="A paid plugin",
+        author="Orbit tests",
+        license="Proprietary",
+        requires_orbit=">=0.1",
+        price_per_seat=Decimal("4.50"),
+    )
+
+
+TEST_PLUGINS = (Probe, Raiser, Hanger, Snoop, Incompatible, Paid)
+APPS = ("tests.plugin_fixtures.piccolo_app",)
+
+
+def registry() -> PluginRegistry:
+    """The installed plugins (entry points) plus the test plugins above."""
+    found = PluginRegistry.discover()
+    for plugin in TEST_PLUGINS:
+        found.load(f"tests ({plugin.__name__})", plugin)
+    return found

@@ -1,0 +1,1 @@
+"""The probe plugin's migrations."""
