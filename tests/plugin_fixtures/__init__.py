@@ -197,7 +197,7 @@ class Snoop:
             CALLS[ctx.tenant_slug].append(("scope_refused", str(exc)))
         try:
             await ctx.db.fetch("SELECT * FROM contacts")
-        except Exception as exc:  # noqa: BLE001 - what the database said is the point
+        except Exception as exc:
             CALLS[ctx.tenant_slug].append(("sql_refused", str(exc)))
             raise
 
