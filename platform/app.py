@@ -36,6 +36,7 @@ from orbit.platform.crm.controllers import (
     DealController,
     NotificationController,
     PipelineController,
+    SavedViewController,
     TaskController,
 )
 from orbit.platform.events.controllers import WebhookController
@@ -93,6 +94,7 @@ def create_app(
             WebhookController,
             AuditController,
             SearchController,
+            SavedViewController,
             SearchPages,
             MarketplaceController,
             *PAGE_CONTROLLERS,

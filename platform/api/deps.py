@@ -19,6 +19,7 @@ from orbit.platform.crm.dashboard import DashboardService
 from orbit.platform.crm.deals import DealService, PipelineService
 from orbit.platform.crm.service import ContactService
 from orbit.platform.crm.tasks import NotificationService, TaskService
+from orbit.platform.crm.views import SavedViewService
 from orbit.platform.runtime import Runtime
 from orbit.platform.search.service import SearchService
 from orbit.tenants.context import ANONYMOUS, Principal, TenantContext, require_tenant
@@ -93,6 +94,11 @@ def provide_visibility(runtime: Runtime) -> VisibilityService:
     return VisibilityService(runtime.db)
 
 
+def provide_views(runtime: Runtime) -> SavedViewService:
+    """Saved views of the lists."""
+    return SavedViewService(runtime.db)
+
+
 def provide_search(runtime: Runtime) -> SearchService:
     """The search box."""
     return SearchService(runtime.db)
@@ -133,6 +139,7 @@ DEPENDENCIES = {
     "dashboards": Provide(provide_dashboards, sync_to_thread=False),
     "notifications": Provide(provide_notifications, sync_to_thread=False),
     "search": Provide(provide_search, sync_to_thread=False),
+    "views": Provide(provide_views, sync_to_thread=False),
     "workspaces": Provide(provide_workspaces, sync_to_thread=False),
     "accounts": Provide(provide_accounts, sync_to_thread=False),
     "api_keys": Provide(provide_api_keys, sync_to_thread=False),

@@ -13,30 +13,34 @@ import msgspec
 from orbit.platform import validation
 from orbit.platform.audit.log import record
 from orbit.platform.crm.custom_fields import CustomFieldService
-from orbit.platform.crm.schemas import CompanyCreate, CompanyOut, CompanyPage, CompanyPatch
+from orbit.platform.crm.schemas import (
+    CompanyCreate,
+    CompanyOut,
+    CompanyPage,
+    CompanyPatch,
+    ListCount,
+)
 from orbit.platform.crm.service import (
     DEFAULT_PAGE,
-    check_page_size,
+    Listing,
     checked_custom,
     checked_member,
     checked_query,
     checked_tags,
-    decode_cursor,
-    list_cursor,
+    list_count,
+    list_page,
     may_see,
-    owner_condition,
-    visible_owner_list,
 )
 from orbit.platform.errors import ConflictError, InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
-from orbit.platform.search.matching import matching_ids
 from orbit.platform.search.normalize import search_document
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from orbit.platform.crm.views import ListSpec
     from orbit.platform.db.engine import Database
     from orbit.tenants.context import TenantContext
 
@@ -92,42 +96,46 @@ class CompanyService:
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE,
         custom: dict[str, list[str]] | None = None,
+        spec: ListSpec | None = None,
     ) -> CompanyPage:
-        """Companies, most recently updated first, optionally matching ``q`` (name, domain).
+        """Companies, most recently updated first (or in ``spec``'s sort), matching ``q``.
 
-        ``custom`` maps ``custom.<key>`` to values the company's custom field must equal
-        (for a multi-select: contain).
+        ``q`` matches name and domain; ``custom`` maps ``custom.<key>`` to values the
+        company's custom field must equal (for a multi-select: contain); ``spec`` (a
+        saved view, filters, sort) comes from ``SavedViewService.list_spec``.
         """
         ctx.require(Scope.COMPANIES_READ)
-        check_page_size(limit)
-        after = decode_cursor(cursor) if cursor else None
-        query = checked_query(q)
-        conditions = ["tenant_id = $1"]
-        args: list[Any] = [ctx.tenant_id]
-        document = await CustomFieldService(self.db).filter_document(ctx, "company", custom or {})
-        if document is not None:
-            args.append(json.dumps(document))
-            conditions.append(f"custom @> ${len(args)}::jsonb")
-        matches = None
-        if query:
-            matches = await matching_ids(
-                self.db, visible_owner_list(ctx), "companies", query, after
-            )
-            args.append(matches.ids)
-            conditions.append(f"id = ANY(${len(args)}::uuid[])")
-        if after:
-            args += [after[0], after[1]]
-            conditions.append(f"(updated_at, id) < (${len(args) - 1}, ${len(args)})")
-        if visible := owner_condition(ctx, "owner_id", args):
-            conditions.append(visible)
-        args.append(limit + 1)
-        rows = await self.db.fetch(
-            f"SELECT * FROM companies WHERE {' AND '.join(conditions)} "
-            f"ORDER BY updated_at DESC, id DESC LIMIT ${len(args)}",
-            *args,
+        rows, next_cursor = await list_page(
+            self.db, await self._listing(ctx, q, custom, spec), cursor, limit
         )
-        items = [company_out(row) for row in rows[:limit]]
-        return CompanyPage(items=items, next_cursor=list_cursor(items, len(rows), limit, matches))
+        return CompanyPage(items=[company_out(row) for row in rows], next_cursor=next_cursor)
+
+    async def count(
+        self,
+        ctx: TenantContext,
+        *,
+        q: str | None = None,
+        custom: dict[str, list[str]] | None = None,
+        spec: ListSpec | None = None,
+        exact: bool = False,
+    ) -> ListCount:
+        """How many companies ``find`` would list: estimated unless ``exact`` (or few)."""
+        ctx.require(Scope.COMPANIES_READ)
+        return await list_count(self.db, await self._listing(ctx, q, custom, spec), exact=exact)
+
+    async def _listing(
+        self,
+        ctx: TenantContext,
+        q: str | None,
+        custom: dict[str, list[str]] | None,
+        spec: ListSpec | None,
+    ) -> Listing:
+        document = await CustomFieldService(self.db).filter_document(ctx, "company", custom or {})
+        listing = Listing(ctx, "companies", spec, "companies r")
+        listing.q = checked_query(q) or (spec.q if spec else "")
+        if document is not None:
+            listing.where("r.custom @> {}::jsonb", json.dumps(document))
+        return listing
 
     async def get(self, ctx: TenantContext, company_id: UUID) -> CompanyOut:
         """One company; 404 when it is not in this workspace."""

@@ -15,6 +15,7 @@ from orbit.platform.crm.activities import ActivityService
 from orbit.platform.crm.companies import CompanyService
 from orbit.platform.crm.custom_fields import CustomFieldService, custom_filters
 from orbit.platform.crm.deals import DealService, PipelineService
+from orbit.platform.crm.listing import OPERATORS
 from orbit.platform.crm.schemas import (
     ActivityIn,
     ActivityOut,
@@ -37,8 +38,12 @@ from orbit.platform.crm.schemas import (
     DealPatch,
     ForecastRow,
     Inbox,
+    ListCount,
     PipelineIn,
     PipelineOut,
+    SavedViewIn,
+    SavedViewOut,
+    SavedViewPatch,
     StageIn,
     StageMoveOut,
     StageOrder,
@@ -47,12 +52,49 @@ from orbit.platform.crm.schemas import (
     TaskOut,
     TaskPatch,
     Timeline,
+    ViewFieldOut,
 )
 from orbit.platform.crm.service import DEFAULT_PAGE, MAX_PAGE, ContactService
 from orbit.platform.crm.tasks import NotificationService, TaskService
+from orbit.platform.crm.views import READ_SCOPES, ListSpec, SavedViewService
 from orbit.platform.errors import InvalidInputError
 from orbit.platform.ids import parse_id
 from orbit.tenants.context import TenantContext
+
+ViewParam = Annotated[str | None, Parameter(description="A saved view's id to apply")]
+FiltersParam = Annotated[
+    str | None,
+    Parameter(
+        description='JSON list of filters: [{"field": "last_name", "op": "contains", '
+        '"value": "pap"}]; ops: equals, contains, in, range, empty'
+    ),
+]
+SortParam = Annotated[
+    str | None, Parameter(description="A field to sort by, - for descending: -amount")
+]
+ExactParam = Annotated[
+    bool, Parameter(description="Count exactly (otherwise large lists are estimated)")
+]
+
+
+async def list_spec(
+    views: SavedViewService,
+    tenant: TenantContext,
+    object_type: str,
+    view: str | None,
+    filters: str | None,
+    sort: str | None,
+) -> ListSpec | None:
+    """The saved view, filters and sort a list request names (``None``: none of them)."""
+    if view is None and filters is None and sort is None:
+        return None
+    return await views.list_spec(
+        tenant,
+        object_type,
+        view_id=parse_id(view, "view") if view else None,
+        filters=filters,
+        sort=sort,
+    )
 
 
 class ContactController(Controller):
@@ -67,19 +109,44 @@ class ContactController(Controller):
         request: Request[Any, Any, Any],
         tenant: TenantContext,
         contacts: ContactService,
+        views: SavedViewService,
         q: Annotated[str | None, Parameter(description="Search names, email, company")] = None,
         cursor: Annotated[
             str | None, Parameter(description="next_cursor of the previous page")
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        view: ViewParam = None,
+        filters: FiltersParam = None,
+        sort: SortParam = None,
     ) -> ContactPage:
         """Contacts, most recently updated first; ``q`` matches case- and accent-insensitively.
 
-        ``custom.<key>=<value>`` filters by a custom field (equality; a multi-select
-        contains the value); not together with ``q``.
+        ``view`` applies a saved view; ``filters`` (JSON) and ``sort`` add to it (see
+        ``/api/v1/views``). ``custom.<key>=<value>`` filters by a custom field
+        (equality; a multi-select contains the value).
         """
         custom = custom_filters(request.query_params.multi_items())
-        return await contacts.find(tenant, q=q, cursor=cursor, limit=limit, custom=custom)
+        spec = await list_spec(views, tenant, "contact", view, filters, sort)
+        return await contacts.find(
+            tenant, q=q, cursor=cursor, limit=limit, custom=custom, spec=spec
+        )
+
+    @get("/count")
+    async def count_contacts(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: TenantContext,
+        contacts: ContactService,
+        views: SavedViewService,
+        q: str | None = None,
+        view: ViewParam = None,
+        filters: FiltersParam = None,
+        exact: ExactParam = False,
+    ) -> ListCount:
+        """How many contacts the list with these parameters has (estimated unless ``exact``)."""
+        custom = custom_filters(request.query_params.multi_items())
+        spec = await list_spec(views, tenant, "contact", view, filters, None)
+        return await contacts.count(tenant, q=q, custom=custom, spec=spec, exact=exact)
 
     @post("/")
     async def create_contact(
@@ -135,19 +202,43 @@ class CompanyController(Controller):
         request: Request[Any, Any, Any],
         tenant: TenantContext,
         companies: CompanyService,
+        views: SavedViewService,
         q: Annotated[str | None, Parameter(description="Search name and domain")] = None,
         cursor: Annotated[
             str | None, Parameter(description="next_cursor of a previous page")
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        view: ViewParam = None,
+        filters: FiltersParam = None,
+        sort: SortParam = None,
     ) -> CompanyPage:
         """Companies, most recently updated first.
 
-        ``custom.<key>=<value>`` filters by a custom field (equality; a multi-select
-        contains the value).
+        ``view``, ``filters`` and ``sort`` as for contacts. ``custom.<key>=<value>``
+        filters by a custom field (equality; a multi-select contains the value).
         """
         custom = custom_filters(request.query_params.multi_items())
-        return await companies.find(tenant, q=q, cursor=cursor, limit=limit, custom=custom)
+        spec = await list_spec(views, tenant, "company", view, filters, sort)
+        return await companies.find(
+            tenant, q=q, cursor=cursor, limit=limit, custom=custom, spec=spec
+        )
+
+    @get("/count")
+    async def count_companies(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: TenantContext,
+        companies: CompanyService,
+        views: SavedViewService,
+        q: str | None = None,
+        view: ViewParam = None,
+        filters: FiltersParam = None,
+        exact: ExactParam = False,
+    ) -> ListCount:
+        """How many companies the list with these parameters has (estimated unless ``exact``)."""
+        custom = custom_filters(request.query_params.multi_items())
+        spec = await list_spec(views, tenant, "company", view, filters, None)
+        return await companies.count(tenant, q=q, custom=custom, spec=spec, exact=exact)
 
     @post("/")
     async def create_company(
@@ -273,6 +364,7 @@ class DealController(Controller):
         request: Request[Any, Any, Any],
         tenant: TenantContext,
         deals: DealService,
+        views: SavedViewService,
         pipeline_id: UUID | None = None,
         stage_id: UUID | None = None,
         status: Literal["open", "won", "lost"] | None = None,
@@ -282,14 +374,18 @@ class DealController(Controller):
         q: str | None = None,
         cursor: str | None = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        view: ViewParam = None,
+        filters: FiltersParam = None,
+        sort: SortParam = None,
     ) -> DealPage:
         """Deals, most recently updated first, filtered.
 
-        ``custom.<key>=<value>`` filters by a custom field (equality; a multi-select
-        contains the value).
+        ``view``, ``filters`` and ``sort`` as for contacts. ``custom.<key>=<value>``
+        filters by a custom field (equality; a multi-select contains the value).
         """
         return await deals.find(
             tenant,
+            spec=await list_spec(views, tenant, "deal", view, filters, sort),
             custom=custom_filters(request.query_params.multi_items()),
             pipeline_id=pipeline_id,
             stage_id=stage_id,
@@ -301,6 +397,23 @@ class DealController(Controller):
             cursor=cursor,
             limit=limit,
         )
+
+    @get("/count")
+    async def count_deals(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: TenantContext,
+        deals: DealService,
+        views: SavedViewService,
+        q: str | None = None,
+        view: ViewParam = None,
+        filters: FiltersParam = None,
+        exact: ExactParam = False,
+    ) -> ListCount:
+        """How many deals the list with these parameters has (estimated unless ``exact``)."""
+        custom = custom_filters(request.query_params.multi_items())
+        spec = await list_spec(views, tenant, "deal", view, filters, None)
+        return await deals.count(tenant, q=q, custom=custom, spec=spec, exact=exact)
 
     @get("/forecast")
     async def forecast(
@@ -505,3 +618,71 @@ class CustomFieldController(Controller):
     ) -> None:
         """Remove a definition; records keep their values as free-form data."""
         await custom_fields.delete(tenant, parse_id(field_id, "custom field"))
+
+
+class SavedViewController(Controller):
+    """Saved views of the contact, company and deal lists: private or shared."""
+
+    path = "/api/v1/views"
+    tags = ["views"]
+
+    @get("/")
+    async def list_views(
+        self,
+        tenant: TenantContext,
+        views: SavedViewService,
+        object_type: Annotated[
+            CustomObjectType | None, Parameter(description="contact, company or deal")
+        ] = None,
+    ) -> list[SavedViewOut]:
+        """Your views and the shared ones."""
+        return await views.find(tenant, object_type)
+
+    @post("/")
+    async def create_view(
+        self, tenant: TenantContext, views: SavedViewService, data: SavedViewIn
+    ) -> SavedViewOut:
+        """Save a view; filters, sort and columns are checked against the fields."""
+        return await views.create(tenant, data)
+
+    @get("/fields")
+    async def view_fields(
+        self,
+        tenant: TenantContext,
+        views: SavedViewService,
+        object_type: Annotated[CustomObjectType, Parameter(description="contact, company, deal")],
+    ) -> list[ViewFieldOut]:
+        """The fields a list can filter and sort by, with their operators."""
+        tenant.require(READ_SCOPES[object_type])
+        return [
+            ViewFieldOut(
+                name=spec.name,
+                label=spec.label,
+                kind=spec.kind,
+                operators=list(OPERATORS[spec.kind]),
+                sortable=spec.sortable,
+                options=list(spec.options),
+            )
+            for spec in (await views.fields(tenant, object_type)).values()
+        ]
+
+    @get("/{view_id:str}")
+    async def get_view(
+        self, tenant: TenantContext, views: SavedViewService, view_id: str
+    ) -> SavedViewOut:
+        """One view."""
+        return await views.get(tenant, parse_id(view_id, "view"))
+
+    @patch("/{view_id:str}")
+    async def update_view(
+        self, tenant: TenantContext, views: SavedViewService, view_id: str, data: SavedViewPatch
+    ) -> SavedViewOut:
+        """Change a view (yours, or a shared one as an owner or admin)."""
+        return await views.update(tenant, parse_id(view_id, "view"), data)
+
+    @delete("/{view_id:str}")
+    async def delete_view(
+        self, tenant: TenantContext, views: SavedViewService, view_id: str
+    ) -> None:
+        """Delete a view (yours, or a shared one as an owner or admin)."""
+        await views.delete(tenant, parse_id(view_id, "view"))

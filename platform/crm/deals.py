@@ -22,6 +22,7 @@ from orbit.platform.crm.schemas import (
     DealPage,
     DealPatch,
     ForecastRow,
+    ListCount,
     PipelineIn,
     PipelineOut,
     StageIn,
@@ -31,27 +32,26 @@ from orbit.platform.crm.schemas import (
 )
 from orbit.platform.crm.service import (
     DEFAULT_PAGE,
-    check_page_size,
+    Listing,
     checked_custom,
     checked_links,
     checked_member,
     checked_query,
-    decode_cursor,
-    list_cursor,
+    list_count,
+    list_page,
     may_see,
-    owner_condition,
     visible_owner_list,
 )
 from orbit.platform.errors import ConflictError, InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
-from orbit.platform.search.matching import matching_ids
 from orbit.platform.search.normalize import search_document
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from orbit.platform.crm.views import ListSpec
     from orbit.platform.db.engine import Database
     from orbit.tenants.context import TenantContext
 
@@ -76,6 +76,15 @@ _DEAL_SELECT = """
     JOIN pipeline_stages s ON s.tenant_id = d.tenant_id AND s.id = d.stage_id
 """
 
+
+_DEAL_COLUMNS = """
+    r.*, s.name AS stage_name, s.probability,
+    coalesce(array(SELECT dc.contact_id FROM deal_contacts dc
+                   WHERE dc.tenant_id = r.tenant_id AND dc.deal_id = r.id
+                   ORDER BY dc.contact_id), '{}') AS contact_ids
+"""
+_DEAL_TABLE = "deals r JOIN pipeline_stages s ON s.tenant_id = r.tenant_id AND s.id = r.stage_id"
+"""The deal list's columns and table (the record as ``r``, as lists and views expect)."""
 
 _NOT_MONEY = frozenset({"XXX", "XTS"})
 """ISO 4217's "no currency" and "testing" codes."""
@@ -407,56 +416,60 @@ class DealService:
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE,
         custom: dict[str, list[str]] | None = None,
+        spec: ListSpec | None = None,
     ) -> DealPage:
-        """Deals, most recently updated first, filtered.
+        """Deals, most recently updated first (or in ``spec``'s sort), filtered.
 
         ``custom`` maps ``custom.<key>`` to values the deal's custom field must equal
-        (for a multi-select: contain).
+        (for a multi-select: contain); ``spec`` (a saved view, filters, sort) comes
+        from ``SavedViewService.list_spec``.
         """
         ctx.require(Scope.DEALS_READ)
-        check_page_size(limit)
-        conditions = ["d.tenant_id = $1"]
-        args: list[Any] = [ctx.tenant_id]
-        document = await CustomFieldService(self.db).filter_document(ctx, "deal", custom or {})
-        if document is not None:
-            args.append(json.dumps(document))
-            conditions.append(f"d.custom @> ${len(args)}::jsonb")
+        listing = await self._listing(ctx, q, custom, spec)
         for column, value in (
-            ("d.pipeline_id", pipeline_id),
-            ("d.stage_id", stage_id),
-            ("d.status", status),
-            ("d.owner_id", owner_id),
-            ("d.company_id", company_id),
+            ("r.pipeline_id", pipeline_id),
+            ("r.stage_id", stage_id),
+            ("r.status", status),
+            ("r.owner_id", owner_id),
+            ("r.company_id", company_id),
         ):
             if value is not None:
-                args.append(value)
-                conditions.append(f"{column} = ${len(args)}")
+                listing.where(f"{column} = {{}}", value)
         if contact_id is not None:
-            args.append(contact_id)
-            conditions.append(
-                "EXISTS (SELECT 1 FROM deal_contacts dc WHERE dc.tenant_id = d.tenant_id "
-                f"AND dc.deal_id = d.id AND dc.contact_id = ${len(args)})"
+            listing.where(
+                "EXISTS (SELECT 1 FROM deal_contacts dc WHERE dc.tenant_id = r.tenant_id "
+                "AND dc.deal_id = r.id AND dc.contact_id = {})",
+                contact_id,
             )
-        query = checked_query(q)
-        after = decode_cursor(cursor) if cursor else None
-        matches = None
-        if query:
-            matches = await matching_ids(self.db, visible_owner_list(ctx), "deals", query, after)
-            args.append(matches.ids)
-            conditions.append(f"d.id = ANY(${len(args)}::uuid[])")
-        if after:
-            args += list(after)
-            conditions.append(f"(d.updated_at, d.id) < (${len(args) - 1}, ${len(args)})")
-        if visible := owner_condition(ctx, "d.owner_id", args):
-            conditions.append(visible)
-        args.append(limit + 1)
-        rows = await self.db.fetch(
-            f"{_DEAL_SELECT} WHERE {' AND '.join(conditions)} "
-            f"ORDER BY d.updated_at DESC, d.id DESC LIMIT ${len(args)}",
-            *args,
-        )
-        items = [deal_out(row) for row in rows[:limit]]
-        return DealPage(items=items, next_cursor=list_cursor(items, len(rows), limit, matches))
+        rows, next_cursor = await list_page(self.db, listing, cursor, limit)
+        return DealPage(items=[deal_out(row) for row in rows], next_cursor=next_cursor)
+
+    async def count(
+        self,
+        ctx: TenantContext,
+        *,
+        q: str | None = None,
+        custom: dict[str, list[str]] | None = None,
+        spec: ListSpec | None = None,
+        exact: bool = False,
+    ) -> ListCount:
+        """How many deals ``find`` would list: estimated unless ``exact`` (or few)."""
+        ctx.require(Scope.DEALS_READ)
+        return await list_count(self.db, await self._listing(ctx, q, custom, spec), exact=exact)
+
+    async def _listing(
+        self,
+        ctx: TenantContext,
+        q: str | None,
+        custom: dict[str, list[str]] | None,
+        spec: ListSpec | None,
+    ) -> Listing:
+        document = await CustomFieldService(self.db).filter_document(ctx, "deal", custom or {})
+        listing = Listing(ctx, "deals", spec, _DEAL_TABLE, _DEAL_COLUMNS)
+        listing.q = checked_query(q) or (spec.q if spec else "")
+        if document is not None:
+            listing.where("r.custom @> {}::jsonb", json.dumps(document))
+        return listing
 
     async def get(self, ctx: TenantContext, deal_id: UUID) -> DealOut:
         """One deal; 404 when it is not in this workspace."""

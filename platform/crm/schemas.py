@@ -431,3 +431,72 @@ class CustomFieldOut(msgspec.Struct, kw_only=True):
     required: bool
     position: int
     created_at: datetime
+
+
+ViewName = Annotated[str, Meta(min_length=1, max_length=100)]
+ViewSort = Annotated[str, Meta(max_length=120)]
+ViewQuery = Annotated[str, Meta(max_length=200)]
+ViewFilters = Annotated[list[dict[str, Any]], Meta(max_length=20)]
+ViewColumns = Annotated[list[Annotated[str, Meta(max_length=60)]], Meta(max_length=30)]
+
+
+class SavedViewIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A list's filters, sort and columns to keep under a name.
+
+    ``filters`` is a list of ``{"field", "op", "value"}`` (see the list endpoints);
+    ``shared`` makes it visible to the whole workspace (members with write access).
+    """
+
+    object_type: CustomObjectType
+    name: ViewName
+    shared: bool = False
+    q: ViewQuery = ""
+    filters: ViewFilters = msgspec.field(default_factory=list)
+    sort: ViewSort = "-updated_at"
+    columns: ViewColumns = msgspec.field(default_factory=list)
+
+
+class SavedViewPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Change some parts of a saved view (its object type stays)."""
+
+    name: ViewName | UnsetType = UNSET
+    shared: bool | UnsetType = UNSET
+    q: ViewQuery | UnsetType = UNSET
+    filters: ViewFilters | UnsetType = UNSET
+    sort: ViewSort | UnsetType = UNSET
+    columns: ViewColumns | UnsetType = UNSET
+
+
+class SavedViewOut(msgspec.Struct, kw_only=True):
+    """A saved view; ``editable``: whether the caller may change or delete it."""
+
+    id: UUID
+    object_type: str
+    name: str
+    owner_id: UUID | None
+    shared: bool
+    q: str
+    filters: list[dict[str, Any]]
+    sort: str
+    columns: list[str]
+    editable: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ListCount(msgspec.Struct, kw_only=True):
+    """How many records a list (with its filters) has; ``exact`` false: an estimate."""
+
+    count: int
+    exact: bool
+
+
+class ViewFieldOut(msgspec.Struct, kw_only=True):
+    """A field lists filter and sort by: its kind decides the operators."""
+
+    name: str
+    label: str
+    kind: str
+    operators: list[str]
+    sortable: bool
+    options: list[str]

@@ -10,13 +10,29 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
-from piccolo.query import WhereRaw
 
 from orbit.platform import validation
 from orbit.platform.audit.log import record
 from orbit.platform.crm.custom_fields import CustomFieldService
+from orbit.platform.crm.listing import (
+    DEFAULT_SORT,
+    STANDARD_FIELDS,
+    FieldSpec,
+    Sort,
+    encode_sort_cursor,
+    filter_conditions,
+    keyset_condition,
+    order_by,
+    sort_key_sql,
+)
 from orbit.platform.crm.models import Contact
-from orbit.platform.crm.schemas import ContactCreate, ContactOut, ContactPage, ContactPatch
+from orbit.platform.crm.schemas import (
+    ContactCreate,
+    ContactOut,
+    ContactPage,
+    ContactPatch,
+    ListCount,
+)
 from orbit.platform.errors import InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
@@ -27,6 +43,7 @@ from orbit.tenants.roles import Scope
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from orbit.platform.crm.views import ListSpec
     from orbit.platform.db.engine import Database
     from orbit.tenants.context import TenantContext
 
@@ -72,18 +89,127 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     return after
 
 
-def list_cursor(
-    items: Sequence[Any], fetched: int, limit: int, matches: Matches | None
-) -> str | None:
-    """The next page's cursor of a list filtered by ``q``.
+class Listing:
+    """One list request taking shape: its table, conditions, ``q`` and saved-view spec.
 
-    ``q`` matches arrive in chunks (``MAX_LIST_MATCHES``): when a page ends short
-    but the chunk was full, the next page resumes after the chunk's last match.
+    ``table`` names the record table as ``r`` (with any joins ``columns`` need).
+    Conditions are SQL with ``{}`` for each argument (numbered on use).
     """
-    cursor = cursor_after(items, fetched, limit)
-    if cursor is None and matches is not None and matches.resume is not None:
-        cursor = encode_cursor(*matches.resume)
-    return cursor
+
+    def __init__(
+        self,
+        ctx: TenantContext,
+        record_type: str,
+        spec: ListSpec | None,
+        table: str,
+        columns: str = "r.*",
+    ) -> None:
+        self.ctx = ctx
+        self.record_type = record_type
+        self.table = table
+        self.columns = columns
+        self.spec = spec
+        self.q = ""
+        self.conditions = ["r.tenant_id = $1"]
+        self.args: list[Any] = [ctx.tenant_id]
+
+    def where(self, condition: str, *values: Any) -> None:
+        """Add ``condition``; each ``{}`` becomes the next argument's placeholder."""
+        marks = []
+        for value in values:
+            self.args.append(value)
+            marks.append(f"${len(self.args)}")
+        self.conditions.append(condition.format(*marks))
+
+    @property
+    def sort(self) -> Sort:
+        """The spec's sort, or the natural one (most recently updated first)."""
+        return self.spec.sort if self.spec else Sort("updated_at", descending=True)
+
+    @property
+    def fields(self) -> dict[str, FieldSpec]:
+        """The fields filters and the sort refer to."""
+        if self.spec is not None:
+            return self.spec.fields
+        return {f.name: f for f in STANDARD_FIELDS[_OBJECT_TYPES[self.record_type]]}
+
+    async def filter(self, db: Database, after: tuple[datetime, UUID] | None) -> Matches | None:
+        """Add ``q``, the spec's filters and record visibility; the ``q`` matches."""
+        matches = None
+        if self.q:
+            natural = str(self.sort) == DEFAULT_SORT
+            owners = visible_owner_list(self.ctx)
+            matches = await matching_ids(
+                db, owners, self.record_type, self.q, after if natural else None
+            )
+            self.where("r.id = ANY({}::uuid[])", matches.ids)
+        if self.spec is not None:
+            self.conditions += filter_conditions(self.spec.filters, self.fields, self.args)
+        if visible := owner_condition(self.ctx, "r.owner_id", self.args):
+            self.conditions.append(visible)
+        return matches
+
+
+_OBJECT_TYPES = {"contacts": "contact", "companies": "company", "deals": "deal"}
+ESTIMATE_EXACT_BELOW = 1000
+"""Lists estimated to hold fewer rows than this are counted exactly (it is cheap)."""
+
+
+async def list_page(
+    db: Database, listing: Listing, cursor: str | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """One keyset page of ``listing`` in its sort, and the next page's cursor.
+
+    In the natural order the cursor is (updated_at, id) as it always was; in any
+    other sort it carries the sort and its key too (``listing.keyset_condition``).
+    """
+    check_page_size(limit)
+    sort, fields = listing.sort, listing.fields
+    natural = str(sort) == DEFAULT_SORT
+    after = decode_cursor(cursor) if cursor and natural else None
+    matches = await listing.filter(db, after)
+    if after:
+        listing.where("(r.updated_at, r.id) < ({}, {})", *after)
+    elif cursor:
+        listing.conditions.append(keyset_condition(sort, fields, cursor, listing.args))
+    listing.args.append(limit + 1)
+    rows = await db.fetch(
+        f"SELECT {listing.columns}, {sort_key_sql(sort, fields)} FROM {listing.table} "
+        f"WHERE {' AND '.join(listing.conditions)} {order_by(sort, fields)} "
+        f"LIMIT ${len(listing.args)}",
+        *listing.args,
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = (
+            encode_cursor(last["updated_at"], last["id"])
+            if natural
+            else encode_sort_cursor(sort, last["sort_key"], last["id"])
+        )
+    elif natural and matches is not None and matches.resume is not None:
+        next_cursor = encode_cursor(*matches.resume)
+    return list(rows[:limit]), next_cursor
+
+
+async def list_count(db: Database, listing: Listing, *, exact: bool = False) -> ListCount:
+    """How many rows ``listing`` has: the planner's estimate, exact on demand or when small.
+
+    A list filtered by ``q`` is at most one chunk of matches, so it is always exact
+    (shown as "1000+" by the pages when the chunk was full).
+    """
+    matches = await listing.filter(db, None)
+    where = " AND ".join(listing.conditions)
+    table = listing.table
+    if not exact and matches is None:
+        plan = await db.fetchval(
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {where}", *listing.args
+        )
+        estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+        if estimate >= ESTIMATE_EXACT_BELOW:
+            return ListCount(count=estimate, exact=False)
+    count = await db.fetchval(f"SELECT count(*) FROM {table} WHERE {where}", *listing.args)
+    return ListCount(count=int(count), exact=True)
 
 
 def checked_query(q: str | None) -> str:
@@ -163,36 +289,49 @@ class ContactService:
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE,
         custom: dict[str, list[str]] | None = None,
+        spec: ListSpec | None = None,
     ) -> ContactPage:
-        """Contacts, most recently updated first, optionally matching ``q``.
+        """Contacts, most recently updated first (or in ``spec``'s sort), matching ``q``.
 
         ``q`` matches names, email and company case- and accent-insensitively, as a
         substring or (four characters or more) with a typo. ``custom`` maps
         ``custom.<key>`` to the values to filter by (see
-        ``CustomFieldService.filter_document``).
+        ``CustomFieldService.filter_document``); ``spec`` (a saved view, filters, sort)
+        comes from ``SavedViewService.list_spec``.
         """
         ctx.require(Scope.CONTACTS_READ)
-        check_page_size(limit)
-        after = decode_cursor(cursor) if cursor else None
+        listing = await self._listing(ctx, q, custom, spec)
+        rows, next_cursor = await list_page(self.db, listing, cursor, limit)
+        names = await self._company_names(ctx, rows)
+        items = [to_out(row, names.get(row["company_id"])) for row in rows]
+        return ContactPage(items=items, next_cursor=next_cursor)
+
+    async def count(
+        self,
+        ctx: TenantContext,
+        *,
+        q: str | None = None,
+        custom: dict[str, list[str]] | None = None,
+        spec: ListSpec | None = None,
+        exact: bool = False,
+    ) -> ListCount:
+        """How many contacts ``find`` would list: estimated unless ``exact`` (or few)."""
+        ctx.require(Scope.CONTACTS_READ)
+        return await list_count(self.db, await self._listing(ctx, q, custom, spec), exact=exact)
+
+    async def _listing(
+        self,
+        ctx: TenantContext,
+        q: str | None,
+        custom: dict[str, list[str]] | None,
+        spec: ListSpec | None,
+    ) -> Listing:
         document = await CustomFieldService(self.db).filter_document(ctx, "contact", custom or {})
-        query = checked_query(q)
-        select = Contact.select().where(Contact.tenant_id == ctx.tenant_id)
-        matches = None
-        if query:
-            matches = await matching_ids(self.db, visible_owner_list(ctx), "contacts", query, after)
-            select = select.where(WhereRaw("id = ANY({}::uuid[])", matches.ids))
-        if after:
-            select = select.where(WhereRaw("(updated_at, id) < ({}, {})", *after))
+        listing = Listing(ctx, "contacts", spec, "contacts r")
+        listing.q = checked_query(q) or (spec.q if spec else "")
         if document is not None:
-            select = select.where(WhereRaw("custom @> {}::jsonb", json.dumps(document)))
-        if ctx.visible_owners is not None:
-            select = select.where(Contact.owner_id.is_in(list(ctx.visible_owners)))
-        rows: list[Any] = await select.order_by(
-            Contact.updated_at, Contact.id, ascending=False
-        ).limit(limit + 1)
-        names = await self._company_names(ctx, rows[:limit])
-        items = [to_out(row, names.get(row["company_id"])) for row in rows[:limit]]
-        return ContactPage(items=items, next_cursor=list_cursor(items, len(rows), limit, matches))
+            listing.where("r.custom @> {}::jsonb", json.dumps(document))
+        return listing
 
     async def get(self, ctx: TenantContext, contact_id: UUID) -> ContactOut:
         """One contact; 404 when it is not in this workspace."""
