@@ -56,6 +56,10 @@ class RateLimitedError(OrbitError):
 
     status_code = 429
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
+    def __init__(
+        self, message: str, *, retry_after: int, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.headers = headers or {"Retry-After": str(retry_after)}
+        """Response headers: ``Retry-After``, and the RateLimit fields for API limits."""

@@ -13,6 +13,7 @@ from orbit.plugins.host import PluginHost
 from orbit.plugins.registry import PluginRegistry
 from orbit.plugins.secrets import SettingsCipher
 from orbit.plugins.service import MarketplaceService
+from orbit.tenants.rate_limits import RateLimiter
 
 if TYPE_CHECKING:
     from piccolo.table import Table
@@ -58,6 +59,7 @@ class Runtime:
         )
         self.marketplace = MarketplaceService(self.db, self.plugins)
         self.plugins.on_trip = self.marketplace.trip
+        self.rate_limiter = RateLimiter(self.redis)
 
     @classmethod
     def create(

@@ -70,6 +70,10 @@ class Settings:
     """``ORBIT_LOG_FORMAT``: ``json`` (one object per line, for production) or ``text``."""
     shutdown_grace_seconds: int = 20
     """``ORBIT_SHUTDOWN_GRACE_SECONDS``: after SIGTERM, how long in-flight requests may finish."""
+    api_rate_per_minute: int | None = None
+    """``ORBIT_API_RATE_PER_MINUTE``: API requests a minute per workspace for every plan
+    (unset: each plan's own rate from billing/plans.toml; 0: no limit). A workspace's
+    own ``tenants.api_requests_per_minute``, set by an operator, comes first."""
     worker_metrics_port: int = 9091
     """``ORBIT_WORKER_METRICS_PORT``: where ``orbit worker`` serves ``/healthz`` and ``/metrics``
     (on ``host``); 0 turns that server off."""
@@ -143,7 +147,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         shutdown_grace_seconds=grace,
         worker_metrics_port=worker_port,
+        api_rate_per_minute=_api_rate(env),
     )
+
+
+def _api_rate(env: Mapping[str, str]) -> int | None:
+    raw = env.get("ORBIT_API_RATE_PER_MINUTE") or None
+    try:
+        rate = None if raw is None else int(raw)
+    except ValueError:
+        rate = -1
+    if rate is not None and rate < 0:
+        raise SettingsError(
+            f"ORBIT_API_RATE_PER_MINUTE must be a whole number >= 0 (0: off), got {raw!r}"
+        )
+    return rate
 
 
 def _smtp_url(value: str | None) -> str | None:

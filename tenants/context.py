@@ -29,6 +29,8 @@ class TenantContext:
     """Owners whose contacts, companies and deals this principal sees; ``None``: all."""
     client_ip: str | None = None
     """The address the request came from (the audit log records it)."""
+    api_rate_per_minute: int | None = None
+    """API requests a minute this workspace may make (``None``: not limited)."""
 
     def require(self, scope: Scope) -> None:
         """Raise 403 unless this principal holds ``scope``."""

@@ -10,19 +10,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from orbit.billing.catalog import plan
 from orbit.platform import validation
 from orbit.platform.audit.log import record
 from orbit.platform.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
-    PaymentRequiredError,
     PermissionDeniedError,
 )
 from orbit.platform.ids import new_id
 from orbit.tenants.context import TenantContext
 from orbit.tenants.models import Invitation, Membership, Tenant
+from orbit.tenants.quotas import Quotas
 from orbit.tenants.roles import INVITABLE_ROLES, Role, Scope
 
 if TYPE_CHECKING:
@@ -203,26 +202,7 @@ class WorkspaceService:
 
     async def _check_seat(self, tenant_id: UUID, *, count_invitations: bool) -> None:
         """A 402 with an upgrade prompt when the plan's seats are all used (or promised)."""
-        plan_key = await self.db.fetchval("SELECT plan FROM tenants WHERE id = $1", tenant_id)
-        chosen = plan(plan_key)
-        used = await self.db.fetchval(
-            """
-            SELECT (SELECT count(*) FROM memberships WHERE tenant_id = $1 AND status = 'active')
-                 + CASE WHEN $2 THEN (SELECT count(*) FROM invitations WHERE tenant_id = $1
-                        AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now())
-                   ELSE 0 END
-            """,
-            tenant_id,
-            count_invitations,
-        )
-        if used >= chosen.seats:
-            cheapest = plan("starter")
-            raise PaymentRequiredError(
-                f"the {chosen.name} plan includes {chosen.seats} seats and all are taken or "
-                f"invited; upgrade to {cheapest.name} (from ${cheapest.price(1)} per seat a "
-                "month) to add people, or revoke an open invitation",
-                fields={"email": f"no seat left on the {chosen.name} plan"},
-            )
+        await Quotas(self.db).check_seats(tenant_id, count_invitations=count_invitations)
 
     async def invitations(self, ctx: TenantContext) -> list[dict[str, Any]]:
         """Open invitations (not accepted, revoked or expired), newest first; admins only."""

@@ -62,7 +62,7 @@ def _body(status: int, detail: str, fields: dict[str, str]) -> dict[str, Any]:
 
 def orbit_error(request: Request[Any, Any, Any], exc: OrbitError) -> Response[Any]:
     """An :class:`OrbitError` as a 4xx response."""
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else {}
+    headers = exc.headers if isinstance(exc, RateLimitedError) else {}
     if _wants_json(request):
         return Response(
             _body(exc.status_code, exc.message, exc.fields),

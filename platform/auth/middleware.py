@@ -54,6 +54,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 BODY_TIMEOUT = 30.0
 _BYPASS = re.compile(r"^/(?:static/|healthz$|readyz$|metrics$|api/docs|favicon)")
 _WRITES_WHILE_READ_ONLY = re.compile(r"^/(?:logout$|api/v1/logout$|account(?:/|$)|billing)")
+_API = re.compile(r"^/api/")
 _WORKSPACE_PATH = re.compile(r"^/t/([^/]+)(?:/|$)")
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 PRINCIPAL_KEY = "principal"
@@ -96,6 +97,7 @@ class RequestContextMiddleware(ASGIMiddleware):
             principal = await resolve_principal(runtime, scope, body)
             scope["state"][PRINCIPAL_KEY] = principal
             _refuse_writes_when_read_only(principal, scope)
+            rate_headers = await _rate_limit(runtime, principal, scope)
             failed_commit = False
 
             async def settle_then_send(message: Message) -> None:
@@ -110,9 +112,33 @@ class RequestContextMiddleware(ASGIMiddleware):
                         failed_commit = True
                         await _send_error(send, 500, "the change could not be saved; try again")
                         return
+                    if rate_headers:
+                        message = {
+                            **message,
+                            "headers": [*message.get("headers", []), *rate_headers],
+                        }
                 await send(message)
 
             await next_app(scope, _replay(body, receive), settle_then_send)
+
+
+async def _rate_limit(
+    runtime: Runtime, principal: Principal, scope: Scope
+) -> list[tuple[bytes, bytes]]:
+    """Count an API request against its workspace's rate: a 429, or the headers to add.
+
+    Every ``/api/`` request inside a workspace counts, by API key or by session alike;
+    pages do not (people click slower than any plan's rate).
+    """
+    tenant = principal.tenant
+    if tenant is None or tenant.api_rate_per_minute is None or not _API.match(scope["path"]):
+        return []
+    decision = await runtime.rate_limiter.hit(tenant.tenant_id, tenant.api_rate_per_minute)
+    if decision is None:
+        return []
+    if not decision.allowed:
+        raise decision.refusal()
+    return [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
 
 
 class _ClientGoneError(Exception):
@@ -185,7 +211,8 @@ async def with_entitlements(
 ) -> TenantContext:
     """``tenant`` with its plan's mode: read-only and a banner when the subscription says so."""
     row = await runtime.db.fetchrow(
-        "SELECT plan, subscription_status, past_due_since FROM tenants WHERE id = $1",
+        "SELECT plan, subscription_status, past_due_since, api_requests_per_minute "
+        "FROM tenants WHERE id = $1",
         tenant.tenant_id,
     )
     if row is None:
@@ -193,8 +220,16 @@ async def with_entitlements(
     granted = entitlements(
         row["plan"], row["subscription_status"], row["past_due_since"], datetime.now(UTC)
     )
+    configured = runtime.settings.api_rate_per_minute
+    rate = row["api_requests_per_minute"] or (
+        granted.plan.api_requests_per_minute if configured is None else configured
+    )
     return dataclasses.replace(
-        tenant, read_only=granted.read_only, billing_banner=granted.banner, client_ip=client_ip
+        tenant,
+        read_only=granted.read_only,
+        billing_banner=granted.banner,
+        client_ip=client_ip,
+        api_rate_per_minute=rate or None,
     )
 
 

@@ -38,6 +38,7 @@ from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
 from orbit.platform.search.matching import Matches, matching_ids
 from orbit.platform.search.normalize import search_document
+from orbit.tenants.quotas import Quotas
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
@@ -349,6 +350,8 @@ class ContactService:
     async def create(self, ctx: TenantContext, data: ContactCreate) -> ContactOut:
         """Create a contact after checking every field."""
         ctx.require(Scope.CONTACTS_WRITE)
+        # Before anything is written (a company named here would be created by the check).
+        await Quotas(self.db).check_contacts(ctx.tenant_id)
         fields = await self._checked(ctx, msgspec.structs.asdict(data), custom_written=True)
         now = datetime.now(UTC)
         contact_id = new_id()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from orbit.platform.errors import NotFoundError
 from orbit.platform.events.mail import queue_email
 from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
+from orbit.tenants.quotas import QuotaExceededError
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 
     from orbit.platform.db.engine import Database
     from orbit.tenants.context import TenantContext
+
+log = logging.getLogger(__name__)
 
 MAX_TASKS = 500
 
@@ -311,14 +315,17 @@ async def fire_due_reminders(db: Database, batch: int = 100, public_url: str = "
                     task["assignee_id"],
                 )
                 if address:
-                    await queue_email(
-                        db,
-                        row["tenant_id"],
-                        address,
-                        f"Reminder: {task['title']}",
-                        f"{task['title']}\n\nDue {task['due_at']:%Y-%m-%d %H:%M} UTC.\n\n"
-                        f"Your tasks: {public_url}/t/{slug}/tasks\n",
-                    )
+                    try:
+                        await queue_email(
+                            db,
+                            row["tenant_id"],
+                            address,
+                            f"Reminder: {task['title']}",
+                            f"{task['title']}\n\nDue {task['due_at']:%Y-%m-%d %H:%M} UTC.\n\n"
+                            f"Your tasks: {public_url}/t/{slug}/tasks\n",
+                        )
+                    except QuotaExceededError as exc:  # the in-app notification still goes
+                        log.warning("reminder email not sent: %s", exc.message)
             await emit(db, row["tenant_id"], "task.due", msgspec.to_builtins(task_out(task)))
             fired += 1
     return fired

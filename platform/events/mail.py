@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from orbit.platform.ids import new_id
+from orbit.tenants.quotas import Quotas
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -60,7 +61,12 @@ class SmtpServer:
 
 
 async def queue_email(db: Database, tenant_id: UUID, to: str, subject: str, body: str) -> UUID:
-    """Queue an email in the current transaction; it is sent after commit."""
+    """Queue an email in the current transaction; it is sent after commit.
+
+    Counts against the plan's emails a month: over it, a ``QuotaExceededError`` (402)
+    and nothing queued.
+    """
+    await Quotas(db).use_emails(tenant_id)
     email_id = new_id()
     await db.execute(
         "INSERT INTO outbox_emails (tenant_id, id, to_address, subject, body) "

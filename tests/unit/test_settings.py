@@ -53,3 +53,12 @@ def test_bad_values_are_refused_by_name(
 ) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings({"ORBIT_HOME": str(tmp_path), name: value})
+
+
+def test_api_rate_is_the_plans_unless_set_and_zero_turns_it_off(tmp_path: Path) -> None:
+    assert load_settings({"ORBIT_HOME": str(tmp_path)}).api_rate_per_minute is None
+    env = {"ORBIT_HOME": str(tmp_path), "ORBIT_API_RATE_PER_MINUTE": "0"}
+    assert load_settings(env).api_rate_per_minute == 0
+    env["ORBIT_API_RATE_PER_MINUTE"] = "many"
+    with pytest.raises(SettingsError, match="ORBIT_API_RATE_PER_MINUTE must be a whole number"):
+        load_settings(env)
