@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orbit.platform.errors import PermissionDeniedError
@@ -92,7 +92,7 @@ class Contact:
     last_name: str
     email: str | None
     phone: str | None
-    company_name: str | None
+    company_id: UUID | None
     owner_id: UUID | None
     tags: tuple[str, ...]
     custom: dict[str, Any]
@@ -181,12 +181,20 @@ class _Scoped:
         self._ctx = ctx
 
     async def _fetchrow(self, scope: str, query: str, *args: object) -> asyncpg.Record | None:
-        self._ctx.require(scope)
-        return await self._ctx.core_db.fetchrow(query, self._ctx.tenant_id, *args)
+        rows = await self._fetch(scope, query, *args)
+        return rows[0] if rows else None
 
     async def _fetch(self, scope: str, query: str, *args: object) -> list[asyncpg.Record]:
         self._ctx.require(scope)
-        return await self._ctx.core_db.fetch(query, self._ctx.tenant_id, *args)
+        db = self._ctx.core_db
+        if not self._ctx.db.opened:
+            return await db.fetch(query, self._ctx.tenant_id, *args)
+        # The plugin's own SQL switched to orbit_plugin_data: read as the app role, switch back.
+        await db.execute("RESET ROLE")
+        try:
+            return await db.fetch(query, self._ctx.tenant_id, *args)
+        finally:
+            await db.execute("SET LOCAL ROLE orbit_plugin_data")
 
 
 def _contact(row: asyncpg.Record) -> Contact:
@@ -197,7 +205,7 @@ def _contact(row: asyncpg.Record) -> Contact:
         last_name=row["last_name"],
         email=row["email"],
         phone=row["phone"],
-        company_name=row["company_name"],
+        company_id=row["company_id"],
         owner_id=row["owner_id"],
         tags=tuple(row["tags"]),
         custom=json.loads(custom) if isinstance(custom, str) else dict(custom),
@@ -207,7 +215,7 @@ def _contact(row: asyncpg.Record) -> Contact:
 
 
 _CONTACT_COLUMNS = (
-    "id, first_name, last_name, email, phone, company_name, owner_id, tags, custom, "
+    "id, first_name, last_name, email, phone, company_id, owner_id, tags, custom, "
     "created_at, updated_at"
 )
 
@@ -263,29 +271,53 @@ class Deals(_Scoped):
         return [Deal(**dict(row)) for row in rows]
 
 
-@dataclass(slots=True)
 class PluginContext:
-    """One plugin acting for one tenant: its settings, its granted scopes, its services."""
+    """One plugin acting for one tenant: its settings, its granted scopes, its services.
 
-    plugin_id: str
-    tenant_id: UUID
-    tenant_slug: str
-    settings: Mapping[str, Any]
-    """The tenant's configuration of the plugin (secrets decrypted), defaults filled in."""
-    scopes: frozenset[str]
-    """Scopes the tenant's admin granted."""
-    core_db: Database = field(repr=False)
-    log: logging.Logger = field(init=False, repr=False)
-    db: PluginDatabase = field(init=False, repr=False)
-    contacts: Contacts = field(init=False, repr=False)
-    deals: Deals = field(init=False, repr=False)
+    A plain class, not a dataclass: Litestar injects it into plugin routes and would
+    otherwise validate it field by field on every request.
+    """
 
-    def __post_init__(self) -> None:
-        """Build the scoped services."""
-        self.log = logging.getLogger(f"orbit.plugin.{self.plugin_id}")
-        self.db = PluginDatabase(self.core_db, self.plugin_id)
+    __slots__ = (
+        "contacts",
+        "core_db",
+        "db",
+        "deals",
+        "log",
+        "plugin_id",
+        "scopes",
+        "settings",
+        "tenant_id",
+        "tenant_slug",
+    )
+
+    def __init__(
+        self,
+        *,
+        plugin_id: str,
+        tenant_id: UUID,
+        tenant_slug: str,
+        settings: Mapping[str, Any],
+        scopes: frozenset[str],
+        core_db: Database,
+    ) -> None:
+        """Build the context and its scoped services."""
+        self.plugin_id = plugin_id
+        self.tenant_id = tenant_id
+        self.tenant_slug = tenant_slug
+        self.settings = settings
+        """The tenant's configuration of the plugin (secrets decrypted), defaults filled in."""
+        self.scopes = scopes
+        """Scopes the tenant's admin granted."""
+        self.core_db = core_db
+        self.log = logging.getLogger(f"orbit.plugin.{plugin_id}")
+        self.db = PluginDatabase(core_db, plugin_id)
         self.contacts = Contacts(self)
         self.deals = Deals(self)
+
+    def __repr__(self) -> str:
+        """Plugin and tenant (settings may hold secrets)."""
+        return f"PluginContext(plugin_id={self.plugin_id!r}, tenant_slug={self.tenant_slug!r})"
 
     def require(self, scope: str) -> None:
         """Raise :class:`ScopeError` unless the tenant granted ``scope``."""

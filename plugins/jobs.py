@@ -121,8 +121,8 @@ async def deliver_one(
         await db.execute(
             """
             UPDATE plugin_event_deliveries
-            SET status = $3, attempts = $4, last_error = $5, updated_at = now(),
-                next_attempt_at = CASE WHEN $3 = 'pending' THEN $6 ELSE next_attempt_at END
+            SET status = $3::varchar, attempts = $4, last_error = $5, updated_at = now(),
+                next_attempt_at = CASE WHEN $3::varchar = 'pending' THEN $6 ELSE next_attempt_at END
             WHERE tenant_id = $1 AND id = $2
             """,
             tenant_id,

@@ -7,8 +7,12 @@ use Redis database 9; unset, they start embedded PostgreSQL 18 and Valkey.
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
+import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -71,8 +75,42 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
 
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE_PLUGINS = ("lead_scoring",)
+
+
 @pytest.fixture(scope="session")
-async def endpoints(settings: Settings) -> AsyncIterator[Endpoints]:
+def installed_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example plugins pip-installed from their own distributions, on ``sys.path``.
+
+    Installed before the test database is migrated and the app is built, so their
+    migrations run and discovery finds them through their ``orbit.plugins`` entry points,
+    like any plugin an operator installs. The tests then enable them per workspace.
+    """
+    target = tmp_path_factory.mktemp("site-packages")
+    sources = tmp_path_factory.mktemp("examples")
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv, "uv is needed to install the example plugins (make sync installs it)"
+    for name in EXAMPLE_PLUGINS:
+        # Built from a copy: setuptools leaves build/ and *.egg-info beside the sources.
+        shutil.copytree(
+            EXAMPLES / name,
+            sources / name,
+            ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+        )
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", sys.executable, "--target", str(target)]
+        + ["--no-deps", "--no-build-isolation", "--no-cache"]
+        + [str(sources / name) for name in EXAMPLE_PLUGINS],
+        check=True,
+    )
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
+    return target
+
+
+@pytest.fixture(scope="session")
+async def endpoints(settings: Settings, installed_examples: Path) -> AsyncIterator[Endpoints]:
     infrastructure = Infrastructure(settings)
     started = await infrastructure.start()
     admin_dsn = with_database(started.admin_dsn, TEST_DATABASE)

@@ -1,0 +1,1 @@
+"""Lead scoring's migrations, applied by ``orbit migrate``."""
