@@ -16,6 +16,7 @@ its own transaction) and the tenant's admins get a notification.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import json
 import logging
@@ -28,7 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from orbit.plugins.context import PluginContext
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Callable, Coroutine, Mapping
     from uuid import UUID
 
     from redis.asyncio import Redis
@@ -139,7 +140,7 @@ class PluginHost:
         self.window = window
         self.budgets = {**BUDGETS, **(budgets or {})}
         self.metrics = PluginMetrics()
-        self.on_trip: Callable[[UUID, str], Awaitable[None]] | None = None
+        self.on_trip: Callable[[UUID, str], Coroutine[Any, Any, None]] | None = None
         """Disables a plugin for a tenant and tells its admins (set by the plugin service)."""
 
     async def installations(self, tenant_id: UUID) -> dict[str, Installation]:
@@ -232,7 +233,11 @@ class PluginHost:
             )
             if self.on_trip is not None:
                 try:
-                    await self.on_trip(tenant_id, plugin_id)
+                    # In a fresh context: the caller's transaction stays out of the
+                    # breaker's own (which must commit even if the caller rolls back).
+                    await asyncio.create_task(
+                        self.on_trip(tenant_id, plugin_id), context=contextvars.Context()
+                    )
                 except Exception:
                     log.exception("plugin %s: the circuit breaker could not disable it", plugin_id)
 

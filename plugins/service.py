@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orbit.billing.catalog import plan
+from orbit.platform.audit.log import record
 from orbit.platform.errors import (
     ConflictError,
     InvalidInputError,
@@ -327,6 +328,15 @@ class MarketplaceService:
             await self._emit(ctx.tenant_id, "plugin.installed", plugin_id, ctx)
         await plugins.call("orbit_plugin_enabled", only=plugin_id)
         await self._emit(ctx.tenant_id, "plugin.enabled", plugin_id, ctx)
+        await record(
+            self.db,
+            ctx,
+            "create" if existing is None else "update",
+            "plugin",
+            None,
+            label=plugin_id,
+            details={"enabled": True, "granted_scopes": sorted(granted_scopes)},
+        )
         return await self.entry(ctx, plugin_id)
 
     async def configure(
@@ -336,7 +346,7 @@ class MarketplaceService:
         ctx.require(Scope.PLUGINS_WRITE)
         manifest = self._manifest(plugin_id)
         row = await self.db.fetchrow(
-            "SELECT enabled, secrets FROM plugin_installations "
+            "SELECT enabled, secrets, settings FROM plugin_installations "
             "WHERE tenant_id = $1 AND plugin_id = $2 FOR UPDATE",
             ctx.tenant_id,
             plugin_id,
@@ -368,6 +378,18 @@ class MarketplaceService:
             json.dumps(plain),
             self.host.cipher.encrypt(merged_secrets) if merged_secrets else None,
         )
+        await record(
+            self.db,
+            ctx,
+            "update",
+            "plugin",
+            None,
+            label=plugin_id,
+            before={"settings": json.loads(row["settings"])},
+            after={"settings": plain},
+            # Which secrets changed, never their values.
+            details={"secrets_changed": sorted(secrets)} if secrets else None,
+        )
         return await self.entry(ctx, plugin_id)
 
     async def disable(self, ctx: TenantContext, plugin_id: str) -> PluginEntry:
@@ -391,6 +413,9 @@ class MarketplaceService:
             plugin_id,
         )
         await self._emit(ctx.tenant_id, "plugin.disabled", plugin_id, ctx, reason="admin")
+        await record(
+            self.db, ctx, "update", "plugin", None, label=plugin_id, details={"enabled": False}
+        )
         return await self.entry(ctx, plugin_id)
 
     async def uninstall(self, ctx: TenantContext, plugin_id: str, *, keep_data: bool) -> None:
@@ -421,6 +446,15 @@ class MarketplaceService:
             plugin_id,
         )
         await self._emit(ctx.tenant_id, "plugin.uninstalled", plugin_id, ctx, keep_data=keep_data)
+        await record(
+            self.db,
+            ctx,
+            "delete",
+            "plugin",
+            None,
+            label=plugin_id,
+            details={"keep_data": keep_data},
+        )
 
     async def trip(self, tenant_id: UUID, plugin_id: str) -> None:
         """The circuit breaker: disable the plugin for the tenant and tell its admins.

@@ -43,6 +43,7 @@ RECORD_TYPES: tuple[str, ...] = (
     "team",
     "visibility",
     "webhook_endpoint",
+    "plugin",
 )
 """What an entry can be about; the audit filters accept exactly these."""
 
