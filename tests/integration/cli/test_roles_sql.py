@@ -17,7 +17,7 @@ from orbit.platform.db.servers import Endpoints
 from tests.conftest import with_database
 
 ROOT = Path(__file__).resolve().parents[3]
-ROLES = (roles.OWNER, roles.APP, roles.SEARCH, roles.CROSSTENANT)
+ROLES = (roles.OWNER, roles.APP, roles.SEARCH, roles.CROSSTENANT, roles.PLUGIN_DATA)
 
 
 def _orbit(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -99,6 +99,7 @@ async def test_the_printed_sql_runs_on_a_real_server(tmp_path: Path, endpoints: 
                 "app": (True, False, False),
                 "search": (False, False, True),
                 "crosstenant": (False, False, True),
+                "plugin_data": (False, False, False),
             }
             assert await conn.fetchval(
                 "SELECT has_database_privilege($1, $2, 'CONNECT')", prefix + "app", scratch
