@@ -32,8 +32,6 @@ from orbit_lead_scoring.scoring import INTERACTIONS, profile_points
 __version__ = "1.0.0"
 
 README = """\
-# Lead scoring
-
 Scores every contact from what happens to them, and shows the score on the contact
 page, marked **hot** once it reaches your threshold.
 
