@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from orbit.plugins.context import PluginContext
+from orbit.plugins.context import PluginContext, ScheduledJob
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping
@@ -49,6 +49,8 @@ BUDGETS: dict[str, float] = {
     "orbit_contact_export": 10.0,
     "orbit_contact_erase": 10.0,
 }
+JOB_BUDGET = 60.0
+"""Seconds a scheduled job (hook name ``job:<name>``) may run."""
 """Seconds each call of a hook may take; pages wait on the short ones."""
 
 BREAKER_THRESHOLD = 5
@@ -140,8 +142,20 @@ class PluginHost:
         self.window = window
         self.budgets = {**BUDGETS, **(budgets or {})}
         self.metrics = PluginMetrics()
+        self._jobs: list[tuple[str, ScheduledJob]] | None = None
         self.on_trip: Callable[[UUID, str], Coroutine[Any, Any, None]] | None = None
         """Disables a plugin for a tenant and tells its admins (set by the plugin service)."""
+
+    def scheduled_jobs(self) -> list[tuple[str, ScheduledJob]]:
+        """Every loaded plugin's periodic jobs (asked once; plugins declare them statically)."""
+        if self._jobs is None:
+            self._jobs = [
+                (plugin_id, job)
+                for plugin_id, jobs in self.registry.all_results("orbit_scheduled_jobs")
+                for job in jobs
+                if isinstance(job, ScheduledJob)
+            ]
+        return self._jobs
 
     async def installations(self, tenant_id: UUID) -> dict[str, Installation]:
         """The loaded plugins the tenant enabled, with their settings and scopes."""
@@ -178,7 +192,7 @@ class PluginHost:
         kwargs: dict[str, Any],
     ) -> tuple[bool, Any]:
         """Call one implementation isolated; whether it succeeded, and its value."""
-        budget = self.budgets.get(hook, DEFAULT_BUDGET)
+        budget = self.budgets.get(hook, JOB_BUDGET if hook.startswith("job:") else DEFAULT_BUDGET)
         plugin_id = ctx.plugin_id
         started = time.perf_counter()
         outcome = "ok"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from orbit.platform.events.backoff import DEFAULT_POLICY, RetryPolicy
@@ -151,3 +152,28 @@ async def deliver_plugin_events(
         if await deliver_one(host, row["tenant_id"], row["id"], policy) is not None:
             done += 1
     return done
+
+
+async def run_scheduled_jobs(host: PluginHost) -> int:
+    """Run every plugin job that is due for a tenant that enabled its plugin; how many ran.
+
+    "Due" is a Redis key per job and tenant that lives ``every``: whichever worker sets
+    it first runs the job, so several workers run it once per interval between them.
+    """
+    ran = 0
+    for plugin_id, job in host.scheduled_jobs():
+        async with host.db.transaction():
+            tenants = await host.db.fetch("SELECT * FROM orbit_plugin_tenants($1)", plugin_id)
+        for tenant in tenants:
+            key = f"orbit:plugin-job:{plugin_id}:{job.name}:{tenant['tenant_id']}"
+            seconds = max(1, int(job.every.total_seconds()))
+            if not await host.redis.set(key, "1", nx=True, ex=seconds):
+                continue
+            async with host.db.transaction(tenant["tenant_id"]):
+                plugins = await host.for_tenant(tenant["tenant_id"], tenant["slug"])
+                if plugin_id not in plugins.enabled:
+                    continue
+                ctx = plugins.context(plugin_id)
+                await host.run(f"job:{job.name}", ctx, partial(job.run, ctx), {})
+                ran += 1
+    return ran

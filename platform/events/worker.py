@@ -31,7 +31,7 @@ from orbit.platform.events.egress import PublicOnlyTransport
 from orbit.platform.events.jobs import HTTP_TIMEOUT, deliver, dispatch_batch, due_deliveries
 from orbit.platform.events.mail import SmtpServer, send_due_emails
 from orbit.platform.observability.worker_metrics import QUEUE_STATES, WorkerMetrics
-from orbit.plugins.jobs import deliver_plugin_events
+from orbit.plugins.jobs import deliver_plugin_events, run_scheduled_jobs
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -47,6 +47,8 @@ POLL_INTERVAL = 0.5
 DISPATCH_BATCH = 100
 MAX_BATCHES_PER_ROUND = 20
 """Dispatch at most this many batches before enqueueing, so retries never starve."""
+SCHEDULED_JOBS_INTERVAL = 10.0
+"""Seconds between looks for due plugin jobs (their own intervals are longer)."""
 CONCURRENCY = 10
 """Deliveries in flight at once per worker process."""
 HEALTH_STALE_AFTER = 60.0
@@ -73,6 +75,8 @@ class EventWorker:
         self.shutdown_grace = shutdown_grace
         """Seconds :meth:`stop` lets deliveries in flight finish (0: cancel them at once)."""
         self.metrics = WorkerMetrics(metrics_registry)
+        if metrics_registry is None:  # `orbit worker` alone: its /metrics shows plugin calls too
+            self.metrics.registry.register(runtime.plugins.metrics.registry)
         self.policy = policy
         self.http_timeout = http_timeout
         self.poll_interval = poll_interval
@@ -96,6 +100,7 @@ class EventWorker:
         self._task: asyncio.Task[None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._last_pump = time.monotonic()
+        self._next_jobs_at = 0.0
         self._draining = False
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -203,6 +208,9 @@ class EventWorker:
             if not dispatched:
                 break
         found += await deliver_plugin_events(self.runtime.plugins, policy=self.policy)
+        if time.monotonic() >= self._next_jobs_at:
+            self._next_jobs_at = time.monotonic() + SCHEDULED_JOBS_INTERVAL
+            await run_scheduled_jobs(self.runtime.plugins)
         # New deliveries are due at once, so this also enqueues what was just dispatched.
         due = await due_deliveries(self.runtime.db)
         await self._enqueue(due)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -18,6 +19,7 @@ from orbit.plugins.api import (
     Fragment,
     Manifest,
     PluginContext,
+    ScheduledJob,
     ScopeError,
     Setting,
     TimelineEntry,
@@ -30,6 +32,10 @@ from orbit.plugins.registry import PluginRegistry
 
 CALLS: dict[str, list[tuple[str, Any]]] = defaultdict(list)
 """Tenant slug → (hook, detail) calls the plugins saw, for assertions."""
+
+
+async def _tick(ctx: PluginContext) -> None:
+    CALLS[ctx.tenant_slug].append(("tick", None))
 
 
 class Probe:
@@ -105,6 +111,10 @@ class Probe:
             "Probe",
             f'<p id="probe-panel">{greeting} {escape(contact.name)} · seen {seen}</p>',
         )
+
+    @hookimpl
+    def orbit_scheduled_jobs(self) -> list[ScheduledJob]:
+        return [ScheduledJob("tick", timedelta(hours=1), _tick)]
 
     @hookimpl
     def orbit_dashboard_widgets(self, ctx: PluginContext) -> list[Widget]:

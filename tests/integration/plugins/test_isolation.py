@@ -11,7 +11,7 @@ import pytest
 from orbit.platform.db.servers import Endpoints
 from orbit.platform.events.jobs import dispatch_batch
 from orbit.platform.runtime import Runtime
-from orbit.plugins.jobs import deliver_plugin_events
+from orbit.plugins.jobs import deliver_plugin_events, run_scheduled_jobs
 from tests.conftest import Member
 from tests.plugin_fixtures import CALLS
 
@@ -216,3 +216,13 @@ async def test_a_hanging_hook_is_cut_off_at_its_budget(alice: Member, runtime: R
     assert elapsed < 5  # the hook sleeps an hour; its budget is half a second
     exposition = (await alice.client.get("/metrics")).text
     assert 'outcome="timeout",plugin="hanger"' in exposition
+
+
+async def test_scheduled_jobs_run_once_per_interval_for_enabling_tenants_only(
+    alice: Member, bob: Member, runtime: Runtime
+) -> None:
+    await _enable(alice, "probe", ["contacts:read"])
+    assert await run_scheduled_jobs(runtime.plugins) >= 1
+    await run_scheduled_jobs(runtime.plugins)  # within the hour: not again
+    assert CALLS[alice.slug].count(("tick", None)) == 1
+    assert ("tick", None) not in CALLS[bob.slug]
