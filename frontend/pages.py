@@ -12,7 +12,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
+from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_422_UNPROCESSABLE_ENTITY
 
 from orbit.platform.audit.service import AuditService
 from orbit.platform.auth.api_keys import ApiKeyService
@@ -535,6 +535,33 @@ class WorkspacePages(Controller):
                 workspace=tenant.tenant_slug,
             ),
         )
+
+    @post("/members/{membership_id:str}/role")
+    async def change_role(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        workspaces: WorkspaceService,
+        membership_id: str,
+        data: Form,
+    ) -> Response[Any]:
+        """Save a member's new role."""
+        try:
+            await workspaces.change_role(
+                tenant, parse_id(membership_id, "member"), str(data.get("role", ""))
+            )
+        except OrbitError as exc:
+            if exc.status_code == HTTP_404_NOT_FOUND:
+                raise
+            return await self._members_page(
+                principal,
+                tenant,
+                workspaces,
+                status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+                errors={"member_role": exc.message},
+            )
+        return go(request, f"/t/{tenant.tenant_slug}/members")
 
     @post("/members/invitations/{invitation_id:str}/revoke")
     async def revoke_invitation(

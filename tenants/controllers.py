@@ -15,6 +15,8 @@ from msgspec import Meta
 from orbit.platform.errors import NotAuthenticatedError
 from orbit.platform.ids import parse_id
 from orbit.tenants.context import Principal, TenantContext
+from orbit.tenants.quotas import Quotas
+from orbit.tenants.roles import Scope
 from orbit.tenants.service import WorkspaceService
 from orbit.tenants.visibility import VisibilityService
 
@@ -30,6 +32,20 @@ class MemberOut(msgspec.Struct, kw_only=True):
     role: str
     status: str
     created_at: datetime
+
+
+class UsageOut(msgspec.Struct, kw_only=True):
+    """How much of one plan quota the workspace uses (storage in bytes)."""
+
+    quota: str
+    used: int
+    limit: int
+
+
+class RoleIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A member's new role: admin, member or viewer."""
+
+    role: str
 
 
 class InvitationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -75,6 +91,25 @@ class MemberController(Controller):
     ) -> list[MemberOut]:
         """Members, oldest first."""
         return [MemberOut(**row) for row in await workspaces.members(tenant)]
+
+    @put("/members/{membership_id:str}/role")
+    async def change_role(
+        self,
+        tenant: TenantContext,
+        workspaces: WorkspaceService,
+        membership_id: str,
+        data: RoleIn,
+    ) -> dict[str, str]:
+        """Change a member's role (admins and owners; never the owner's or your own)."""
+        changed = await workspaces.change_role(tenant, parse_id(membership_id, "member"), data.role)
+        return {key: str(value) for key, value in changed.items()}
+
+    @get("/usage")
+    async def usage(self, tenant: TenantContext, workspaces: WorkspaceService) -> list[UsageOut]:
+        """The plan's quotas (contacts, seats, storage, emails this month) and their use."""
+        tenant.require(Scope.MEMBERS_READ)
+        found = await Quotas(workspaces.db).usage(tenant.tenant_id)
+        return [UsageOut(quota=u.quota, used=u.used, limit=u.limit) for u in found]
 
     @get("/invitations")
     async def list_invitations(

@@ -200,6 +200,57 @@ class WorkspaceService:
         )
         return invitation.to_dict(), token
 
+    async def change_role(
+        self, ctx: TenantContext, membership_id: UUID, role: str
+    ) -> dict[str, Any]:
+        """Make a member an admin, a member or a viewer; recorded in the audit log.
+
+        The owner's role stays (ownership moves by its own, later, flow), and nobody
+        changes their own role (an admin cannot lock the workspace out by accident).
+        """
+        ctx.require(Scope.MEMBERS_WRITE)
+        if role not in {r.value for r in INVITABLE_ROLES}:
+            allowed = ", ".join(r.value for r in INVITABLE_ROLES)
+            raise InvalidInputError(
+                f"role must be one of {allowed}", fields={"role": f"must be one of {allowed}"}
+            )
+        current = await self.db.fetchrow(
+            """
+            SELECT m.role, u.email FROM memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.tenant_id = $1 AND m.id = $2 FOR UPDATE OF m
+            """,
+            ctx.tenant_id,
+            membership_id,
+        )
+        if current is None:
+            raise NotFoundError(f"member {membership_id} not found in this workspace")
+        if current["role"] == Role.OWNER.value:
+            raise ConflictError(
+                "the owner's role cannot be changed", fields={"role": "the owner stays owner"}
+            )
+        if membership_id == ctx.membership_id:
+            raise ConflictError(
+                "you cannot change your own role; ask another admin",
+                fields={"role": "is your own"},
+            )
+        await self.db.execute(
+            "UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND id = $2",
+            ctx.tenant_id,
+            membership_id,
+            role,
+        )
+        await record(
+            self.db,
+            ctx,
+            "update",
+            "member",
+            membership_id,
+            label=current["email"],
+            before={"role": current["role"]},
+            after={"role": role},
+        )
+        return {"id": membership_id, "email": current["email"], "role": role}
+
     async def _check_seat(self, tenant_id: UUID, *, count_invitations: bool) -> None:
         """A 402 with an upgrade prompt when the plan's seats are all used (or promised)."""
         await Quotas(self.db).check_seats(tenant_id, count_invitations=count_invitations)

@@ -302,3 +302,47 @@ def test_diff_treats_empty_values_alike_and_flattens_custom_fields() -> None:
     after = {"tags": None, "phone": "", "custom": {"a": 2, "b": None}, "updated_at": "y"}
     assert diff(before, after) == {"custom.a": {"before": 1, "after": 2}}
     assert diff(None, {"name": "N", "id": "1"}) == {"name": {"before": None, "after": "N"}}
+
+
+async def test_member_role_changes_are_checked_and_recorded(
+    app: object, alice: Member, bob: Member
+) -> None:
+    email = f"role-{secrets.token_hex(4)}@example.com"
+    invited = await alice.client.post(
+        "/api/v1/invitations", json={"email": email, "role": "viewer"}
+    )
+    token = invited.json()["accept_url"].rsplit("/", 1)[1]
+    member = await sign_up(app, "Role Own", email=email)
+    assert (await member.client.post(f"/api/v1/invitations/{token}/accept")).status_code == 200
+    members = (await alice.client.get("/api/v1/members")).json()
+    owner_id = next(m["id"] for m in members if m["role"] == "owner")
+    member_id = next(m["id"] for m in members if m["email"] == email)
+
+    changed = await alice.client.put(f"/api/v1/members/{member_id}/role", json={"role": "admin"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["role"] == "admin"
+    (entry,) = await _entries(alice, record_type="member", action="update")
+    assert entry["record_id"] == member_id
+    assert entry["changes"] == {"role": {"before": "viewer", "after": "admin"}}
+
+    bad = await alice.client.put(f"/api/v1/members/{member_id}/role", json={"role": "king"})
+    assert bad.status_code == 400
+    assert bad.json()["extra"][0]["key"] == "role"
+    owner = await alice.client.put(f"/api/v1/members/{owner_id}/role", json={"role": "viewer"})
+    assert owner.status_code == 409
+    # Another workspace cannot touch Alice's members; nothing changes.
+    foreign = await bob.client.put(f"/api/v1/members/{member_id}/role", json={"role": "viewer"})
+    assert foreign.status_code == 404
+    roles = {m["id"]: m["role"] for m in (await alice.client.get("/api/v1/members")).json()}
+    assert roles[member_id] == "admin"
+    assert await _entries(bob, record_type="member", action="update") == []
+
+    # From the Team page.
+    form = await alice.client.post(
+        f"/t/{alice.slug}/members/{member_id}/role",
+        data={"role": "member", "csrf_token": alice.csrf},
+    )
+    assert form.status_code in {200, 303}
+    roles = {m["id"]: m["role"] for m in (await alice.client.get("/api/v1/members")).json()}
+    assert roles[member_id] == "member"
+    await member.client.aclose()

@@ -142,3 +142,13 @@ async def test_seats_are_checked_by_the_same_interface(alice: Member) -> None:
         )
         statuses.append(response.status_code)
     assert statuses == [201] * (FREE.seats - 1) + [402]
+
+
+async def test_usage_is_shown_per_workspace(alice: Member, bob: Member) -> None:
+    await alice.client.post("/api/v1/contacts", json={"first_name": "Counted"})
+    mine = {u["quota"]: u for u in (await alice.client.get("/api/v1/usage")).json()}
+    theirs = {u["quota"]: u for u in (await bob.client.get("/api/v1/usage")).json()}
+    assert mine["contacts"] == {"quota": "contacts", "used": 1, "limit": FREE.contacts}
+    assert theirs["contacts"]["used"] == 0
+    assert mine["seats"]["limit"] == FREE.seats
+    assert set(mine) == {"contacts", "seats", "storage", "emails_per_month"}
