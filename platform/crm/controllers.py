@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from msgspec import Meta
@@ -16,6 +16,7 @@ from orbit.platform.crm.companies import CompanyService
 from orbit.platform.crm.custom_fields import CustomFieldService, custom_filters
 from orbit.platform.crm.deals import DealService, PipelineService
 from orbit.platform.crm.listing import OPERATORS
+from orbit.platform.crm.portability import ContactPortability
 from orbit.platform.crm.schemas import (
     ActivityIn,
     ActivityOut,
@@ -59,6 +60,7 @@ from orbit.platform.crm.tasks import NotificationService, TaskService
 from orbit.platform.crm.views import READ_SCOPES, ListSpec, SavedViewService
 from orbit.platform.errors import InvalidInputError
 from orbit.platform.ids import parse_id
+from orbit.platform.runtime import Runtime
 from orbit.tenants.context import TenantContext
 
 ViewParam = Annotated[str | None, Parameter(description="A saved view's id to apply")]
@@ -175,6 +177,27 @@ class ContactController(Controller):
     ) -> None:
         """Delete a contact."""
         await contacts.delete(tenant, parse_id(contact_id, "contact"))
+
+    @get("/{contact_id:str}/export")
+    async def export_contact(
+        self, tenant: TenantContext, runtime: Runtime, contact_id: str
+    ) -> Response[dict[str, Any]]:
+        """Everything Orbit and its enabled apps keep about one person (subject access)."""
+        parsed = parse_id(contact_id, "contact")
+        document = await ContactPortability(runtime.db, runtime.plugins).export(tenant, parsed)
+        return Response(
+            document,
+            headers={"Content-Disposition": f'attachment; filename="contact-{parsed}.json"'},
+        )
+
+    @post("/{contact_id:str}/erase", status_code=HTTP_200_OK)
+    async def erase_contact(
+        self, tenant: TenantContext, runtime: Runtime, contact_id: str
+    ) -> dict[str, int]:
+        """Forget a person: the contact, timeline, tasks, personal data in events and audit."""
+        return await ContactPortability(runtime.db, runtime.plugins).erase(
+            tenant, parse_id(contact_id, "contact")
+        )
 
     @get("/{contact_id:str}/timeline")
     async def contact_timeline(

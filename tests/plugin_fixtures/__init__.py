@@ -113,6 +113,25 @@ class Probe:
         )
 
     @hookimpl
+    async def orbit_contact_export(self, ctx: PluginContext, contact_id: UUID) -> dict[str, Any]:
+        seen = await ctx.db.fetchval(
+            "SELECT count(*) FROM probe_seen WHERE tenant_id = $1 AND contact_id = $2",
+            ctx.tenant_id,
+            contact_id,
+        )
+        return {"times_seen": seen}
+
+    @hookimpl
+    async def orbit_contact_erase(self, ctx: PluginContext, contact_id: UUID) -> None:
+        if ctx.settings.get("fail_events"):
+            raise RuntimeError("probe was told to fail")
+        await ctx.db.execute(
+            "DELETE FROM probe_seen WHERE tenant_id = $1 AND contact_id = $2",
+            ctx.tenant_id,
+            contact_id,
+        )
+
+    @hookimpl
     def orbit_scheduled_jobs(self) -> list[ScheduledJob]:
         return [ScheduledJob("tick", timedelta(hours=1), _tick)]
 
