@@ -225,6 +225,27 @@ async def cmd_db_check(settings: Settings, _args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+async def cmd_plugin_new(_settings: Settings, args: argparse.Namespace) -> int:
+    """Scaffold a plugin distribution."""
+    from orbit.plugins.sdk import ScaffoldError, scaffold  # noqa: PLC0415
+
+    try:
+        folder = scaffold(args.name, args.path)
+    except ScaffoldError as exc:
+        print(f"orbit plugin new: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(f"created plugin {args.name} in {folder}; next: orbit plugin check {folder}")  # noqa: T201
+    return 0
+
+
+async def cmd_plugin_check(_settings: Settings, args: argparse.Namespace) -> int:
+    """Check a plugin distribution: manifest, range, scopes, table RLS, its tests."""
+    from orbit.plugins.sdk import check  # noqa: PLC0415
+
+    logging.getLogger("orbit").setLevel(logging.WARNING)  # the report says what happened
+    return 0 if await check(args.path, tests=not args.no_tests) else 1
+
+
 APP_PASSWORD_PLACEHOLDER = "CHANGE-ME"  # noqa: S105 - printed for the DBA to replace
 
 
@@ -377,6 +398,23 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo-seed", help="create the demo workspace").set_defaults(
         func=cmd_demo_seed
     )
+    plugin = commands.add_parser("plugin", help="plugin developer kit").add_subparsers(
+        dest="plugin_command", required=True, metavar="PLUGIN_COMMAND"
+    )
+    new = plugin.add_parser("new", help="scaffold a plugin distribution called NAME")
+    new.add_argument("name", metavar="NAME", help="the plugin id, e.g. lead_scoring")
+    new.add_argument(
+        "--path", type=Path, help="the folder to create (default: ./orbit-NAME)", default=None
+    )
+    new.set_defaults(func=cmd_plugin_new)
+    check = plugin.add_parser(
+        "check",
+        help="build the plugin at PATH, check its manifest, Orbit range, scopes and table "
+        "RLS (on a scratch database: DATABASE_URL's server or an embedded one), run its tests",
+    )
+    check.add_argument("path", type=Path, metavar="PATH")
+    check.add_argument("--no-tests", action="store_true", help="skip the plugin's tests")
+    check.set_defaults(func=cmd_plugin_check)
     return parser
 
 
