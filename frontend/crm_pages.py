@@ -24,6 +24,7 @@ from orbit.frontend.pages import (
     live_list,
     page,
 )
+from orbit.frontend.view_pages import view_context, view_state
 from orbit.platform import validation
 from orbit.platform.audit.service import AuditService
 from orbit.platform.crm.activities import ActivityService
@@ -39,6 +40,7 @@ from orbit.platform.crm.schemas import (
     TaskIn,
 )
 from orbit.platform.crm.tasks import NotificationService, TaskService
+from orbit.platform.crm.views import SavedViewService
 from orbit.platform.errors import OrbitError
 from orbit.platform.ids import parse_id
 from orbit.platform.runtime import Runtime
@@ -189,18 +191,24 @@ class CrmPages(Controller):
         q: str = "",
         cursor: str | None = None,
     ) -> Template:
-        """Companies with live search; htmx asks for just the rows."""
+        """Companies with live search and saved views; htmx asks for just the rows."""
         filters = await list_filters(request, companies.db, tenant, "company")
-        result = await companies.find(tenant, q=q, cursor=cursor, custom=filters.custom)
+        state = await view_state(request, SavedViewService(companies.db), tenant, "company")
+        result = await companies.find(
+            tenant, q=q, cursor=cursor, custom=filters.custom, spec=state.spec
+        )
         return live_list(
             request,
             "companies",
             principal,
             companies=result.items,
+            items=result.items,
+            detail_url=f"/t/{tenant.tenant_slug}/companies",
             next_cursor=result.next_cursor,
             q=q,
             filters=filters,
             can_write=Scope.COMPANIES_WRITE in tenant.scopes,
+            **view_context(state, tenant),
         )
 
     @get("/companies/new")
@@ -380,6 +388,7 @@ class CrmPages(Controller):
         """All deals as a table, filtered by text, status and pipeline."""
         statuses = {"open", "won", "lost"}
         filters = await list_filters(request, deals.db, tenant, "deal")
+        state = await view_state(request, SavedViewService(deals.db), tenant, "deal")
         result = await deals.find(
             tenant,
             q=q,
@@ -387,11 +396,15 @@ class CrmPages(Controller):
             pipeline_id=parse_id(pipeline_id, "pipeline") if pipeline_id else None,
             cursor=cursor,
             custom=filters.custom,
+            spec=state.spec,
         )
         return live_list(
             request,
             "deals",
             principal,
+            **view_context(state, tenant),
+            items=result.items,
+            detail_url=f"/t/{tenant.tenant_slug}/deals",
             deals=result.items,
             next_cursor=result.next_cursor,
             q=q,

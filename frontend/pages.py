@@ -14,6 +14,7 @@ from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_422_UNPROCESSABLE_ENTITY
 
+from orbit.frontend.view_pages import ViewPages, view_context, view_state
 from orbit.platform.audit.service import AuditService
 from orbit.platform.auth.api_keys import ApiKeyService
 from orbit.platform.auth.controllers import client_ip
@@ -32,6 +33,7 @@ from orbit.platform.crm.schemas import (
     CustomObjectType,
 )
 from orbit.platform.crm.service import ContactService, display_name
+from orbit.platform.crm.views import SavedViewService
 from orbit.platform.errors import InvalidInputError, NotAuthenticatedError, OrbitError
 from orbit.platform.ids import parse_id
 from orbit.platform.runtime import Runtime
@@ -345,11 +347,14 @@ class WorkspacePages(Controller):
         q: str = "",
         cursor: str | None = None,
     ) -> Template:
-        """The contact list with live search; htmx asks for just the rows."""
+        """The contact list with live search and saved views; htmx asks for just the rows."""
         filters = await list_filters(request, contacts.db, tenant, "contact")
+        state = await view_state(request, SavedViewService(contacts.db), tenant, "contact")
         notice = None
         try:
-            result = await contacts.find(tenant, q=q, cursor=cursor, custom=filters.custom)
+            result = await contacts.find(
+                tenant, q=q, cursor=cursor, custom=filters.custom, spec=state.spec
+            )
         except InvalidInputError as exc:
             result, notice = ContactPage(items=[], next_cursor=None), exc.message
         return live_list(
@@ -357,12 +362,15 @@ class WorkspacePages(Controller):
             "contacts",
             principal,
             contacts=result.items,
+            items=result.items,
+            detail_url=f"/t/{tenant.tenant_slug}/contacts",
             next_cursor=result.next_cursor,
             q=q,
             filters=filters,
             notice=notice,
             display_name=display_name,
             can_write=Scope.CONTACTS_WRITE in tenant.scopes,
+            **view_context(state, tenant),
         )
 
     @get("/contacts/new")
@@ -830,4 +838,4 @@ async def _custom_fields_page(
     )
 
 
-PAGE_CONTROLLERS = [AccountPages, WorkspacePages, CustomFieldPages]
+PAGE_CONTROLLERS = [ViewPages, AccountPages, WorkspacePages, CustomFieldPages]

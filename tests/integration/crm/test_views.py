@@ -388,3 +388,81 @@ async def test_fields_endpoint_lists_operators_per_kind(alice: Member) -> None:
     assert by_name["amount"]["operators"] == ["equals", "in", "range", "empty"]
     assert by_name["status"]["options"] == ["open", "won", "lost"]
     assert by_name["amount"]["sortable"] is True
+
+
+async def test_list_pages_apply_builder_filters_sort_and_columns(alice: Member) -> None:
+    await _contacts(
+        alice,
+        [
+            {"first_name": "Pia", "last_name": "Zorn", "email": "pia@example.com", "tags": ["vip"]},
+            {"first_name": "Pol", "last_name": "Abel", "email": "pol@example.com", "tags": ["vip"]},
+            {"first_name": "Quin", "last_name": "Moss"},
+        ],
+    )
+    base = f"/t/{alice.slug}/contacts"
+    page = await alice.client.get(
+        base,
+        params=[
+            ("ff", "tags"),
+            ("fo", "contains"),
+            ("fv", "vip"),
+            ("sort", "last_name"),
+            ("col", "last_name"),
+            ("col", "email"),
+        ],
+    )
+    assert page.status_code == 200
+    text = page.text
+    assert "Quin" not in text
+    assert text.index("Abel") < text.index("Zorn")  # sorted by last name
+    assert "<th>Email</th>" in text
+    assert "pol@example.com" in text
+    bad = await alice.client.get(base, params=[("ff", "tags"), ("fo", "range"), ("fv", "1..2")])
+    assert bad.status_code == 200
+    assert "not an operator for tags" in bad.text
+    row = await alice.client.get(
+        f"/t/{alice.slug}/views/filter-row", params={"object_type": "contact", "ff": "created_at"}
+    )
+    assert 'value="range"' in row.text
+    assert 'value="contains"' not in row.text
+    count = await alice.client.get(
+        f"/t/{alice.slug}/views/count",
+        params={
+            "object_type": "contact",
+            "filters": json.dumps([{"field": "tags", "op": "contains", "value": "vip"}]),
+        },
+    )
+    assert "2 records" in count.text
+
+
+async def test_saving_a_view_from_the_page_and_picking_it(app: object, alice: Member) -> None:
+    await _contacts(alice, [{"first_name": "Rhea", "tags": ["press"]}, {"first_name": "Sam"}])
+    saved = await alice.client.post(
+        f"/t/{alice.slug}/views",
+        data={
+            "object_type": "contact",
+            "name": "Press",
+            "shared": "on",
+            "q": "",
+            "filters": json.dumps([{"field": "tags", "op": "contains", "value": "press"}]),
+            "sort": "first_name",
+            "columns": "first_name,tags",
+        },
+    )
+    assert saved.status_code == 303
+    assert "?view=" in saved.headers["location"]
+    page = await alice.client.get(saved.headers["location"])
+    assert "Rhea" in page.text
+    assert "Sam" not in page.text
+    assert "Press" in page.text  # the picker names it
+    listing = await alice.client.get(f"/t/{alice.slug}/contacts")
+    assert f"?view={saved.headers['location'].rsplit('=', 1)[1]}" in listing.text
+    mia, _ = await _join(app, alice)
+    assert "Press" in (await mia.client.get(f"/t/{alice.slug}/contacts")).text  # shared
+    private = await mia.client.post(
+        f"/t/{alice.slug}/views",
+        data={"object_type": "contact", "name": "Mias secret list", "filters": "[]"},
+    )
+    assert private.status_code == 303
+    assert "Mias secret list" not in (await alice.client.get(f"/t/{alice.slug}/contacts")).text
+    await mia.client.aclose()
