@@ -544,21 +544,19 @@ class WorkspacePages(Controller):
             ),
         )
 
-    @post("/members/{membership_id:str}/role")
+    @post("/members/role")
     async def change_role(
         self,
         request: AnyRequest,
         principal: Principal,
         tenant: TenantContext,
         workspaces: WorkspaceService,
-        membership_id: str,
         data: Form,
     ) -> Response[Any]:
         """Save a member's new role."""
+        membership_id = parse_id(str(data.get("membership_id", "")), "member")
         try:
-            await workspaces.change_role(
-                tenant, parse_id(membership_id, "member"), str(data.get("role", ""))
-            )
+            await workspaces.change_role(tenant, membership_id, str(data.get("role", "")))
         except OrbitError as exc:
             if exc.status_code == HTTP_404_NOT_FOUND:
                 raise

@@ -338,9 +338,11 @@ async def test_member_role_changes_are_checked_and_recorded(
     assert await _entries(bob, record_type="member", action="update") == []
 
     # From the Team page.
+    page = await alice.client.get(f"/t/{alice.slug}/members")
+    assert 'id="change-role"' in page.text
     form = await alice.client.post(
-        f"/t/{alice.slug}/members/{member_id}/role",
-        data={"role": "member", "csrf_token": alice.csrf},
+        f"/t/{alice.slug}/members/role",
+        data={"membership_id": member_id, "role": "member", "csrf_token": alice.csrf},
     )
     assert form.status_code in {200, 303}
     roles = {m["id"]: m["role"] for m in (await alice.client.get("/api/v1/members")).json()}
