@@ -34,7 +34,12 @@ from orbit.platform.crm.schemas import (
 )
 from orbit.platform.crm.service import ContactService, display_name
 from orbit.platform.crm.views import SavedViewService
-from orbit.platform.errors import InvalidInputError, NotAuthenticatedError, OrbitError
+from orbit.platform.errors import (
+    InvalidInputError,
+    NotAuthenticatedError,
+    OrbitError,
+    PaymentRequiredError,
+)
 from orbit.platform.ids import parse_id
 from orbit.platform.runtime import Runtime
 from orbit.plugins.ui import record_plugins
@@ -96,12 +101,19 @@ def live_list(request: AnyRequest, folder: str, principal: Principal, **context:
 
 
 def invalid(template: str, principal: Principal, exc: OrbitError, **context: Any) -> Template:
-    """Re-render a form with its errors (422, swapped in by htmx)."""
+    """Re-render a form with its errors (422, swapped in by htmx).
+
+    A plan limit (402, e.g. the contact quota) is about no field of the form: its
+    message goes on top of the form.
+    """
+    errors = dict(exc.fields) or {"form": exc.message}
+    if isinstance(exc, PaymentRequiredError):
+        errors["form"] = exc.message
     return page(
         template,
         principal,
         status_code=HTTP_422_UNPROCESSABLE_ENTITY,
-        errors=exc.fields or {"form": exc.message},
+        errors=errors,
         message=exc.message,
         **context,
     )

@@ -152,3 +152,15 @@ async def test_usage_is_shown_per_workspace(alice: Member, bob: Member) -> None:
     assert theirs["contacts"]["used"] == 0
     assert mine["seats"]["limit"] == FREE.seats
     assert set(mine) == {"contacts", "seats", "storage", "emails_per_month"}
+
+
+async def test_the_contact_form_says_why_when_the_quota_is_full(
+    endpoints: Endpoints, alice: Member
+) -> None:
+    await _set_usage(endpoints, alice, "contacts", FREE.contacts)
+    response = await alice.client.post(
+        f"/t/{alice.slug}/contacts", data={"first_name": "Full", "csrf_token": alice.csrf}
+    )
+    assert response.status_code == 422
+    assert "contacts quota exceeded" in response.text
+    assert (await alice.client.get("/api/v1/contacts")).json()["items"] == []
