@@ -48,7 +48,7 @@ from orbit.platform.search.controllers import SearchController
 from orbit.platform.version import ORBIT_VERSION
 from orbit.plugins.controllers import MarketplaceController
 from orbit.plugins.routes import plugin_routers
-from orbit.tenants.controllers import MemberController, VisibilityController
+from orbit.tenants.controllers import MemberController, VisibilityController, WorkspaceController
 
 if TYPE_CHECKING:
     from orbit.platform.db.servers import Endpoints
@@ -83,6 +83,7 @@ def create_app(
             ApiKeyController,
             MemberController,
             VisibilityController,
+            WorkspaceController,
             ContactController,
             CompanyController,
             PipelineController,

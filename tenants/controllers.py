@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.background_tasks import BackgroundTask
+from litestar.response import File
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
-from orbit.platform.errors import NotAuthenticatedError
+from orbit.platform.errors import InvalidInputError, NotAuthenticatedError, PermissionDeniedError
 from orbit.platform.ids import parse_id
+from orbit.tenants import portability
 from orbit.tenants.context import Principal, TenantContext
 from orbit.tenants.quotas import Quotas
-from orbit.tenants.roles import Scope
+from orbit.tenants.roles import Role, Scope
 from orbit.tenants.service import WorkspaceService
 from orbit.tenants.visibility import VisibilityService
 
@@ -240,3 +246,48 @@ class VisibilityController(Controller):
     ) -> None:
         """Delete a team."""
         await visibility.delete_team(tenant, parse_id(team_id, "team"))
+
+
+class DeleteWorkspaceIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Deleting needs the workspace's slug typed again."""
+
+    confirm: str
+
+
+class WorkspaceController(Controller):
+    """The workspace as a whole: export it, delete it (owners only)."""
+
+    path = "/api/v1/workspace"
+    tags = ["workspace"]
+
+    @get("/export")
+    async def export_workspace(self, tenant: TenantContext, workspaces: WorkspaceService) -> File:
+        """A zip of CSV + JSON with every record; ``orbit tenants import`` restores it."""
+        _owner_only(tenant, "export the whole workspace")
+        workspace = await workspaces.by_slug(tenant.tenant_slug)
+        assert workspace is not None  # noqa: S101 - the caller is inside it
+        folder = Path(tempfile.mkdtemp(prefix="orbit-workspace-"))
+        path = folder / f"{workspace.slug}-{datetime.now(UTC):%Y%m%d-%H%M%S}.zip"
+        await portability.export_workspace(workspaces.db, workspace, path)
+        return File(
+            path=path,
+            filename=path.name,
+            media_type="application/zip",
+            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+        )
+
+    @delete("/", status_code=HTTP_204_NO_CONTENT)
+    async def delete_workspace(
+        self, tenant: TenantContext, workspaces: WorkspaceService, data: DeleteWorkspaceIn
+    ) -> None:
+        """Delete the workspace and all its data, for good."""
+        _owner_only(tenant, "delete the workspace")
+        if data.confirm != tenant.tenant_slug:
+            reason = f"type the workspace's slug {tenant.tenant_slug!r} to confirm"
+            raise InvalidInputError(f"confirm: {reason}", fields={"confirm": reason})
+        await portability.delete_workspace(workspaces.db, tenant.tenant_id)
+
+
+def _owner_only(tenant: TenantContext, what: str) -> None:
+    if tenant.role is not Role.OWNER:
+        raise PermissionDeniedError(f"only the workspace's owner may {what}")

@@ -81,6 +81,25 @@ class WorkspaceService:
 
         Scopes the current transaction to the new workspace.
         """
+        workspace = await self.create_empty(name)
+        tenant_id, now = workspace.id, datetime.now(UTC)
+        await Membership.insert(
+            Membership(
+                tenant_id=tenant_id,
+                id=new_id(),
+                user_id=owner_user_id,
+                role=Role.OWNER.value,
+                status="active",
+                created_at=now,
+            )
+        )
+        return workspace
+
+    async def create_empty(self, name: str) -> Workspace:
+        """A new workspace with no members yet (sign-up adds the owner, a restore its members).
+
+        Picks a free slug from the name and scopes the current transaction to it.
+        """
         name = validation.text(name, "workspace_name", max_length=200, required=True)
         base = slug_base(name)
         taken = {
@@ -90,7 +109,6 @@ class WorkspaceService:
             )
         }
         tenant_id = new_id()
-        now = datetime.now(UTC)
         n = 1
         while True:
             slug = base if n == 1 else f"{base}-{n}"
@@ -106,21 +124,11 @@ class WorkspaceService:
                 tenant_id,
                 slug,
                 name,
-                now,
+                datetime.now(UTC),
             )
             if inserted is not None:
                 break
         await self.db.set_tenant(tenant_id)
-        await Membership.insert(
-            Membership(
-                tenant_id=tenant_id,
-                id=new_id(),
-                user_id=owner_user_id,
-                role=Role.OWNER.value,
-                status="active",
-                created_at=now,
-            )
-        )
         return Workspace(id=tenant_id, slug=slug, name=name, plan="free")
 
     async def by_slug(self, slug: str) -> Workspace | None:

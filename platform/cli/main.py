@@ -298,6 +298,65 @@ async def cmd_tenants_create(settings: Settings, args: argparse.Namespace) -> in
     return 0
 
 
+async def cmd_tenants_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write a workspace to a zip of CSV + JSON."""
+    from orbit.tenants.portability import export_workspace  # noqa: PLC0415
+    from orbit.tenants.service import WorkspaceService  # noqa: PLC0415
+
+    async with servers(settings) as endpoints, connected(settings, endpoints) as runtime:
+        db = runtime.db
+        async with db.transaction():
+            # One snapshot of every table, however long the copy takes.
+            await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            await db.execute("SET LOCAL statement_timeout = 0")
+            workspace = await WorkspaceService(db).by_slug(args.tenant)
+            if workspace is None:
+                print(f"no workspace with slug {args.tenant!r}", file=sys.stderr)  # noqa: T201
+                return 2
+            summary = await export_workspace(db, workspace, Path(args.out))
+    rows = sum(summary.tables.values())
+    print(f"exported {workspace.slug}: {rows} rows in {len(summary.tables)} tables to {args.out}")  # noqa: T201
+    return 0
+
+
+async def cmd_tenants_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Restore an export into a new workspace."""
+    from orbit.tenants.portability import import_workspace  # noqa: PLC0415
+
+    async with (
+        servers(settings) as endpoints,
+        connected(settings, endpoints) as runtime,
+        runtime.db.transaction(),
+    ):
+        await runtime.db.execute("SET LOCAL statement_timeout = 0")
+        workspace = await import_workspace(runtime.db, Path(args.file), args.name)
+    print(f"imported into new workspace {workspace.slug} ({workspace.id})")  # noqa: T201
+    return 0
+
+
+async def cmd_tenants_delete(settings: Settings, args: argparse.Namespace) -> int:
+    """Delete a workspace and everything in it."""
+    from orbit.tenants.portability import delete_workspace  # noqa: PLC0415
+    from orbit.tenants.service import WorkspaceService  # noqa: PLC0415
+
+    if args.confirm != args.tenant:
+        print(f"type the slug again to confirm: --confirm {args.tenant}", file=sys.stderr)  # noqa: T201
+        return 2
+    async with (
+        servers(settings) as endpoints,
+        connected(settings, endpoints) as runtime,
+        runtime.db.transaction(),
+    ):
+        workspace = await WorkspaceService(runtime.db).by_slug(args.tenant)
+        if workspace is None:
+            print(f"no workspace with slug {args.tenant!r}", file=sys.stderr)  # noqa: T201
+            return 2
+        await runtime.db.set_tenant(workspace.id)
+        await delete_workspace(runtime.db, workspace.id)
+    print(f"deleted workspace {args.tenant}")  # noqa: T201
+    return 0
+
+
 async def cmd_api_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     """Create an API key for a workspace and print it."""
     from orbit.platform.auth.api_keys import ApiKeyService  # noqa: PLC0415
@@ -387,6 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--password", required=True)
     create.add_argument("--owner-name")
     create.set_defaults(func=cmd_tenants_create)
+    export = tenants.add_parser("export", help="write a workspace to a zip of CSV + JSON")
+    export.add_argument("tenant", help="workspace slug")
+    export.add_argument("--out", required=True, help="the zip file to write")
+    export.set_defaults(func=cmd_tenants_export)
+    restore = tenants.add_parser("import", help="restore an export into a new workspace")
+    restore.add_argument("file", help="a zip written by `orbit tenants export`")
+    restore.add_argument("--name", help="the new workspace's name (default: the exported one)")
+    restore.set_defaults(func=cmd_tenants_import)
+    remove = tenants.add_parser("delete", help="delete a workspace and all its data")
+    remove.add_argument("tenant", help="workspace slug")
+    remove.add_argument("--confirm", required=True, help="the slug again")
+    remove.set_defaults(func=cmd_tenants_delete)
     keys = commands.add_parser("api-keys", help="API keys").add_subparsers(
         dest="keys_command", required=True, metavar="KEYS_COMMAND"
     )
