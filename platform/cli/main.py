@@ -398,6 +398,31 @@ async def cmd_demo_seed(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_tenant_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``orbit tenants create|export|import|delete``."""
+    tenants = commands.add_parser("tenants", help="workspaces").add_subparsers(
+        dest="tenants_command", required=True, metavar="TENANTS_COMMAND"
+    )
+    create = tenants.add_parser("create", help="create a workspace and its owner")
+    create.add_argument("--name", required=True)
+    create.add_argument("--owner-email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--owner-name")
+    create.set_defaults(func=cmd_tenants_create)
+    export = tenants.add_parser("export", help="write a workspace to a zip of CSV + JSON")
+    export.add_argument("tenant", help="workspace slug")
+    export.add_argument("--out", required=True, help="the zip file to write")
+    export.set_defaults(func=cmd_tenants_export)
+    restore = tenants.add_parser("import", help="restore an export into a new workspace")
+    restore.add_argument("file", help="a zip written by `orbit tenants export`")
+    restore.add_argument("--name", help="the new workspace's name (default: the exported one)")
+    restore.set_defaults(func=cmd_tenants_import)
+    remove = tenants.add_parser("delete", help="delete a workspace and all its data")
+    remove.add_argument("tenant", help="workspace slug")
+    remove.add_argument("--confirm", required=True, help="the slug again")
+    remove.set_defaults(func=cmd_tenants_delete)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``orbit`` argument parser."""
     parser = argparse.ArgumentParser(prog="orbit", description="Orbit CRM")
@@ -437,27 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
         "a password given here is visible in the process list and shell history)",
     )
     roles_sql.set_defaults(func=cmd_db_roles_sql)
-    tenants = commands.add_parser("tenants", help="workspaces").add_subparsers(
-        dest="tenants_command", required=True, metavar="TENANTS_COMMAND"
-    )
-    create = tenants.add_parser("create", help="create a workspace and its owner")
-    create.add_argument("--name", required=True)
-    create.add_argument("--owner-email", required=True)
-    create.add_argument("--password", required=True)
-    create.add_argument("--owner-name")
-    create.set_defaults(func=cmd_tenants_create)
-    export = tenants.add_parser("export", help="write a workspace to a zip of CSV + JSON")
-    export.add_argument("tenant", help="workspace slug")
-    export.add_argument("--out", required=True, help="the zip file to write")
-    export.set_defaults(func=cmd_tenants_export)
-    restore = tenants.add_parser("import", help="restore an export into a new workspace")
-    restore.add_argument("file", help="a zip written by `orbit tenants export`")
-    restore.add_argument("--name", help="the new workspace's name (default: the exported one)")
-    restore.set_defaults(func=cmd_tenants_import)
-    remove = tenants.add_parser("delete", help="delete a workspace and all its data")
-    remove.add_argument("tenant", help="workspace slug")
-    remove.add_argument("--confirm", required=True, help="the slug again")
-    remove.set_defaults(func=cmd_tenants_delete)
+    _add_tenant_commands(commands)
     keys = commands.add_parser("api-keys", help="API keys").add_subparsers(
         dest="keys_command", required=True, metavar="KEYS_COMMAND"
     )
