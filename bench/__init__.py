@@ -1,0 +1,1 @@
+"""Orbit's benchmark suite: generated data at scale, the app against raw SQL (not shipped)."""
