@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -60,13 +61,14 @@ class MarketplacePages(Controller):
     ) -> Response[Any] | Template:
         """Enable with the scopes the admin ticked."""
         form = await request.form()
-        try:
-            await runtime.marketplace.enable(
-                tenant, plugin_id, granted_scopes=[str(s) for s in form.getall("scopes", [])]
-            )
-        except OrbitError as exc:
-            return await self._detail(principal, tenant, runtime, plugin_id, error=exc)
-        return go(request, f"/t/{tenant.tenant_slug}/marketplace/{plugin_id}")
+        scopes = [str(s) for s in form.getall("scopes", [])]
+        return await self._act(
+            request,
+            principal,
+            runtime,
+            plugin_id,
+            runtime.marketplace.enable(tenant, plugin_id, granted_scopes=scopes),
+        )
 
     @post("/{plugin_id:str}/settings")
     async def configure(
@@ -85,11 +87,14 @@ class MarketplacePages(Controller):
         for setting in entry.manifest.settings if entry.manifest else ():
             if setting.type == "boolean":
                 values[setting.name] = "true" if f"settings.{setting.name}" in form else "false"
-        try:
-            await runtime.marketplace.configure(tenant, plugin_id, values)
-        except OrbitError as exc:
-            return await self._detail(principal, tenant, runtime, plugin_id, error=exc, form=values)
-        return go(request, f"/t/{tenant.tenant_slug}/marketplace/{plugin_id}?saved=1")
+        return await self._act(
+            request,
+            principal,
+            runtime,
+            plugin_id,
+            runtime.marketplace.configure(tenant, plugin_id, values),
+            form=values,
+        )
 
     @post("/{plugin_id:str}/disable")
     async def disable(
@@ -101,11 +106,9 @@ class MarketplacePages(Controller):
         plugin_id: str,
     ) -> Response[Any] | Template:
         """Disable; data stays."""
-        try:
-            await runtime.marketplace.disable(tenant, plugin_id)
-        except OrbitError as exc:
-            return await self._detail(principal, tenant, runtime, plugin_id, error=exc)
-        return go(request, f"/t/{tenant.tenant_slug}/marketplace/{plugin_id}")
+        return await self._act(
+            request, principal, runtime, plugin_id, runtime.marketplace.disable(tenant, plugin_id)
+        )
 
     @post("/{plugin_id:str}/uninstall")
     async def uninstall(
@@ -117,21 +120,41 @@ class MarketplacePages(Controller):
         plugin_id: str,
     ) -> Response[Any] | Template:
         """Uninstall, keeping or deleting the plugin's data as the admin chose."""
-        form = await request.form()
-        choice = form.get("data")
-        if choice not in {"keep", "delete"}:
-            return await self._detail(
-                principal,
-                tenant,
-                runtime,
-                plugin_id,
-                error=InvalidInputError("choose whether to keep or delete the app's data"),
-            )
-        try:
+        choice = (await request.form()).get("data")
+
+        async def uninstall() -> None:
+            if choice not in {"keep", "delete"}:
+                raise InvalidInputError("choose whether to keep or delete the app's data")
             await runtime.marketplace.uninstall(tenant, plugin_id, keep_data=choice == "keep")
+
+        return await self._act(
+            request,
+            principal,
+            runtime,
+            plugin_id,
+            uninstall(),
+            then=f"/t/{tenant.tenant_slug}/marketplace",
+        )
+
+    async def _act(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        runtime: Runtime,
+        plugin_id: str,
+        change: Coroutine[Any, Any, object],
+        *,
+        then: str | None = None,
+        form: dict[str, Any] | None = None,
+    ) -> Response[Any] | Template:
+        """Make ``change``, then go to ``then`` (the plugin's page); its error shown there."""
+        tenant = principal.tenant
+        assert tenant is not None  # noqa: S101 - the pages' routes need a workspace
+        try:
+            await change
         except OrbitError as exc:
-            return await self._detail(principal, tenant, runtime, plugin_id, error=exc)
-        return go(request, f"/t/{tenant.tenant_slug}/marketplace")
+            return await self._detail(principal, tenant, runtime, plugin_id, error=exc, form=form)
+        return go(request, then or f"/t/{tenant.tenant_slug}/marketplace/{plugin_id}")
 
     async def _detail(
         self,

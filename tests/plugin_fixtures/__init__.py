@@ -34,6 +34,15 @@ CALLS: dict[str, list[tuple[str, Any]]] = defaultdict(list)
 """Tenant slug → (hook, detail) calls the plugins saw, for assertions."""
 
 
+def _manifest(plugin_id: str, name: str, summary: str, **more: Any) -> Manifest:
+    """A test plugin's manifest: by Orbit's tests, MIT, for Orbit 0.1 and later."""
+    more.setdefault("version", "0.1.0")
+    more.setdefault("requires_orbit", ">=0.1")
+    return Manifest(
+        id=plugin_id, name=name, summary=summary, author="Orbit tests", license="MIT", **more
+    )
+
+
 async def _tick(ctx: PluginContext) -> None:
     CALLS[ctx.tenant_slug].append(("tick", None))
 
@@ -164,16 +173,8 @@ class Probe:
 class Raiser:
     """Raises in every hook it implements."""
 
-    MANIFEST = Manifest(
-        id="raiser",
-        name="Raiser",
-        version="0.1.0",
-        summary="Always fails",
-        author="Orbit tests",
-        license="MIT",
-        requires_orbit=">=0.1",
-        slots=("contact.sidebar",),
-        events=("contact.created",),
+    MANIFEST = _manifest(
+        "raiser", "Raiser", "Always fails", slots=("contact.sidebar",), events=("contact.created",)
     )
 
     @hookimpl
@@ -188,16 +189,7 @@ class Raiser:
 class Hanger:
     """Never answers."""
 
-    MANIFEST = Manifest(
-        id="hanger",
-        name="Hanger",
-        version="0.1.0",
-        summary="Never answers",
-        author="Orbit tests",
-        license="MIT",
-        requires_orbit=">=0.1",
-        slots=("contact.sidebar",),
-    )
+    MANIFEST = _manifest("hanger", "Hanger", "Never answers", slots=("contact.sidebar",))
 
     @hookimpl
     async def orbit_ui_slot(self, ctx: PluginContext, slot: str, subject_id: UUID | None) -> None:
@@ -207,15 +199,8 @@ class Hanger:
 class Snoop:
     """Granted nothing; tries the core's data through its context and through raw SQL."""
 
-    MANIFEST = Manifest(
-        id="snoop",
-        name="Snoop",
-        version="0.1.0",
-        summary="Tries to read what it was not granted",
-        author="Orbit tests",
-        license="MIT",
-        requires_orbit=">=0.1",
-        events=("contact.created",),
+    MANIFEST = _manifest(
+        "snoop", "Snoop", "Tries to read what it was not granted", events=("contact.created",)
     )
 
     @hookimpl
@@ -234,29 +219,14 @@ class Snoop:
 class Incompatible:
     """Needs a future Orbit."""
 
-    MANIFEST = Manifest(
-        id="future",
-        name="Future",
-        version="9.0.0",
-        summary="Needs Orbit 9",
-        author="Orbit tests",
-        license="MIT",
-        requires_orbit=">=9",
-    )
+    MANIFEST = _manifest("future", "Future", "Needs Orbit 9", version="9.0.0", requires_orbit=">=9")
 
 
 class Paid:
     """Costs money: paid plans only."""
 
-    MANIFEST = Manifest(
-        id="paid",
-        name="Paid",
-        version="1.0.0",
-        summary="A paid plugin",
-        author="Orbit tests",
-        license="Proprietary",
-        requires_orbit=">=0.1",
-        price_per_seat=Decimal("4.50"),
+    MANIFEST = _manifest(
+        "paid", "Paid", "A paid plugin", version="1.0.0", price_per_seat=Decimal("4.50")
     )
 
 
