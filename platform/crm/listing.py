@@ -521,4 +521,11 @@ def keyset_condition(sort: Sort, fields: dict[str, FieldSpec], cursor: str, args
     if spec.kind in {"text", "choice"}:
         key_arg = f"lower({key_arg})"
     beyond = f"({spec.sort_sql}, r.id) {after} ({key_arg}, {id_arg}::uuid)"
-    return f"({spec.sort_sql} IS NULL OR {beyond})" if spec.nullable else beyond
+    if not spec.nullable:
+        return beyond
+    if not sort.descending:
+        # One row comparison in the order's own terms, so an index on
+        # ((key IS NULL), key, id) can start right at the cursor.
+        key = spec.sort_sql
+        return f"(({key}) IS NULL, {key}, r.id) > (false, {key_arg}, {id_arg}::uuid)"
+    return f"({spec.sort_sql} IS NULL OR {beyond})"
