@@ -63,7 +63,8 @@ image: ## build the container image with podman or docker (IMAGE=orbit:dev)
 
 # BENCH_SCALE=0.01 for a quick look; the issue's targets are for scale 1 (1M contacts).
 BENCH_SCALE ?= 1
-bench: sync ## build (or reuse) 1M contacts and time the app against raw SQL; a table of targets met or missed
+bench: sync ## plugin dispatch overhead, then 1M contacts timed against raw SQL; tables of targets met or missed
+	$(UV) run --frozen python bench/plugin_dispatch.py
 	PYTHONPATH=$(CURDIR) $(UV) run --frozen python -m bench.run --scale $(BENCH_SCALE) $(BENCH_ARGS)
 
 i18n: sync ## extract user-facing strings into frontend/locale/orbit.pot

@@ -16,20 +16,26 @@ its own transaction) and the tenant's admins get a notification.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextvars
 import inspect
+import itertools
 import json
 import logging
 import time
+import types
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from orbit.plugins.context import PluginContext, ScheduledJob
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping
     from uuid import UUID
 
     from redis.asyncio import Redis
@@ -60,43 +66,87 @@ BREAKER_WINDOW = 600
 CALL_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 
 
+class _CallStats:
+    """Calls of one plugin's hook with one outcome: count, total seconds, per bucket."""
+
+    __slots__ = ("buckets", "count", "seconds")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self.buckets = [0] * (len(CALL_BUCKETS) + 1)  # the last one: over every bucket
+
+
+class _HookCallCollector(Collector):
+    """Exposes the plain counters :class:`PluginMetrics` keeps as Prometheus families."""
+
+    def __init__(self, stats: dict[tuple[str, str, str], _CallStats]) -> None:
+        self._stats = stats
+
+    def _families(self) -> tuple[CounterMetricFamily, HistogramMetricFamily]:
+        return (
+            CounterMetricFamily(
+                "orbit_plugin_hook_calls",
+                "Plugin hook calls by plugin, hook and outcome (ok, error, timeout).",
+                labels=["plugin", "hook", "outcome"],
+            ),
+            HistogramMetricFamily(
+                "orbit_plugin_hook_duration_seconds",
+                "Time one plugin took in one hook call.",
+                labels=["plugin", "hook"],
+            ),
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        """The two families, without samples (for the registry's name checks)."""
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        """Call counts per outcome; latency per plugin and hook, all outcomes together."""
+        calls, latency = self._families()
+        per_hook: dict[tuple[str, str], _CallStats] = {}
+        for (plugin, hook, outcome), stats in list(self._stats.items()):
+            calls.add_metric([plugin, hook, outcome], stats.count)
+            total = per_hook.setdefault((plugin, hook), _CallStats())
+            total.seconds += stats.seconds
+            total.buckets = [a + b for a, b in zip(total.buckets, stats.buckets, strict=True)]
+        bounds = [*(str(b) for b in CALL_BUCKETS), "+Inf"]  # as prometheus_client writes them
+        for (plugin, hook), total in per_hook.items():
+            cumulative = list(itertools.accumulate(total.buckets))
+            latency.add_metric(
+                [plugin, hook], list(zip(bounds, cumulative, strict=True)), total.seconds
+            )
+        return (calls, latency)
+
+
 class PluginMetrics:
-    """Per-plugin call counts, failures and latency (served at ``/metrics``)."""
+    """Per-plugin call counts, failures and latency (served at ``/metrics``).
+
+    Hook calls are counted in plain Python numbers and turned into Prometheus
+    families only when ``/metrics`` is scraped: this runs on every call of every
+    plugin, where ``prometheus_client``'s locked counters cost more than the call.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.calls = Counter(
-            "orbit_plugin_hook_calls",
-            "Plugin hook calls by plugin, hook and outcome (ok, error, timeout).",
-            ["plugin", "hook", "outcome"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "orbit_plugin_hook_duration_seconds",
-            "Time one plugin took in one hook call.",
-            ["plugin", "hook"],
-            buckets=CALL_BUCKETS,
-            registry=self.registry,
-        )
+        self._stats: dict[tuple[str, str, str], _CallStats] = {}
+        self.registry.register(_HookCallCollector(self._stats))
         self.trips = Counter(
             "orbit_plugin_breaker_trips",
             "Times a plugin was disabled for a tenant after repeated failures.",
             ["plugin"],
             registry=self.registry,
         )
-        self._children: dict[tuple[str, str, str], Any] = {}
 
     def observe(self, plugin: str, hook: str, outcome: str, seconds: float) -> None:
-        """Count one call (label children cached: this runs on every hook call)."""
+        """Count one call."""
         key = (plugin, hook, outcome)
-        pair = self._children.get(key)
-        if pair is None:
-            pair = self._children[key] = (
-                self.calls.labels(plugin, hook, outcome),
-                self.latency.labels(plugin, hook),
-            )
-        pair[0].inc()
-        pair[1].observe(seconds)
+        stats = self._stats.get(key)
+        if stats is None:
+            stats = self._stats[key] = _CallStats()
+        stats.count += 1
+        stats.seconds += seconds
+        stats.buckets[bisect.bisect_left(CALL_BUCKETS, seconds)] += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +164,43 @@ class CallResult:
 
     plugin_id: str
     value: Any
+
+
+@types.coroutine
+def _resume(coroutine: Coroutine[Any, Any, Any], waiting: Any) -> Generator[Any, Any, Any]:
+    """Await the rest of a ``coroutine`` already stepped once (it yielded ``waiting``).
+
+    Passes what the event loop sends or throws (a cancellation at the budget's end)
+    through to the coroutine, as ``await`` does.
+    """
+    while True:
+        try:
+            sent = yield waiting
+        except BaseException as exc:  # noqa: BLE001 - cancellation and all: the coroutine's
+            try:
+                waiting = coroutine.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                waiting = coroutine.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+async def _awaited(value: Awaitable[Any], budget: float) -> Any:
+    """What ``value`` (a hook's awaitable answer) resolves to, within ``budget`` seconds."""
+    if type(value) is CoroutineType:
+        # Step the coroutine once: most hooks finish without waiting on anything, and
+        # those need no timer (arming one costs more than the plugin's own work).
+        try:
+            waiting = value.send(None)
+        except StopIteration as done:
+            return done.value
+        async with asyncio.timeout(budget):
+            return await _resume(value, waiting)
+    async with asyncio.timeout(budget):
+        return await value
 
 
 class HookOverrunError(TimeoutError):
@@ -199,10 +286,9 @@ class PluginHost:
         value: Any = None
         try:
             value = function(**kwargs)
-            if inspect.isawaitable(value):
-                async with asyncio.timeout(budget):
-                    value = await value
-            elif time.perf_counter() - started > budget:
+            if type(value) is CoroutineType or inspect.isawaitable(value):
+                value = await _awaited(value, budget - (time.perf_counter() - started))
+            if time.perf_counter() - started > budget:
                 raise HookOverrunError  # noqa: TRY301 - handled with the async overruns below
         except TimeoutError:
             outcome, value = "timeout", None
@@ -216,11 +302,12 @@ class PluginHost:
         except Exception:
             outcome, value = "error", None
             log.exception("plugin %s: %s failed (tenant %s)", plugin_id, hook, ctx.tenant_slug)
-        try:
-            await ctx.db.settle(ok=outcome == "ok")
-        except Exception:
-            log.exception("plugin %s: could not end its savepoint", plugin_id)
-            outcome = "error"
+        if ctx.db.opened:
+            try:
+                await ctx.db.settle(ok=outcome == "ok")
+            except Exception:
+                log.exception("plugin %s: could not end its savepoint", plugin_id)
+                outcome = "error"
         self.metrics.observe(plugin_id, hook, outcome, time.perf_counter() - started)
         if outcome != "ok":
             await self._failed(ctx.tenant_id, plugin_id)
