@@ -279,7 +279,9 @@ class PluginHost:
         kwargs: dict[str, Any],
     ) -> tuple[bool, Any]:
         """Call one implementation isolated; whether it succeeded, and its value."""
-        budget = self.budgets.get(hook, JOB_BUDGET if hook.startswith("job:") else DEFAULT_BUDGET)
+        budget = self.budgets.get(hook)
+        if budget is None:
+            budget = JOB_BUDGET if hook.startswith("job:") else DEFAULT_BUDGET
         plugin_id = ctx.plugin_id
         started = time.perf_counter()
         outcome = "ok"
@@ -410,9 +412,8 @@ class TenantPlugins:
             plugin_id = impl.plugin_name
             if only is not None and plugin_id != only:
                 continue
-            ctx = self.context(plugin_id)
-            available = {**kwargs, "ctx": ctx}
-            args = {name: available[name] for name in impl.argnames}
+            ctx = self._contexts.get(plugin_id) or self.context(plugin_id)
+            args = {name: ctx if name == "ctx" else kwargs[name] for name in impl.argnames}
             ok, value = await self.host.run(hook, ctx, impl.function, args)
             if ok and value is not None:
                 results.append(CallResult(plugin_id, value))
