@@ -44,6 +44,7 @@ RECORD_TYPES: tuple[str, ...] = (
     "visibility",
     "webhook_endpoint",
     "plugin",
+    "pipeline",
 )
 """What an entry can be about; the audit filters accept exactly these."""
 

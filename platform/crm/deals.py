@@ -150,6 +150,14 @@ def deal_out(row: Any) -> DealOut:
     )
 
 
+def _pipeline_fields(pipeline: PipelineOut) -> dict[str, object]:
+    """What the audit log compares: the name and the stages in order, with probabilities."""
+    return {
+        "name": pipeline.name,
+        "stages": [f"{stage.name} ({stage.probability}%)" for stage in pipeline.stages],
+    }
+
+
 class PipelineService:
     """Pipelines and stages; admins change them, everyone reads them."""
 
@@ -194,12 +202,13 @@ class PipelineService:
         name = validation.text(data.name, "name", max_length=100, required=True)
         _check_stage_names([stage.name for stage in data.stages])
         pipeline_id = await self._insert(ctx.tenant_id, name, data.stages)
-        return await self.get(ctx, pipeline_id)
+        return await self._changed(ctx, pipeline_id, None)
 
     async def rename(self, ctx: TenantContext, pipeline_id: UUID, name: str) -> PipelineOut:
         """Rename a pipeline."""
         ctx.require(Scope.PIPELINES_WRITE)
         name = validation.text(name, "name", max_length=100, required=True)
+        before = await self.get(ctx, pipeline_id)
         try:
             done = await self.db.fetchval(
                 "UPDATE pipelines SET name = $3 WHERE tenant_id = $1 AND id = $2 RETURNING id",
@@ -211,7 +220,7 @@ class PipelineService:
             raise _name_taken("pipeline", name) from None
         if done is None:
             raise NotFoundError(f"pipeline {pipeline_id} not found in this workspace")
-        return await self.get(ctx, pipeline_id)
+        return await self._changed(ctx, pipeline_id, before)
 
     async def add_stage(self, ctx: TenantContext, pipeline_id: UUID, data: StageIn) -> PipelineOut:
         """Append a stage to a pipeline."""
@@ -219,7 +228,7 @@ class PipelineService:
         pipeline = await self.get(ctx, pipeline_id)
         _check_stage_names([s.name for s in pipeline.stages] + [data.name])
         await self._insert_stage(ctx.tenant_id, pipeline_id, data, len(pipeline.stages))
-        return await self.get(ctx, pipeline_id)
+        return await self._changed(ctx, pipeline_id, pipeline)
 
     async def update_stage(
         self, ctx: TenantContext, stage_id: UUID, patch: StagePatch
@@ -233,6 +242,7 @@ class PipelineService:
         )
         name = validation.text(name, "name", max_length=100, required=True)
         win_probability(probability)
+        before = await self.get(ctx, stage["pipeline_id"])
         try:
             await self.db.execute(
                 "UPDATE pipeline_stages SET name = $3, probability = $4 "
@@ -244,7 +254,7 @@ class PipelineService:
             )
         except asyncpg.UniqueViolationError:
             raise _name_taken("stage", name) from None
-        return await self.get(ctx, stage["pipeline_id"])
+        return await self._changed(ctx, stage["pipeline_id"], before)
 
     async def reorder(
         self, ctx: TenantContext, pipeline_id: UUID, stage_ids: list[UUID]
@@ -265,7 +275,7 @@ class PipelineService:
             ctx.tenant_id,
             stage_ids,
         )
-        return await self.get(ctx, pipeline_id)
+        return await self._changed(ctx, pipeline_id, pipeline)
 
     async def remove_stage(
         self, ctx: TenantContext, stage_id: UUID, move_deals_to: UUID | None
@@ -273,6 +283,7 @@ class PipelineService:
         """Remove a stage; its deals must be moved to another stage of the pipeline first."""
         ctx.require(Scope.PIPELINES_WRITE)
         stage = await self._stage(ctx, stage_id)
+        before = await self.get(ctx, stage["pipeline_id"])
         deals = await self.db.fetchval(
             "SELECT count(*) FROM deals WHERE tenant_id = $1 AND stage_id = $2",
             ctx.tenant_id,
@@ -318,7 +329,24 @@ class PipelineService:
             ctx.tenant_id,
             stage["pipeline_id"],
         )
-        return await self.get(ctx, stage["pipeline_id"])
+        return await self._changed(ctx, stage["pipeline_id"], before)
+
+    async def _changed(
+        self, ctx: TenantContext, pipeline_id: UUID, before: PipelineOut | None
+    ) -> PipelineOut:
+        """The pipeline as it is now, with the change in the audit log."""
+        after = await self.get(ctx, pipeline_id)
+        await record(
+            self.db,
+            ctx,
+            "create" if before is None else "update",
+            "pipeline",
+            pipeline_id,
+            label=after.name,
+            before=_pipeline_fields(before) if before else None,
+            after=_pipeline_fields(after),
+        )
+        return after
 
     async def _stage(
         self, ctx: TenantContext, stage_id: UUID | None, field: str = "stage_id"

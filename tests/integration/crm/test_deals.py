@@ -249,3 +249,18 @@ async def test_deals_are_walled_per_workspace(alice: Member, bob: Member) -> Non
     assert (await bob.client.get("/api/v1/deals/forecast")).json() == []
     pipelines = (await bob.client.get("/api/v1/pipelines")).json()
     assert alice_stage not in {s["id"] for p in pipelines for s in p["stages"]}
+
+
+async def test_pipeline_changes_are_audited(alice: Member, bob: Member) -> None:
+    pipelines = (await alice.client.get("/api/v1/pipelines")).json()
+    pipeline = pipelines[0] if isinstance(pipelines, list) else pipelines["items"][0]
+    renamed = await alice.client.patch(
+        f"/api/v1/pipelines/{pipeline['id']}", json={"name": "New business"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    log = (await alice.client.get("/api/v1/audit", params={"record_type": "pipeline"})).json()
+    assert log["items"][0]["action"] == "update"
+    assert log["items"][0]["changes"]["name"]["after"] == "New business"
+    assert (await bob.client.get("/api/v1/audit", params={"record_type": "pipeline"})).json()[
+        "items"
+    ] == []

@@ -184,3 +184,21 @@ async def test_disabling_what_is_not_enabled_is_a_conflict(alice: Member, path: 
     response = await alice.client.post(path)
     assert response.status_code == 409
     assert "not enabled" in response.json()["detail"]
+
+
+async def test_plugin_changes_are_in_the_audit_log_of_their_workspace_only(
+    alice: Member, bob: Member
+) -> None:
+    await _enable(alice, "probe", ["contacts:read"])
+    await alice.client.put(
+        "/api/v1/marketplace/probe/settings",
+        json={"settings": {"greeting": "Hi", "api_token": "tok-audit-secret"}},
+    )
+    await alice.client.post("/api/v1/marketplace/probe/disable")
+    log = (await alice.client.get("/api/v1/audit", params={"record_type": "plugin"})).json()
+    entries = [(e["action"], e["record_label"]) for e in log["items"]]
+    assert entries.count(("update", "probe")) == 2  # settings, then disabled
+    assert ("create", "probe") in entries
+    assert "tok-audit-secret" not in str(log)
+    theirs = (await bob.client.get("/api/v1/audit", params={"record_type": "plugin"})).json()
+    assert theirs["items"] == []
