@@ -17,6 +17,7 @@ from orbit.platform.crm.companies import CompanyService
 from orbit.platform.crm.custom_fields import CustomFieldService
 from orbit.platform.crm.dashboard import DashboardService
 from orbit.platform.crm.deals import DealService, PipelineService
+from orbit.platform.crm.merge import MergeService
 from orbit.platform.crm.service import ContactService
 from orbit.platform.crm.tasks import NotificationService, TaskService
 from orbit.platform.crm.views import SavedViewService
@@ -57,6 +58,11 @@ def provide_companies(runtime: Runtime) -> CompanyService:
 def provide_custom_fields(runtime: Runtime) -> CustomFieldService:
     """Custom field definitions."""
     return CustomFieldService(runtime.db)
+
+
+def provide_merges(runtime: Runtime) -> MergeService:
+    """Duplicate suggestions and merges."""
+    return MergeService(runtime.db)
 
 
 def provide_pipelines(runtime: Runtime) -> PipelineService:
@@ -132,6 +138,7 @@ DEPENDENCIES = {
     "visibility": Provide(provide_visibility, sync_to_thread=False),
     "companies": Provide(provide_companies, sync_to_thread=False),
     "pipelines": Provide(provide_pipelines, sync_to_thread=False),
+    "merges": Provide(provide_merges, sync_to_thread=False),
     "custom_fields": Provide(provide_custom_fields, sync_to_thread=False),
     "deals": Provide(provide_deals, sync_to_thread=False),
     "activities": Provide(provide_activities, sync_to_thread=False),

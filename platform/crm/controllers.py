@@ -16,15 +16,20 @@ from orbit.platform.crm.companies import CompanyService
 from orbit.platform.crm.custom_fields import CustomFieldService, custom_filters
 from orbit.platform.crm.deals import DealService, PipelineService
 from orbit.platform.crm.listing import OPERATORS
+from orbit.platform.crm.merge import COMPANIES, CONTACTS, MergeService
 from orbit.platform.crm.portability import ContactPortability
 from orbit.platform.crm.schemas import (
     ActivityIn,
     ActivityOut,
     CompanyCreate,
+    CompanyDuplicatePage,
+    CompanyMergeOut,
     CompanyOut,
     CompanyPage,
     CompanyPatch,
     ContactCreate,
+    ContactDuplicatePage,
+    ContactMergeOut,
     ContactOut,
     ContactPage,
     ContactPatch,
@@ -37,9 +42,11 @@ from orbit.platform.crm.schemas import (
     DealOut,
     DealPage,
     DealPatch,
+    DuplicateOf,
     ForecastRow,
     Inbox,
     ListCount,
+    MergeIn,
     PipelineIn,
     PipelineOut,
     SavedViewIn,
@@ -74,6 +81,10 @@ FiltersParam = Annotated[
 SortParam = Annotated[
     str | None, Parameter(description="A field to sort by, - for descending: -amount")
 ]
+ReasonParam = Annotated[
+    str | None, Parameter(description="Only groups of this reason (all reasons when absent)")
+]
+GroupLimit = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="Groups per page")]
 ExactParam = Annotated[
     bool, Parameter(description="Count exactly (otherwise large lists are estimated)")
 ]
@@ -156,6 +167,41 @@ class ContactController(Controller):
     ) -> ContactOut:
         """Create a contact."""
         return await contacts.create(tenant, data)
+
+    @get("/duplicates")
+    async def contact_duplicates(
+        self,
+        tenant: TenantContext,
+        merges: MergeService,
+        reason: ReasonParam = None,
+        cursor: str | None = None,
+        limit: GroupLimit = 20,
+    ) -> ContactDuplicatePage:
+        """Likely duplicate contacts in groups, with the reason.
+
+        Same email (case-insensitively), same phone number (its digits), or a similar
+        name at the same company (``reason``: email, phone, name).
+        """
+        return await merges.contact_duplicates(tenant, reason=reason, cursor=cursor, limit=limit)
+
+    @post("/merge", status_code=HTTP_200_OK)
+    async def merge_contacts(
+        self, tenant: TenantContext, merges: MergeService, data: MergeIn
+    ) -> ContactMergeOut:
+        """Merge contacts into a survivor (at most 10 in all).
+
+        Timeline, deals, tasks and tags move to it, ``choices`` picks each field's
+        surviving value (``custom.<key>`` too), the merged contacts are deleted; one
+        audit entry and a ``contact.merged`` event.
+        """
+        return await merges.merge_contacts(tenant, data)
+
+    @get("/{contact_id:str}/duplicates")
+    async def duplicates_of_contact(
+        self, tenant: TenantContext, merges: MergeService, contact_id: str
+    ) -> list[DuplicateOf]:
+        """The likely duplicates of one contact, with the reason."""
+        return await merges.duplicates_of(tenant, CONTACTS, parse_id(contact_id, "contact"))
 
     @get("/{contact_id:str}")
     async def get_contact(
@@ -269,6 +315,40 @@ class CompanyController(Controller):
     ) -> CompanyOut:
         """Create a company (domain unique per workspace)."""
         return await companies.create(tenant, data)
+
+    @get("/duplicates")
+    async def company_duplicates(
+        self,
+        tenant: TenantContext,
+        merges: MergeService,
+        reason: ReasonParam = None,
+        cursor: str | None = None,
+        limit: GroupLimit = 20,
+    ) -> CompanyDuplicatePage:
+        """Likely duplicate companies in groups, with the reason.
+
+        The same domain (its registered part, so ``eu.acme.com`` and ``acme.com``) or
+        a similar name (``reason``: domain, name).
+        """
+        return await merges.company_duplicates(tenant, reason=reason, cursor=cursor, limit=limit)
+
+    @post("/merge", status_code=HTTP_200_OK)
+    async def merge_companies(
+        self, tenant: TenantContext, merges: MergeService, data: MergeIn
+    ) -> CompanyMergeOut:
+        """Merge companies into a survivor (at most 10 in all).
+
+        Contacts, deals, timeline and tasks move to it, tags are united, ``choices``
+        picks each field's surviving value; one audit entry and a ``company.merged`` event.
+        """
+        return await merges.merge_companies(tenant, data)
+
+    @get("/{company_id:str}/duplicates")
+    async def duplicates_of_company(
+        self, tenant: TenantContext, merges: MergeService, company_id: str
+    ) -> list[DuplicateOf]:
+        """The likely duplicates of one company, with the reason."""
+        return await merges.duplicates_of(tenant, COMPANIES, parse_id(company_id, "company"))
 
     @get("/{company_id:str}")
     async def get_company(

@@ -500,3 +500,73 @@ class ViewFieldOut(msgspec.Struct, kw_only=True):
     operators: list[str]
     sortable: bool
     options: list[str]
+
+
+DuplicateReason = Literal["email", "phone", "name", "domain"]
+
+
+class MergeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Merge ``merged_ids`` into ``survivor_id`` (at most 10 records in all).
+
+    ``choices`` maps a field (``email``, ``custom.<key>`` …) to the record whose
+    value survives; a field not named keeps the survivor's value, or when that is
+    empty the first merged record's that has one. Tags are united.
+    """
+
+    survivor_id: UUID
+    merged_ids: list[UUID]
+    choices: dict[str, UUID] = msgspec.field(default_factory=dict)
+
+
+class ContactMergeOut(msgspec.Struct, kw_only=True):
+    """The surviving contact as it is after the merge, and the ids merged into it."""
+
+    contact: ContactOut
+    merged_ids: list[UUID]
+
+
+class CompanyMergeOut(msgspec.Struct, kw_only=True):
+    """The surviving company as it is after the merge, and the ids merged into it."""
+
+    company: CompanyOut
+    merged_ids: list[UUID]
+
+
+class ContactDuplicates(msgspec.Struct, kw_only=True):
+    """Contacts that are likely one person, and why (at most 10 per group)."""
+
+    reason: DuplicateReason
+    contacts: list[ContactOut]
+
+
+class ContactDuplicatePage(msgspec.Struct, kw_only=True):
+    """One page of duplicate groups; ``next_cursor`` continues.
+
+    A page may hold fewer groups than asked while more of the workspace remains to
+    be looked at (each request looks at a bounded part of it).
+    """
+
+    items: list[ContactDuplicates]
+    next_cursor: str | None
+
+
+class CompanyDuplicates(msgspec.Struct, kw_only=True):
+    """Companies that are likely one organisation, and why (at most 10 per group)."""
+
+    reason: DuplicateReason
+    companies: list[CompanyOut]
+
+
+class CompanyDuplicatePage(msgspec.Struct, kw_only=True):
+    """One page of duplicate groups; ``next_cursor`` continues (see ContactDuplicatePage)."""
+
+    items: list[CompanyDuplicates]
+    next_cursor: str | None
+
+
+class DuplicateOf(msgspec.Struct, kw_only=True):
+    """A likely duplicate of one record: its id, name and why."""
+
+    id: UUID
+    label: str
+    reason: DuplicateReason
