@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
+from orbit.billing.gateway import gateway_from_settings
 from orbit.platform.auth.sessions import SessionStore
 from orbit.platform.auth.throttle import LoginThrottle
 from orbit.platform.db.engine import Database
@@ -60,6 +61,8 @@ class Runtime:
         self.marketplace = MarketplaceService(self.db, self.plugins)
         self.plugins.on_trip = self.marketplace.trip
         self.rate_limiter = RateLimiter(self.redis)
+        self.billing = gateway_from_settings(settings)
+        """Stripe, or ``None`` when no key is configured (paid plans unavailable)."""
 
     @classmethod
     def create(

@@ -61,6 +61,12 @@ class Settings:
     (default ``http://ORBIT_HOST:ORBIT_PORT``)."""
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     """``ORBIT_STRIPE_WEBHOOK_SECRET``: the signing secret of Stripe's webhook endpoint."""
+    stripe_secret_key: str | None = field(default=None, repr=False)
+    """``ORBIT_STRIPE_SECRET_KEY``: Stripe's secret API key; unset, paid plans are unavailable
+    and the free tier works fully."""
+    stripe_api_base: str | None = None
+    """``ORBIT_STRIPE_API_BASE``: another Stripe API address (``http://localhost:8420`` for
+    localstripe in development and tests); unset, Stripe itself."""
     webhook_allow_private_networks: bool = False
     """``ORBIT_WEBHOOK_ALLOW_PRIVATE``: let webhooks reach private, loopback and link-local
     addresses (receivers on a self-hoster's LAN; tests). Off: only public addresses."""
@@ -140,6 +146,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_allow_private_networks=_flag(env, "ORBIT_WEBHOOK_ALLOW_PRIVATE", default=False),
         smtp_url=_smtp_url(env.get("ORBIT_SMTP_URL") or None),
         stripe_webhook_secret=env.get("ORBIT_STRIPE_WEBHOOK_SECRET") or None,
+        stripe_secret_key=env.get("ORBIT_STRIPE_SECRET_KEY") or None,
+        stripe_api_base=(env.get("ORBIT_STRIPE_API_BASE") or "").rstrip("/") or None,
         mail_from=env.get("ORBIT_MAIL_FROM") or "Orbit <no-reply@localhost>",
         public_url=(
             env.get("ORBIT_PUBLIC_URL") or f"http://{env.get('ORBIT_HOST', '127.0.0.1')}:{port}"

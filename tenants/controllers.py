@@ -54,6 +54,12 @@ class RoleIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     role: str
 
 
+class MemberStatusIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A member's new status: ``active`` (a seat) or ``deactivated``."""
+
+    status: Literal["active", "deactivated"]
+
+
 class InvitationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Invite an email address with a role."""
 
@@ -108,6 +114,20 @@ class MemberController(Controller):
     ) -> dict[str, str]:
         """Change a member's role (admins and owners; never the owner's or your own)."""
         changed = await workspaces.change_role(tenant, parse_id(membership_id, "member"), data.role)
+        return {key: str(value) for key, value in changed.items()}
+
+    @put("/members/{membership_id:str}/status")
+    async def change_status(
+        self,
+        tenant: TenantContext,
+        workspaces: WorkspaceService,
+        membership_id: str,
+        data: MemberStatusIn,
+    ) -> dict[str, str]:
+        """Deactivate a member or activate them again (a seat; Stripe's quantity follows)."""
+        changed = await workspaces.set_member_status(
+            tenant, parse_id(membership_id, "member"), active=data.status == "active"
+        )
         return {key: str(value) for key, value in changed.items()}
 
     @get("/usage")

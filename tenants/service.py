@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from orbit.billing.seats import enqueue_seat_sync
 from orbit.platform import validation
 from orbit.platform.audit.log import record
 from orbit.platform.errors import (
@@ -259,6 +260,59 @@ class WorkspaceService:
         )
         return {"id": membership_id, "email": current["email"], "role": role}
 
+    async def set_member_status(
+        self, ctx: TenantContext, membership_id: UUID, *, active: bool
+    ) -> dict[str, Any]:
+        """Deactivate a member (they lose access, their records stay) or activate them again.
+
+        A seat is an active member: activating needs a free seat on the plan, and either
+        change queues a seat sync to Stripe in this transaction. Nobody deactivates the
+        owner or themselves.
+        """
+        ctx.require(Scope.MEMBERS_WRITE)
+        current = await self.db.fetchrow(
+            """
+            SELECT m.role, m.status, u.email FROM memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.tenant_id = $1 AND m.id = $2 FOR UPDATE OF m
+            """,
+            ctx.tenant_id,
+            membership_id,
+        )
+        if current is None:
+            raise NotFoundError(f"member {membership_id} not found in this workspace")
+        status = "active" if active else "deactivated"
+        if current["status"] == status:
+            return {"id": membership_id, "email": current["email"], "status": status}
+        if not active and current["role"] == Role.OWNER.value:
+            raise ConflictError(
+                "the owner cannot be deactivated", fields={"status": "the owner stays active"}
+            )
+        if membership_id == ctx.membership_id:
+            raise ConflictError(
+                "you cannot change your own status; ask another admin",
+                fields={"status": "is your own"},
+            )
+        if active:
+            await self._check_seat(ctx.tenant_id, count_invitations=False)
+        await self.db.execute(
+            "UPDATE memberships SET status = $3 WHERE tenant_id = $1 AND id = $2",
+            ctx.tenant_id,
+            membership_id,
+            status,
+        )
+        await enqueue_seat_sync(self.db, ctx.tenant_id, f"member {status}")
+        await record(
+            self.db,
+            ctx,
+            "update",
+            "member",
+            membership_id,
+            label=current["email"],
+            before={"status": current["status"]},
+            after={"status": status},
+        )
+        return {"id": membership_id, "email": current["email"], "status": status}
+
     async def _check_seat(self, tenant_id: UUID, *, count_invitations: bool) -> None:
         """A 402 with an upgrade prompt when the plan's seats are all used (or promised)."""
         await Quotas(self.db).check_seats(tenant_id, count_invitations=count_invitations)
@@ -368,6 +422,7 @@ class WorkspaceService:
             pending.role.value,
         )
         if membership_id is not None:
+            await enqueue_seat_sync(self.db, pending.tenant_id, "invitation accepted")
             joined = TenantContext(
                 tenant_id=pending.tenant_id,
                 tenant_slug=pending.workspace.slug,

@@ -1,6 +1,7 @@
 """The background worker: a SAQ worker on Redis plus the outbox pump that feeds it.
 
-The pump loops: it fires due task reminders, dispatches committed outbox events
+The pump loops: it fires due task reminders, sends due seat counts to Stripe
+(:mod:`orbit.billing.seats`), dispatches committed outbox events
 (creating deliveries in PostgreSQL) and enqueues a SAQ job for every delivery
 that is due. PostgreSQL holds the truth (what is pending, when it is next due),
 so a lost Redis job or a killed worker only delays a delivery until the pump
@@ -25,6 +26,7 @@ from uuid import UUID
 import httpx
 from saq import Queue, Worker
 
+from orbit.billing.seats import sync_due_seats
 from orbit.platform.crm.tasks import fire_due_reminders
 from orbit.platform.events.backoff import DEFAULT_POLICY, RetryPolicy
 from orbit.platform.events.egress import PublicOnlyTransport
@@ -208,6 +210,14 @@ class EventWorker:
             if not dispatched:
                 break
         found += await deliver_plugin_events(self.runtime.plugins, policy=self.policy)
+        # Seat counts to Stripe: a failure stays pending and is retried with backoff.
+        synced = await sync_due_seats(
+            self.runtime.db,
+            self.runtime.billing,
+            policy=self.policy,
+            observe=self.metrics.observe_seat_sync,
+        )
+        found += sum(1 for result in synced if not result.outcome.startswith("failed"))
         if time.monotonic() >= self._next_jobs_at:
             self._next_jobs_at = time.monotonic() + SCHEDULED_JOBS_INTERVAL
             await run_scheduled_jobs(self.runtime.plugins)

@@ -21,6 +21,7 @@ QUEUE_STATES = ("queued", "active", "incomplete")
 FAILURE_OUTCOMES = ("retrying", "failed")
 FAILURE_REASONS = ("http_4xx", "http_5xx", "http_other", "timeout", "connection", "inactive")
 ATTEMPT_OUTCOMES = ("succeeded", "retrying", "failed")
+SEAT_SYNC_OUTCOMES = ("applied", "skipped", "failed")
 
 
 def _outcome(status: str) -> str:
@@ -72,6 +73,15 @@ class WorkerMetrics:
             "Scrapes whose queue depth or outbox lag could not be read (the old value stays).",
             registry=self.registry,
         )
+        self.seat_syncs = Counter(
+            "orbit_billing_seat_syncs",
+            "Seat counts sent to Stripe per workspace, by outcome (applied; skipped: no "
+            "subscription or no Stripe; failed: retried later with backoff).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in SEAT_SYNC_OUTCOMES:
+            self.seat_syncs.labels(outcome)
         # Every series exists from the start, so dashboards and alerts see zeros, not gaps.
         for state in QUEUE_STATES:
             self.queue_depth.labels(state)
@@ -80,6 +90,10 @@ class WorkerMetrics:
         for outcome in FAILURE_OUTCOMES:
             for reason in FAILURE_REASONS:
                 self.delivery_failures.labels(outcome, reason)
+
+    def observe_seat_sync(self, outcome: str) -> None:
+        """Record one workspace's seat sync (``applied``, ``skipped`` or ``failed``)."""
+        self.seat_syncs.labels(outcome if outcome in SEAT_SYNC_OUTCOMES else "failed").inc()
 
     def observe_attempt(self, attempt: AttemptOutcome) -> None:
         """Record one finished delivery attempt."""
