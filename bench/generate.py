@@ -39,7 +39,7 @@ from uuid import UUID
 import asyncpg
 
 from bench import names
-from bench.env import BenchEndpoints, bench_servers, ensure_superuser
+from bench.env import BENCH_DATABASE, BenchEndpoints, bench_servers, ensure_superuser
 from orbit.platform.auth.service import AccountService
 from orbit.platform.crm.deals import DEFAULT_STAGES
 from orbit.platform.db.engine import Database
@@ -644,11 +644,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.01)
     parser.add_argument("--rebuild", action="store_true", help="rebuild even if the data fits")
+    parser.add_argument("--database", default=BENCH_DATABASE, help="database name (orbit_bench)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     async def run() -> None:
-        async with bench_servers() as endpoints:
+        async with bench_servers(args.database) as endpoints:
             info = await ensure_data(endpoints, args.scale, rebuild=args.rebuild)
             print(json.dumps(asdict(info) | {"api_key": "…"}, indent=2))
 

@@ -31,7 +31,7 @@ import asyncpg
 import httpx
 
 from bench import suite
-from bench.env import BenchEndpoints, bench_servers
+from bench.env import BENCH_DATABASE, BenchEndpoints, bench_servers
 from bench.generate import BenchInfo, ensure_data
 
 if TYPE_CHECKING:
@@ -304,15 +304,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="connections in the load test")
     parser.add_argument("--load-seconds", type=float, default=15.0, help="length of each load run")
     parser.add_argument("--rebuild", action="store_true", help="regenerate the data")
-    parser.add_argument("--database", default=None, help="bench database name (orbit_bench)")
+    parser.add_argument("--database", default=BENCH_DATABASE, help="database name (orbit_bench)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where results go")
     return parser.parse_args(argv)
 
 
 async def main_async(args: argparse.Namespace) -> tuple[Path, str]:
     """Everything ``make bench`` does."""
-    database = args.database or "orbit_bench"
-    async with bench_servers(database) as endpoints:
+    async with bench_servers(args.database) as endpoints:
         info = await ensure_data(endpoints, args.scale, rebuild=args.rebuild)
         results = await run_suite(args, endpoints, info)
     results["generation"] = {"seconds": info.seconds, "generated_at": info.generated_at}

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from uuid import UUID
 
 from bench.http import Connection, load
+from orbit.platform.crm.activities import timeline_query
 from orbit.platform.crm.service import encode_cursor
 from orbit.platform.search.normalize import fold, fulltext_query, fuzzy_allowed, like_pattern
 
@@ -120,23 +121,13 @@ def contact_detail(contact_id: UUID) -> Raw:
 
 def contact_timeline(contact_id: UUID, limit: int = 50) -> Raw:
     """The contact's owner (visibility) and its merged timeline's first page."""
+    query = timeline_query("contact", "", "$3")
 
     async def run(conn: asyncpg.Connection[Any], tenant: UUID) -> object:
         await conn.fetchrow(
             "SELECT owner_id FROM contacts WHERE tenant_id = $1 AND id = $2", tenant, contact_id
         )
-        return await conn.fetch(
-            """
-            SELECT a.* FROM activities a
-            WHERE a.tenant_id = $1 AND (a.contact_id = $2 OR a.deal_id IN (
-                SELECT dc.deal_id FROM deal_contacts dc
-                WHERE dc.tenant_id = $1 AND dc.contact_id = $2))
-            ORDER BY a.occurred_at DESC, a.id DESC LIMIT $3
-            """,
-            tenant,
-            contact_id,
-            limit + 1,
-        )
+        return await conn.fetch(query, tenant, contact_id, limit + 1)
 
     return run
 
@@ -298,12 +289,13 @@ async def operations(ctx: Context, pipeline_id: UUID, heavy_contact: UUID) -> li
     )
     deep_at: datetime = deep["updated_at"]
     cursor = encode_cursor(deep_at, deep["id"])
-    rare = await conn.fetchval(
-        "SELECT split_part(email, '@', 1) FROM contacts WHERE tenant_id = $1 "
+    typical = await conn.fetchrow(
+        "SELECT id, split_part(email, '@', 1) AS email FROM contacts WHERE tenant_id = $1 "
         "ORDER BY id OFFSET $2 LIMIT 1",
         tenant,
         total // 3,
     )
+    rare, contact = typical["email"], typical["id"]
     views = await _saved_views(ctx)
     ops = [
         Operation("contact list, first page", "/api/v1/contacts?limit=50", contact_page()),
@@ -312,8 +304,11 @@ async def operations(ctx: Context, pipeline_id: UUID, heavy_contact: UUID) -> li
             f"/api/v1/contacts?limit=50&cursor={cursor}",
             contact_page("AND (r.updated_at, r.id) < ($2, $3)", deep_at, deep["id"]),
         ),
+        Operation("contact detail", f"/api/v1/contacts/{contact}", contact_detail(contact)),
         Operation(
-            "contact detail", f"/api/v1/contacts/{heavy_contact}", contact_detail(heavy_contact)
+            "timeline, first page (typical contact)",
+            f"/api/v1/contacts/{contact}/timeline?limit=50",
+            contact_timeline(contact),
         ),
         Operation(
             "timeline, first page (key account)",

@@ -124,3 +124,47 @@ async def test_the_activity_form_only_goes_back_to_plain_workspace_paths(alice: 
         assert response.status_code == 204
         assert response.headers["HX-Redirect"] == f"/t/{alice.slug}/contacts"
         assert "set-cookie" not in {k.lower() for k in response.headers}
+
+
+async def test_a_contact_timeline_merges_its_deals_once_each_across_pages(alice: Member) -> None:
+    # The contact's own activities and its deals' are read as separate branches and
+    # merged: an activity on both shows once, and pages interleave them by time.
+    contact = (await alice.client.post("/api/v1/contacts", json={"first_name": "Merge"})).json()
+    other = (await alice.client.post("/api/v1/contacts", json={"first_name": "Other"})).json()
+    deal = await alice.client.post(
+        "/api/v1/deals",
+        json={"title": "Figs", "currency": "EUR", "contact_ids": [contact["id"]]},
+    )
+    assert deal.status_code == 201, deal.text
+    deal_id = deal.json()["id"]
+    for day, links in (
+        (1, {"contact_id": contact["id"]}),
+        (2, {"deal_id": deal_id}),
+        (3, {"contact_id": contact["id"], "deal_id": deal_id}),
+        (4, {"deal_id": deal_id, "contact_id": other["id"]}),
+        (5, {"contact_id": contact["id"]}),
+        (6, {"contact_id": other["id"]}),
+    ):
+        response = await alice.client.post(
+            "/api/v1/activities",
+            json={
+                "kind": "note",
+                "subject": f"day {day}",
+                "occurred_at": f"2026-02-0{day}T09:00:00Z",
+                **links,
+            },
+        )
+        assert response.status_code == 201, response.text
+    url = f"/api/v1/contacts/{contact['id']}/timeline"
+    subjects, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await alice.client.get(url, params=params)).json()
+        subjects += [a["subject"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    # The deal's stage-change entry is on the deal's timeline too.
+    notes = [s for s in subjects if s.startswith("day")]
+    assert notes == ["day 5", "day 4", "day 3", "day 2", "day 1"]
+    assert len(subjects) == len(set(subjects))
