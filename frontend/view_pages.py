@@ -18,6 +18,7 @@ from litestar.params import Body
 from litestar.response import Template  # noqa: TC002 - Litestar reads return types
 
 from orbit.platform.crm.companies import CompanyService
+from orbit.platform.crm.custom_fields import custom_filters
 from orbit.platform.crm.deals import DealService
 from orbit.platform.crm.listing import OPERATORS, FieldSpec
 from orbit.platform.crm.schemas import ListCount, SavedViewIn, SavedViewOut
@@ -30,6 +31,7 @@ from orbit.tenants.context import Principal, TenantContext  # noqa: TC001 - inje
 AnyRequest = Request[Any, Any, Any]
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 LIST_URLS = {"contact": "contacts", "company": "companies", "deal": "deals/list"}
+_STATUSES = frozenset({"open", "won", "lost"})
 OPERATOR_LABELS = {
     "equals": "is",
     "contains": "contains",
@@ -58,6 +60,13 @@ class ViewState:
     def query(self) -> str:
         """The view, filters, sort and columns as a query string for links."""
         return urlencode(self.params)
+
+    @property
+    def save_filters(self) -> str:
+        """The filters "Save view" keeps, as JSON: the request's, else the applied view's."""
+        if "filters" in self.params:
+            return self.params["filters"]
+        return json.dumps(self.view.filters if self.view else [])
 
     @property
     def view(self) -> SavedViewOut | None:
@@ -251,11 +260,29 @@ class ViewPages(Controller):
                 "company": CompanyService(views.db),
                 "deal": DealService(views.db),
             }
-            result = await services[kind].count(tenant, q=q, spec=state.spec, exact=exact)
+            custom = custom_filters(request.query_params.multi_items())
+            if kind == "deal":
+                params = request.query_params
+                result = await DealService(views.db).count(
+                    tenant,
+                    q=q,
+                    custom=custom,
+                    spec=state.spec,
+                    status=params.get("status") if params.get("status") in _STATUSES else None,
+                    pipeline_id=parse_id(params["pipeline_id"], "pipeline")
+                    if params.get("pipeline_id")
+                    else None,
+                    exact=exact,
+                )
+            else:
+                result = await services[kind].count(
+                    tenant, q=q, custom=custom, spec=state.spec, exact=exact
+                )
         return page(
             "views/_count.html",
             principal,
             result=result,
+            request_url=f"{request.url.path}?{request.url.query}",
             object_type=kind,
             q=q,
             views_state=state,

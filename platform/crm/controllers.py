@@ -511,12 +511,22 @@ class DealController(Controller):
         q: str | None = None,
         view: ViewParam = None,
         filters: FiltersParam = None,
+        status: Literal["open", "won", "lost"] | None = None,
+        pipeline_id: UUID | None = None,
         exact: ExactParam = False,
     ) -> ListCount:
         """How many deals the list with these parameters has (estimated unless ``exact``)."""
         custom = custom_filters(request.query_params.multi_items())
         spec = await list_spec(views, tenant, "deal", view, filters, None)
-        return await deals.count(tenant, q=q, custom=custom, spec=spec, exact=exact)
+        return await deals.count(
+            tenant,
+            q=q,
+            custom=custom,
+            spec=spec,
+            status=status,
+            pipeline_id=pipeline_id,
+            exact=exact,
+        )
 
     @get("/forecast")
     async def forecast(

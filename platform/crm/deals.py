@@ -479,11 +479,17 @@ class DealService:
         q: str | None = None,
         custom: dict[str, list[str]] | None = None,
         spec: ListSpec | None = None,
+        status: str | None = None,
+        pipeline_id: UUID | None = None,
         exact: bool = False,
     ) -> ListCount:
         """How many deals ``find`` would list: estimated unless ``exact`` (or few)."""
         ctx.require(Scope.DEALS_READ)
-        return await list_count(self.db, await self._listing(ctx, q, custom, spec), exact=exact)
+        listing = await self._listing(ctx, q, custom, spec)
+        for column, value in (("r.status", status), ("r.pipeline_id", pipeline_id)):
+            if value is not None:
+                listing.where(f"{column} = {{}}", value)
+        return await list_count(self.db, listing, exact=exact)
 
     async def _listing(
         self,

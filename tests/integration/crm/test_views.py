@@ -466,3 +466,17 @@ async def test_saving_a_view_from_the_page_and_picking_it(app: object, alice: Me
     assert private.status_code == 303
     assert "Mias secret list" not in (await alice.client.get(f"/t/{alice.slug}/contacts")).text
     await mia.client.aclose()
+
+
+async def test_the_deal_list_count_follows_the_pages_status_filter(alice: Member) -> None:
+    for title in ("Open one", "Open two"):
+        await alice.client.post("/api/v1/deals", json={"title": title, "currency": "EUR"})
+    base = f"/t/{alice.slug}/views/count"
+    every = await alice.client.get(base, params={"object_type": "deal"})
+    assert "2 records" in every.text
+    won = await alice.client.get(base, params={"object_type": "deal", "status": "won"})
+    assert "0 records" in won.text
+    api = await alice.client.get("/api/v1/deals/count", params={"status": "open"})
+    assert api.json() == {"count": 2, "exact": True}
+    page = await alice.client.get(f"/t/{alice.slug}/deals/list", params={"status": "won"})
+    assert "status=won" in page.text  # the count the page loads keeps the filter
