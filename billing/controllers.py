@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Request, Response, post
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_400_BAD_REQUEST,
+    HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 from orbit.billing.webhooks import InvalidSignatureError, apply_event, verify
 from orbit.platform.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 @post("/billing/stripe/webhook", tags=["billing"], status_code=HTTP_200_OK)
@@ -20,8 +24,12 @@ async def stripe_webhook(request: Request[Any, Any, Any], runtime: Runtime) -> R
     """Verify the signature on the raw body, then record and apply the event in one transaction.
 
     Answers 200 for duplicates and unknown customers too (Stripe stops retrying), 400 for
-    a bad signature (nothing is written), 503 while no webhook secret is configured.
+    a bad signature (nothing is written), 503 while no webhook secret is configured, and
+    500 when applying fails (logged and counted in ``orbit_stripe_webhooks{outcome="failed"}``;
+    nothing is written, so Stripe's redelivery, with its own backoff for three days,
+    applies it later).
     """
+    metrics = request.app.state["metrics"]
     secret = runtime.settings.stripe_webhook_secret
     if not secret:
         return Response(
@@ -32,9 +40,19 @@ async def stripe_webhook(request: Request[Any, Any, Any], runtime: Runtime) -> R
     try:
         event = verify(body, request.headers.get("stripe-signature", ""), secret)
     except InvalidSignatureError as exc:
+        metrics.stripe_webhooks.labels("invalid_signature").inc()
         return Response(
             {"status_code": 400, "detail": f"invalid Stripe signature: {exc}"},
             status_code=HTTP_400_BAD_REQUEST,
         )
-    outcome = await apply_event(runtime.db, event)
+    try:
+        outcome = await apply_event(runtime.db, event, runtime.billing)
+    except Exception:
+        log.exception("Stripe event %s (%s) failed; Stripe will retry", event["id"], event["type"])
+        metrics.stripe_webhooks.labels("failed").inc()
+        return Response(
+            {"status_code": 500, "detail": "the event could not be applied; it will be retried"},
+            status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    metrics.stripe_webhooks.labels(outcome.result.split(":", 1)[0]).inc()
     return Response({"id": outcome.event_id, "result": outcome.result}, status_code=HTTP_200_OK)

@@ -1,10 +1,19 @@
 """Stripe webhooks: verified on the raw body, applied once, in any delivery order.
 
 Each event's id is stored (uniquely) in the same transaction as its effect, so a
-redelivery changes nothing. Stripe does not promise order, so a subscription
-event older than the last one applied is recorded and skipped, and once a
-subscription is canceled no later ``updated`` for it brings it back. Events for a
-customer Orbit does not know are recorded and ignored.
+redelivery changes nothing. Stripe does not promise order: with a gateway
+configured, a subscription event is applied from the subscription as Stripe has it
+NOW (re-read), not from the event's copy; without one, a subscription event older
+than the last one applied is recorded and skipped. Either way, once a subscription
+is canceled no later ``updated`` for it brings it back. Events for a customer Orbit
+does not know are recorded and ignored.
+
+Handled: ``checkout.session.completed`` (links the customer and subscription to the
+workspace named by the session's ``client_reference_id`` or metadata),
+``customer.subscription.created|updated|deleted|trial_will_end``, ``invoice.paid``,
+``invoice.payment_succeeded``, ``invoice.payment_failed`` and
+``invoice.payment_action_required``. A failure while applying rolls the whole
+transaction back (the event id too), so Stripe's redelivery tries it again.
 """
 
 from __future__ import annotations
@@ -14,12 +23,14 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import stripe
 
-if TYPE_CHECKING:
-    from uuid import UUID
+from orbit.billing.seats import enqueue_seat_sync
 
+if TYPE_CHECKING:
+    from orbit.billing.gateway import StripeGateway
     from orbit.platform.db.engine import Database
 
 log = logging.getLogger(__name__)
@@ -75,7 +86,9 @@ async def link_customer(db: Database, tenant_id: UUID, customer_id: str) -> None
     )
 
 
-async def apply_event(db: Database, event: dict[str, Any]) -> Outcome:
+async def apply_event(
+    db: Database, event: dict[str, Any], gateway: StripeGateway | None = None
+) -> Outcome:
     """Record ``event`` once and apply it; call inside one transaction."""
     event_id = str(event["id"])
     created = int(event.get("created") or 0)
@@ -88,22 +101,91 @@ async def apply_event(db: Database, event: dict[str, Any]) -> Outcome:
     )
     if first_time is None:
         return Outcome(event_id, "duplicate")
-    result = await _apply(db, event, created)
-    await db.execute("UPDATE stripe_events SET outcome = $2 WHERE id = $1", event_id, result)
+    result = await _apply(db, event, created, gateway)
+    await db.execute("UPDATE stripe_events SET outcome = $2 WHERE id = $1", event_id, result[:200])
     return Outcome(event_id, result)
 
 
-async def _apply(db: Database, event: dict[str, Any], created: int) -> str:
+async def _apply(
+    db: Database, event: dict[str, Any], created: int, gateway: StripeGateway | None
+) -> str:
     kind = str(event["type"])
-    if not kind.startswith("customer.subscription."):
+    obj: dict[str, Any] = event.get("data", {}).get("object", {}) or {}
+    if kind == "checkout.session.completed":
+        return await _checkout_completed(db, obj, created, gateway)
+    if not kind.startswith("customer.subscription.") and kind not in _INVOICE_EVENTS:
         return "recorded"
-    subscription = event.get("data", {}).get("object", {})
-    customer = subscription.get("customer")
-    tenant_id = await db.fetchval("SELECT orbit_tenant_by_stripe_customer($1)", customer)
+    tenant_id = await _tenant_of(db, obj.get("customer"))
     if tenant_id is None:
         log.warning("Stripe event %s names an unknown customer", event["id"])
         return "ignored: unknown customer"
-    await db.set_tenant(tenant_id)
+    if kind == "customer.subscription.trial_will_end":
+        log.info("the trial of tenant %s ends at %s", tenant_id, obj.get("trial_end"))
+        return f"noted: trial ends at {obj.get('trial_end')}"
+    if kind in _INVOICE_EVENTS:
+        return await _invoice_event(db, tenant_id, kind, obj, created, gateway)
+    return await _subscription_changed(db, tenant_id, kind, obj, created, gateway)
+
+
+_INVOICE_EVENTS = {
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+    "invoice.payment_action_required",
+}
+
+
+async def _tenant_of(db: Database, customer: object) -> UUID | None:
+    if not isinstance(customer, str) or not customer:
+        return None
+    tenant_id: UUID | None = await db.fetchval(
+        "SELECT orbit_tenant_by_stripe_customer($1)", customer
+    )
+    if tenant_id is not None:
+        await db.set_tenant(tenant_id)
+    return tenant_id
+
+
+async def _checkout_completed(
+    db: Database, session: dict[str, Any], created: int, gateway: StripeGateway | None
+) -> str:
+    reference = session.get("client_reference_id") or (session.get("metadata") or {}).get(
+        "tenant_id"
+    )
+    try:
+        tenant_id = UUID(str(reference))
+    except ValueError:
+        return "ignored: no workspace in the session"
+    customer = session.get("customer")
+    subscription_id = session.get("subscription")
+    exists = await db.fetchval("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)", tenant_id)
+    if not exists or not isinstance(customer, str) or not isinstance(subscription_id, str):
+        return "ignored: unknown workspace or no subscription"
+    await link_customer(db, tenant_id, customer)
+    await db.execute(
+        "UPDATE billing_accounts SET stripe_subscription_id = $2, last_event_created = 0 "
+        "WHERE tenant_id = $1",
+        tenant_id,
+        subscription_id,
+    )
+    # Members may have joined while the customer was on Stripe's page.
+    await enqueue_seat_sync(db, tenant_id, "checkout completed")
+    if gateway is None:
+        return "linked: the subscription events set the status"
+    fresh = await gateway.subscription(subscription_id)
+    return await _subscription_changed(
+        db, tenant_id, "customer.subscription.updated", fresh, created, None
+    )
+
+
+async def _subscription_changed(
+    db: Database,
+    tenant_id: UUID,
+    kind: str,
+    subscription: dict[str, Any],
+    created: int,
+    gateway: StripeGateway | None,
+) -> str:
     account = await db.fetchrow(
         "SELECT * FROM billing_accounts WHERE tenant_id = $1 FOR UPDATE", tenant_id
     )
@@ -111,42 +193,113 @@ async def _apply(db: Database, event: dict[str, Any], created: int) -> str:
         return "ignored: unknown customer"
     status = await db.fetchval("SELECT subscription_status FROM tenants WHERE id = $1", tenant_id)
     same_subscription = account["stripe_subscription_id"] == subscription.get("id")
-    if same_subscription and created < account["last_event_created"]:
-        return "skipped: older than the last event applied"
     if same_subscription and status == "canceled" and kind != "customer.subscription.created":
         return "skipped: the subscription is canceled"
-    new_status = (
-        "canceled"
-        if kind == "customer.subscription.deleted"
-        else _STATUSES.get(str(subscription.get("status")), "unpaid")
+    if gateway is not None and subscription.get("id"):
+        # Never trust the event's copy or its delivery order: Stripe's state now decides.
+        subscription = await gateway.subscription(str(subscription["id"]))
+        new_status = _STATUSES.get(str(subscription.get("status")), "unpaid")
+    else:
+        if same_subscription and created < account["last_event_created"]:
+            return "skipped: older than the last event applied"
+        new_status = (
+            "canceled"
+            if kind == "customer.subscription.deleted"
+            else _STATUSES.get(str(subscription.get("status")), "unpaid")
+        )
+    plan, interval = _plan_and_interval(subscription)
+    await _set_status(db, tenant_id, new_status, plan, created)
+    await db.execute(
+        "UPDATE billing_accounts SET stripe_subscription_id = $2, last_event_created = $3, "
+        "cancel_at_period_end = $4, plan_interval = coalesce($5, plan_interval), "
+        "updated_at = now() WHERE tenant_id = $1",
+        tenant_id,
+        subscription.get("id"),
+        max(created, account["last_event_created"]) if same_subscription else created,
+        bool(subscription.get("cancel_at_period_end")),
+        interval,
     )
+    return f"applied: {new_status}"
+
+
+async def _invoice_event(
+    db: Database,
+    tenant_id: UUID,
+    kind: str,
+    invoice: dict[str, Any],
+    created: int,
+    gateway: StripeGateway | None,
+) -> str:
+    account = await db.fetchrow(
+        "SELECT * FROM billing_accounts WHERE tenant_id = $1 FOR UPDATE", tenant_id
+    )
+    subscription_id = _invoice_subscription(invoice)
+    if account is None or not subscription_id:
+        return "recorded: not a subscription invoice"
+    if account["stripe_subscription_id"] != subscription_id:
+        return "skipped: not the workspace's subscription"
+    status = await db.fetchval("SELECT subscription_status FROM tenants WHERE id = $1", tenant_id)
+    if status == "canceled":
+        return "skipped: the subscription is canceled"
+    if gateway is not None:
+        fresh = await gateway.subscription(subscription_id)
+        new_status = _STATUSES.get(str(fresh.get("status")), "unpaid")
+    elif created < account["last_event_created"]:
+        return "skipped: older than the last event applied"
+    elif kind in {"invoice.paid", "invoice.payment_succeeded"}:
+        new_status = "active" if status in {"past_due", "unpaid"} else str(status)
+    else:
+        new_status = "past_due" if status in {"active", "trialing", "past_due"} else str(status)
+    await _set_status(db, tenant_id, new_status, None, created)
+    await db.execute(
+        "UPDATE billing_accounts SET last_event_created = greatest(last_event_created, $2), "
+        "updated_at = now() WHERE tenant_id = $1",
+        tenant_id,
+        created,
+    )
+    if kind == "invoice.payment_action_required":
+        return f"applied: {new_status} (the customer must confirm the payment)"
+    return f"applied: {new_status}"
+
+
+def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
+    """The invoice's subscription (top level before API 2025-03, under parent since)."""
+    direct = invoice.get("subscription")
+    if isinstance(direct, str) and direct:
+        return direct
+    details = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    return str(details) if details else None
+
+
+async def _set_status(
+    db: Database, tenant_id: UUID, new_status: str, plan: str | None, created: int
+) -> None:
+    # A paid plan ends on cancellation: the workspace keeps its data, read-only.
     await db.execute(
         """
         UPDATE tenants SET subscription_status = $2::varchar, plan = coalesce($3, plan),
+            trial_ends_at = NULL,
             past_due_since = CASE WHEN $2::varchar <> 'past_due' THEN NULL
                                   ELSE coalesce(past_due_since, $4) END
         WHERE id = $1
         """,
         tenant_id,
         new_status,
-        _plan_of(subscription),
+        plan,
         datetime.fromtimestamp(created, UTC),
     )
-    await db.execute(
-        "UPDATE billing_accounts SET stripe_subscription_id = $2, last_event_created = $3, "
-        "updated_at = now() WHERE tenant_id = $1",
-        tenant_id,
-        subscription.get("id"),
-        max(created, account["last_event_created"]) if same_subscription else created,
-    )
-    return f"applied: {new_status}"
 
 
-def _plan_of(subscription: dict[str, Any]) -> str | None:
-    """The plan key from the subscription's price lookup key (``starter_monthly`` → starter)."""
-    for item in subscription.get("items", {}).get("data", []):
-        lookup = str((item.get("price") or {}).get("lookup_key") or "")
-        plan = lookup.rsplit("_", 1)[0]
-        if plan in {"starter", "pro"}:
-            return plan
-    return None
+def _plan_and_interval(subscription: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The plan key (from the price's lookup key, or localstripe's plan id) and interval."""
+    for item in (subscription.get("items") or {}).get("data", []):
+        for source in (item.get("price"), item.get("plan")):
+            if not source:
+                continue
+            recurring = source.get("recurring") or {}
+            interval = recurring.get("interval") or source.get("interval")
+            for candidate in (source.get("lookup_key"), source.get("id")):
+                plan = str(candidate or "").rsplit("_", 1)[0]
+                if plan in {"starter", "pro"}:
+                    return plan, str(interval) if interval else None
+    return None, None

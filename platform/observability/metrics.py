@@ -47,6 +47,13 @@ class Metrics:
             "Requests being handled right now.",
             registry=self.registry,
         )
+        self.stripe_webhooks = Counter(
+            "orbit_stripe_webhooks",
+            "Stripe webhook deliveries by outcome (applied, duplicate, skipped, ignored, "
+            "recorded, noted, linked, invalid_signature; failed: not applied, Stripe retries).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.registry.register(_PoolCollector(runtime))
         # Plugin hook calls are counted by the plugin host (shared with the worker).
         self.registry.register(runtime.plugins.metrics.registry)
