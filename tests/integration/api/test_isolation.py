@@ -91,6 +91,9 @@ async def test_lists_and_searches_never_cross_workspaces(
             for name in first + second:
                 found = (await member.client.get("/api/v1/contacts", params={"q": name})).json()
                 assert not {c["id"] for c in found["items"]} & ids[other.slug]
+                box = (await member.client.get("/api/v1/search", params={"q": name})).json()
+                hits = {hit["id"] for group in box["groups"] for hit in group["items"]}
+                assert not hits & ids[other.slug]
     finally:
         await one.client.aclose()
         await two.client.aclose()
