@@ -246,6 +246,29 @@ async def cmd_plugin_check(_settings: Settings, args: argparse.Namespace) -> int
     return 0 if await check(args.path, tests=not args.no_tests) else 1
 
 
+async def cmd_billing_sync_catalog(settings: Settings, _args: argparse.Namespace) -> int:
+    """Make Stripe's Products and graduated Prices match billing/plans.toml (by lookup key)."""
+    from orbit.billing.gateway import gateway_from_settings  # noqa: PLC0415
+
+    gateway = gateway_from_settings(settings)
+    if gateway is None:
+        print("orbit billing sync-catalog: set ORBIT_STRIPE_SECRET_KEY first", file=sys.stderr)  # noqa: T201
+        return 2
+    for line in await gateway.sync_catalog():
+        print(line)  # noqa: T201
+    return 0
+
+
+def _add_billing_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    billing = commands.add_parser("billing", help="Stripe billing").add_subparsers(
+        dest="billing_command", required=True, metavar="BILLING_COMMAND"
+    )
+    billing.add_parser(
+        "sync-catalog",
+        help="create or update Stripe's Products and tiered Prices from billing/plans.toml",
+    ).set_defaults(func=cmd_billing_sync_catalog)
+
+
 APP_PASSWORD_PLACEHOLDER = "CHANGE-ME"  # noqa: S105 - printed for the DBA to replace
 
 
@@ -463,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     roles_sql.set_defaults(func=cmd_db_roles_sql)
     _add_tenant_commands(commands)
+    _add_billing_commands(commands)
     keys = commands.add_parser("api-keys", help="API keys").add_subparsers(
         dest="keys_command", required=True, metavar="KEYS_COMMAND"
     )
