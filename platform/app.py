@@ -41,6 +41,7 @@ from orbit.platform.crm.controllers import (
 )
 from orbit.platform.events.controllers import WebhookController
 from orbit.platform.events.pages import WebhookPages
+from orbit.platform.imports.controllers import ExportController, ImportController
 from orbit.platform.observability.metrics import Metrics, metrics_endpoint
 from orbit.platform.observability.middleware import ObservabilityMiddleware
 from orbit.platform.runtime import Runtime
@@ -96,6 +97,8 @@ def create_app(
             AuditController,
             SearchController,
             SavedViewController,
+            ImportController,
+            ExportController,
             SearchPages,
             MarketplaceController,
             *PAGE_CONTROLLERS,

@@ -34,6 +34,14 @@ from orbit.platform.errors import (
     PaymentRequiredError,
     PermissionDeniedError,
 )
+from orbit.platform.imports.upload import (
+    UPLOAD_KEY,
+    ClientGoneError,
+    UploadRefusedError,
+    is_upload,
+    room_for,
+    stream_to_disk,
+)
 from orbit.tenants.context import ANONYMOUS, Principal, TenantContext
 from orbit.tenants.models import Tenant
 from orbit.tenants.roles import ROLE_SCOPES, Role
@@ -41,6 +49,8 @@ from orbit.tenants.service import WorkspaceService
 from orbit.tenants.visibility import visible_owners
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
     from orbit.platform.runtime import Runtime
@@ -78,6 +88,18 @@ class RequestContextMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Read the body, open the transaction, resolve the principal, run, settle."""
+        runtime = runtime_of(scope)
+        if is_upload(scope):
+            # An import file streams to disk first, no connection held (imports/upload.py).
+            staged = await _stage_upload(runtime, scope, receive, send)
+            if staged is None:
+                return
+            scope["state"][UPLOAD_KEY] = staged
+            try:
+                await self._run(runtime, scope, b"", receive, send, next_app)
+            finally:
+                staged.unlink(missing_ok=True)
+            return
         # The whole body is read before a pooled connection is taken, so slow or
         # stalled uploads cannot hold database connections.
         try:
@@ -92,7 +114,18 @@ class RequestContextMiddleware(ASGIMiddleware):
             limit = MAX_BODY_BYTES // 1024
             await _send_error(send, 413, f"request body larger than {limit} KiB")
             return
-        runtime = runtime_of(scope)
+        await self._run(runtime, scope, body, receive, send, next_app)
+
+    async def _run(
+        self,
+        runtime: Runtime,
+        scope: Scope,
+        body: bytes,
+        receive: Receive,
+        send: Send,
+        next_app: ASGIApp,
+    ) -> None:
+        """Resolve the principal and run the app in one tenant transaction, settled on send."""
         async with runtime.db.unit_of_work() as unit:
             principal = await resolve_principal(runtime, scope, body)
             scope["state"][PRINCIPAL_KEY] = principal
@@ -120,6 +153,23 @@ class RequestContextMiddleware(ASGIMiddleware):
                 await send(message)
 
             await next_app(scope, _replay(body, receive), settle_then_send)
+
+
+async def _stage_upload(
+    runtime: Runtime, scope: Scope, receive: Receive, send: Send
+) -> Path | None:
+    """Identify the caller in a short transaction, then stream the file to disk."""
+    async with runtime.db.unit_of_work() as unit:
+        principal = await resolve_principal(runtime, scope)
+        limit = await room_for(runtime, principal)
+        await unit.finish(commit=True)
+    try:
+        return await stream_to_disk(runtime.settings.home, principal, scope, receive, limit)
+    except UploadRefusedError as exc:
+        await _send_error(send, exc.status, exc.detail)
+    except ClientGoneError:
+        pass
+    return None
 
 
 async def _rate_limit(

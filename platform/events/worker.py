@@ -32,6 +32,9 @@ from orbit.platform.events.backoff import DEFAULT_POLICY, RetryPolicy
 from orbit.platform.events.egress import PublicOnlyTransport
 from orbit.platform.events.jobs import HTTP_TIMEOUT, deliver, dispatch_batch, due_deliveries
 from orbit.platform.events.mail import SmtpServer, send_due_emails
+from orbit.platform.imports.engine import run_import
+from orbit.platform.imports.exports import run_export
+from orbit.platform.imports.jobs import claim_data_jobs
 from orbit.platform.observability.worker_metrics import QUEUE_STATES, WorkerMetrics
 from orbit.plugins.jobs import deliver_plugin_events, run_scheduled_jobs
 
@@ -83,9 +86,12 @@ class EventWorker:
         self.http_timeout = http_timeout
         self.poll_interval = poll_interval
         self.queue = Queue.from_url(runtime.endpoints.redis_url, name=queue_name)
-        self.saq = Worker(
+        self.saq: Worker[Any] = Worker(
             self.queue,
-            functions=[("deliver_webhook", self._deliver_job)],
+            functions=[
+                ("deliver_webhook", self._deliver_job),
+                ("run_data_job", self._data_job),
+            ],
             concurrency=CONCURRENCY,
         )
         # Signals belong to the CLI (SIGTERM unwinds the process, Ctrl+C cancels),
@@ -224,7 +230,18 @@ class EventWorker:
         # New deliveries are due at once, so this also enqueues what was just dispatched.
         due = await due_deliveries(self.runtime.db)
         await self._enqueue(due)
-        return found + len(due)
+        data_jobs = await claim_data_jobs(self.runtime.db)
+        for job in data_jobs:
+            await self.queue.enqueue(
+                "run_data_job",
+                key=job.job_key,
+                timeout=0,  # a million-row import takes minutes; the lease guards it
+                retries=1,
+                kind=job.kind,
+                tenant_id=str(job.tenant_id),
+                job_id=str(job.job_id),
+            )
+        return found + len(due) + len(data_jobs)
 
     async def _pump(self) -> None:
         while True:
@@ -249,6 +266,13 @@ class EventWorker:
                 tenant_id=str(delivery.tenant_id),
                 delivery_id=str(delivery.delivery_id),
             )
+
+    async def _data_job(self, _ctx: Any, *, kind: str, tenant_id: str, job_id: str) -> str:
+        """Run an import or an export to its end (batches commit with their checkpoint)."""
+        home = self.runtime.settings.home
+        if kind == "import":
+            return await run_import(self.runtime.db, home, UUID(tenant_id), UUID(job_id))
+        return await run_export(self.runtime.db, home, UUID(tenant_id), UUID(job_id))
 
     async def _deliver_job(self, _ctx: Any, *, tenant_id: str, delivery_id: str) -> str | None:
         if self._draining:

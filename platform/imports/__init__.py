@@ -1,0 +1,1 @@
+"""Imports and exports of contacts, companies and deals (CSV and XLSX)."""
