@@ -20,6 +20,7 @@ from orbit.frontend.account_pages import AccountSettingsPages
 from orbit.frontend.audit_pages import AuditPages
 from orbit.frontend.crm_pages import CrmPages
 from orbit.frontend.marketplace_pages import MarketplacePages
+from orbit.frontend.merge_pages import MergePages
 from orbit.frontend.pages import PAGE_CONTROLLERS
 from orbit.frontend.search_pages import SearchPages
 from orbit.platform.api.deps import DEPENDENCIES
@@ -102,6 +103,7 @@ def create_app(
             SearchPages,
             MarketplaceController,
             *PAGE_CONTROLLERS,
+            MergePages,
             CrmPages,
             AccountSettingsPages,
             AuditPages,
