@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import shlex
 import signal
@@ -18,6 +19,7 @@ from orbit.platform.settings import SettingsError, generated_secret, load_settin
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
+    from uuid import UUID
 
     from orbit.platform.db.servers import Endpoints
     from orbit.platform.events.worker import EventWorker
@@ -421,6 +423,111 @@ async def cmd_demo_seed(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+async def _workspace_id(runtime: Runtime, slug: str) -> UUID | None:
+    from orbit.tenants.service import WorkspaceService  # noqa: PLC0415
+
+    async with runtime.db.transaction():
+        workspace = await WorkspaceService(runtime.db).by_slug(slug)
+    return None if workspace is None else workspace.id
+
+
+async def cmd_import_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Import a CSV or XLSX file into a workspace in this process (no web server, no worker)."""
+    from orbit.platform.imports.runner import import_file  # noqa: PLC0415
+
+    mapping = json.loads(args.mapping) if args.mapping else None
+    async with servers(settings) as endpoints, connected(settings, endpoints) as runtime:
+        tenant_id = await _workspace_id(runtime, args.tenant)
+        if tenant_id is None:
+            print(f"no workspace with slug {args.tenant!r}", file=sys.stderr)  # noqa: T201
+            return 2
+        measured = await import_file(
+            runtime.db,
+            settings.home,
+            tenant_id,
+            Path(args.file),
+            object_type=args.type,
+            mapping=mapping,
+            mode=args.mode,
+            dedupe_key=args.dedupe_key,
+            strict=args.strict,
+            encoding=args.encoding,
+        )
+    done = measured.result
+    report = {
+        "import_id": str(done.id),
+        "status": done.status,
+        "message": done.message,
+        "rows": done.rows_done,
+        "created": done.created,
+        "updated": done.updated,
+        "errors": done.errors,
+        "seconds": round(measured.seconds, 3),
+        "rows_per_second": round(measured.rows_per_second, 1),
+        "peak_rss_mb": round(measured.peak_rss_mb, 1),
+    }
+    print(json.dumps(report))  # noqa: T201
+    return 0 if done.status == "done" else 1
+
+
+async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Export a list or saved view of a workspace to a CSV or XLSX file."""
+    from orbit.platform.imports.runner import export_to_file  # noqa: PLC0415
+
+    async with servers(settings) as endpoints, connected(settings, endpoints) as runtime:
+        tenant_id = await _workspace_id(runtime, args.tenant)
+        if tenant_id is None:
+            print(f"no workspace with slug {args.tenant!r}", file=sys.stderr)  # noqa: T201
+            return 2
+        measured = await export_to_file(
+            runtime.db,
+            tenant_id,
+            Path(args.out),
+            object_type=args.type,
+            file_format=args.format,
+            view=args.view,
+            filters=args.filters,
+            q=args.q,
+            columns=args.columns,
+        )
+    report = {
+        "rows": measured.rows,
+        "file": args.out,
+        "seconds": round(measured.seconds, 3),
+        "rows_per_second": round(measured.rows_per_second, 1),
+        "peak_rss_mb": round(measured.peak_rss_mb, 1),
+    }
+    print(json.dumps(report))  # noqa: T201
+    return 0
+
+
+def _add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``orbit import run`` and ``orbit export``."""
+    importing = commands.add_parser("import", help="import CSV/XLSX files").add_subparsers(
+        dest="import_command", required=True, metavar="IMPORT_COMMAND"
+    )
+    run = importing.add_parser("run", help="import FILE into a workspace, in this process")
+    run.add_argument("tenant", help="workspace slug")
+    run.add_argument("file", help="a CSV or XLSX file with a heading row")
+    run.add_argument("--type", default="contact", help="contact, company or deal")
+    run.add_argument("--mode", default="upsert", choices=["create", "update", "upsert"])
+    run.add_argument("--mapping", help='JSON {"column": "field"} (default: the suggested one)')
+    run.add_argument("--dedupe-key", help="email, domain or custom.<key> (default: email/domain)")
+    run.add_argument("--strict", action="store_true", help="roll back everything on a bad row")
+    run.add_argument("--encoding", help="the CSV's encoding (default: detected)")
+    run.set_defaults(func=cmd_import_run)
+    export = commands.add_parser("export", help="export a list or saved view to CSV/XLSX")
+    export.add_argument("tenant", help="workspace slug")
+    export.add_argument("--out", required=True, help="the file to write")
+    export.add_argument("--type", default="contact", help="contact, company or deal")
+    export.add_argument("--format", default="csv", choices=["csv", "xlsx"])
+    export.add_argument("--view", help="a saved view's id")
+    export.add_argument("--filters", help="JSON list of filters, as the list API takes")
+    export.add_argument("--q", help="search text")
+    export.add_argument("--columns", help="comma-separated fields")
+    export.set_defaults(func=cmd_export)
+
+
 def _add_tenant_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``orbit tenants create|export|import|delete``."""
     tenants = commands.add_parser("tenants", help="workspaces").add_subparsers(
@@ -486,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     roles_sql.set_defaults(func=cmd_db_roles_sql)
     _add_tenant_commands(commands)
+    _add_data_commands(commands)
     _add_billing_commands(commands)
     keys = commands.add_parser("api-keys", help="API keys").add_subparsers(
         dest="keys_command", required=True, metavar="KEYS_COMMAND"
