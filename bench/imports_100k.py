@@ -9,8 +9,8 @@ peak RSS is its own:
 2. the same file again in upsert mode (all updated: the dedupe path),
 3. ``orbit export`` of all contacts to CSV, then to XLSX.
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-    REDIS_URL=redis://127.0.0.1:6379/0 uv run python bench/imports_100k.py [ROWS]
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0
+        uv run python bench/imports_100k.py [ROWS]
 """
 
 from __future__ import annotations
@@ -105,8 +105,10 @@ def main() -> int:
             capture_output=True,
         )
         created = subprocess.run(
-            [sys.executable, "-m", "orbit.platform.cli.main", "tenants", "create"]
-            + ["--name", "Measure", "--owner-email", "m@example.com", "--password", "x" * 16],
+            [
+                *(sys.executable, "-m", "orbit.platform.cli.main", "tenants", "create"),
+                *("--name", "Measure", "--owner-email", "m@example.com", "--password", "x" * 16),
+            ],
             env=env,
             check=True,
             capture_output=True,
@@ -122,14 +124,15 @@ def main() -> int:
             ("export CSV", ["export", slug, "--out", str(Path(home) / "out.csv")]),
             (
                 "export XLSX",
-                ["export", slug, "--format", "xlsx"] + ["--out", str(Path(home) / "out.xlsx")],
+                ["export", slug, "--format", "xlsx", "--out", str(Path(home) / "out.xlsx")],
             ),
         ]
         for label, args in steps:
             result = orbit(env, *args)
-            print(  # noqa: T201
+            print(
                 f"{label:32} {result['rows']:>9,} rows  {result['seconds']:>8.2f} s  "
-                f"{result['rows_per_second']:>10,.0f} rows/s  peak RSS {result['peak_rss_mb']:.0f} MB"
+                f"{result['rows_per_second']:>10,.0f} rows/s  "
+                f"peak RSS {result['peak_rss_mb']:.0f} MB"
             )
     return 0
 
