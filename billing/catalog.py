@@ -67,6 +67,39 @@ class Plan:
         return total
 
 
+@dataclass(frozen=True, slots=True)
+class TierCharge:
+    """One row of the tier arithmetic: seats ``first``..``last`` at ``unit_amount`` each."""
+
+    first: int
+    last: int
+    unit_amount: Decimal
+
+    @property
+    def seats(self) -> int:
+        """How many seats fall in this tier."""
+        return self.last - self.first + 1
+
+    @property
+    def amount(self) -> Decimal:
+        """What they cost."""
+        return self.seats * self.unit_amount
+
+
+def breakdown(chosen: Plan, seats: int, interval: Interval = "month") -> list[TierCharge]:
+    """:meth:`Plan.price` shown line by line (11 Starter seats: 1–10 × 15, 11–11 × 12)."""
+    rows: list[TierCharge] = []
+    floor = 0
+    for tier in chosen.tiers(interval):
+        ceiling = seats if tier.up_to is None else min(seats, tier.up_to)
+        if ceiling > floor:
+            rows.append(TierCharge(floor + 1, ceiling, tier.unit_amount))
+        if tier.up_to is None or seats <= tier.up_to:
+            break
+        floor = tier.up_to
+    return rows
+
+
 def _tiers(raw: list[dict[str, Any]], where: str) -> tuple[Tier, ...]:
     tiers = tuple(
         Tier(up_to=item.get("up_to"), unit_amount=Decimal(str(item["unit_amount"]))) for item in raw

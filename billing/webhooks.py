@@ -262,6 +262,22 @@ async def _invoice_event(
     return f"applied: {new_status}"
 
 
+async def mirror_subscription(db: Database, tenant_id: UUID, subscription: dict[str, Any]) -> str:
+    """Apply a subscription Orbit just received from Stripe's API (not from a webhook)."""
+    new_status = _STATUSES.get(str(subscription.get("status")), "unpaid")
+    plan, interval = _plan_and_interval(subscription)
+    await _set_status(db, tenant_id, new_status, plan, int(datetime.now(UTC).timestamp()))
+    await db.execute(
+        "UPDATE billing_accounts SET stripe_subscription_id = $2, cancel_at_period_end = $3, "
+        "plan_interval = coalesce($4, plan_interval), updated_at = now() WHERE tenant_id = $1",
+        tenant_id,
+        subscription.get("id"),
+        bool(subscription.get("cancel_at_period_end")),
+        interval,
+    )
+    return new_status
+
+
 def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
     """The invoice's subscription (top level before API 2025-03, under parent since)."""
     direct = invoice.get("subscription")
@@ -278,7 +294,6 @@ async def _set_status(
     await db.execute(
         """
         UPDATE tenants SET subscription_status = $2::varchar, plan = coalesce($3, plan),
-            trial_ends_at = NULL,
             past_due_since = CASE WHEN $2::varchar <> 'past_due' THEN NULL
                                   ELSE coalesce(past_due_since, $4) END
         WHERE id = $1

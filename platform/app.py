@@ -18,6 +18,7 @@ from orbit.billing.controllers import stripe_webhook
 from orbit.frontend import i18n
 from orbit.frontend.account_pages import AccountSettingsPages
 from orbit.frontend.audit_pages import AuditPages
+from orbit.frontend.billing_pages import BillingPages
 from orbit.frontend.crm_pages import CrmPages
 from orbit.frontend.marketplace_pages import MarketplacePages
 from orbit.frontend.merge_pages import MergePages
@@ -107,6 +108,7 @@ def create_app(
             CrmPages,
             AccountSettingsPages,
             AuditPages,
+            BillingPages,
             WebhookPages,
             MarketplacePages,
             *plugin_routers(runtime.plugins.registry),

@@ -63,7 +63,10 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 """JSON and form bodies; file uploads (imports) will stream through their own route."""
 BODY_TIMEOUT = 30.0
 _BYPASS = re.compile(r"^/(?:static/|healthz$|readyz$|metrics$|api/docs|favicon)")
-_WRITES_WHILE_READ_ONLY = re.compile(r"^/(?:logout$|api/v1/logout$|account(?:/|$)|billing)")
+_WRITES_WHILE_READ_ONLY = re.compile(
+    r"^/(?:logout$|api/v1/logout$|account(?:/|$)|billing|t/[^/]+/billing(?:/|$))"
+)
+"""Paths a read-only workspace may still post to: leaving, one's account, and paying."""
 _API = re.compile(r"^/api/")
 _WORKSPACE_PATH = re.compile(r"^/t/([^/]+)(?:/|$)")
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")

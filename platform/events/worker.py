@@ -27,6 +27,7 @@ import httpx
 from saq import Queue, Worker
 
 from orbit.billing.seats import sync_due_seats
+from orbit.billing.service import end_expired_trials
 from orbit.platform.crm.tasks import fire_due_reminders
 from orbit.platform.events.backoff import DEFAULT_POLICY, RetryPolicy
 from orbit.platform.events.egress import PublicOnlyTransport
@@ -224,6 +225,7 @@ class EventWorker:
             observe=self.metrics.observe_seat_sync,
         )
         found += sum(1 for result in synced if not result.outcome.startswith("failed"))
+        found += await end_expired_trials(self.runtime.db)
         if time.monotonic() >= self._next_jobs_at:
             self._next_jobs_at = time.monotonic() + SCHEDULED_JOBS_INTERVAL
             await run_scheduled_jobs(self.runtime.plugins)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orbit.billing.catalog import CatalogError, catalog, load_catalog
+from orbit.billing.catalog import CatalogError, catalog, load_catalog, plan
 from orbit.billing.entitlements import entitlements
 
 
@@ -71,3 +71,25 @@ def test_entitlements_per_subscription_status(
     assert result.read_only is read_only
     assert (result.banner is not None) is banner
     assert result.seats == 1_000
+
+
+@pytest.mark.parametrize("seats", [1, 10, 11, 50, 51, 200])
+def test_the_breakdown_adds_up_to_the_price(seats: int) -> None:
+    from orbit.billing.catalog import breakdown  # noqa: PLC0415
+
+    for key in ("starter", "pro"):
+        rows = breakdown(plan(key), seats)
+        assert sum(row.amount for row in rows) == plan(key).price(seats)
+        assert sum(row.seats for row in rows) == seats
+        assert rows[0].first == 1
+        assert rows[-1].last == seats
+
+
+def test_the_breakdown_of_eleven_starter_seats() -> None:
+    from orbit.billing.catalog import breakdown  # noqa: PLC0415
+
+    rows = breakdown(plan("starter"), 11)
+    assert [(r.first, r.last, r.unit_amount, r.amount) for r in rows] == [
+        (1, 10, Decimal("15.00"), Decimal("150.00")),
+        (11, 11, Decimal("12.00"), Decimal("12.00")),
+    ]
