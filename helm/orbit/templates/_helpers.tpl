@@ -69,12 +69,13 @@ env:
         name: {{ include "orbit.secretName" $ }}
         key: {{ $key }}
   {{- end }}
-  {{- range $name := list "STRIPE_SECRET_KEY" "STRIPE_WEBHOOK_SECRET" }}
+  {{- /* The Secret's keys stay STRIPE_*; Orbit reads them as ORBIT_STRIPE_*. */}}
+  {{- range $name, $key := dict "ORBIT_STRIPE_SECRET_KEY" "STRIPE_SECRET_KEY" "ORBIT_STRIPE_WEBHOOK_SECRET" "STRIPE_WEBHOOK_SECRET" }}
   - name: {{ $name }}
     valueFrom:
       secretKeyRef:
         name: {{ include "orbit.secretName" $ }}
-        key: {{ $name }}
+        key: {{ $key }}
         optional: true
   {{- end }}
 {{- end }}

@@ -206,6 +206,17 @@ def test_web_has_startup_liveness_and_readiness_probes(rendered: tuple[str, Any,
     # The pod's grace period covers the preStop pause plus Orbit's own drain time.
     env = {e["name"] for e in container["env"]}
     assert {"DATABASE_URL", "DATABASE_APP_URL", "REDIS_URL", "ORBIT_SECRET_KEY"} <= env
+    # Orbit's settings read ORBIT_STRIPE_*, from the Secret's STRIPE_* keys.
+    assert {"ORBIT_STRIPE_SECRET_KEY", "ORBIT_STRIPE_WEBHOOK_SECRET"} <= env
+    stripe_keys = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["key"]
+        for e in container["env"]
+        if e["name"].startswith("ORBIT_STRIPE_")
+    }
+    assert stripe_keys == {
+        "ORBIT_STRIPE_SECRET_KEY": "STRIPE_SECRET_KEY",
+        "ORBIT_STRIPE_WEBHOOK_SECRET": "STRIPE_WEBHOOK_SECRET",
+    }
     config = named(objects, "ConfigMap", "orbit")["data"]
     drain = int(config["ORBIT_SHUTDOWN_GRACE_SECONDS"])
     pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
