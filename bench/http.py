@@ -39,7 +39,21 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
 
     async def get(self, path: str) -> Response:
-        """GET ``path``; raises :class:`HttpError` unless the status is 2xx."""
+        """GET ``path``; raises :class:`HttpError` unless the status is 2xx.
+
+        A kept-alive connection the server has closed meanwhile (uvicorn closes idle
+        ones after 5 s) is opened again and the request sent once more.
+        """
+        reused = self._writer is not None and not self._writer.is_closing()
+        try:
+            return await self._get(path)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            await self.close()
+            if not reused:
+                raise
+            return await self._get(path)
+
+    async def _get(self, path: str) -> Response:
         if self._writer is None or self._writer.is_closing():
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None  # noqa: S101 - opened just above

@@ -20,6 +20,8 @@ import asyncpg
 import uvicorn
 from litestar import Litestar, get
 
+from orbit.platform.db.engine import SERVER_SETTINGS
+
 LIST_SQL = """
     SELECT r.*, r.updated_at AS sort_key FROM contacts r
     WHERE r.tenant_id = $1 ORDER BY r.updated_at DESC, r.id DESC LIMIT $2
@@ -29,8 +31,10 @@ POOL: dict[str, asyncpg.Pool[Any]] = {}
 
 
 async def open_pool() -> None:
-    """The app role's pool, as large as Orbit's."""
-    POOL["app"] = await asyncpg.create_pool(os.environ["BENCH_APP_DSN"], min_size=1, max_size=10)
+    """The app role's pool, as large as Orbit's and with its session settings."""
+    POOL["app"] = await asyncpg.create_pool(
+        os.environ["BENCH_APP_DSN"], min_size=1, max_size=10, server_settings=SERVER_SETTINGS
+    )
 
 
 async def close_pool() -> None:

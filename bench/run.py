@@ -34,6 +34,7 @@ import httpx
 from bench import suite
 from bench.env import BENCH_DATABASE, BenchEndpoints, bench_servers
 from bench.generate import BenchInfo, ensure_data
+from orbit.platform.db.engine import SERVER_SETTINGS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -246,8 +247,9 @@ async def run_suite(
         serving(orbit, env, f"{base_url}/healthz", "orbit") as orbit_process,
         serving(reference, reference_env, f"{reference_url}/contacts?limit=1", "reference"),
     ):
-        app_conn = await asyncpg.connect(endpoints.app_dsn)
-        admin_conn = await asyncpg.connect(endpoints.admin_dsn)
+        # The raw side's sessions are set up like the app's pool (plan_cache_mode…).
+        app_conn = await asyncpg.connect(endpoints.app_dsn, server_settings=SERVER_SETTINGS)
+        admin_conn = await asyncpg.connect(endpoints.admin_dsn, server_settings=SERVER_SETTINGS)
         try:
             ctx = suite.Context(
                 base_url=base_url,
@@ -263,7 +265,9 @@ async def run_suite(
                 ctx, UUID(info.pipeline_id), UUID(info.heavy_contact_ids[0])
             )
             log.info("measuring %s operations, %s runs each", len(ops), args.iterations)
-            timings = await suite.measure(ctx, ops, iterations=args.iterations, warmup=args.warmup)
+            timings = await suite.measure(
+                ctx, ops, iterations=args.iterations, warmup=args.warmup, budget=args.budget
+            )
             log.info(
                 "loading the list: %s connections for %s s", args.concurrency, args.load_seconds
             )
@@ -285,6 +289,7 @@ async def run_suite(
         "settings": {
             "iterations": args.iterations,
             "warmup": args.warmup,
+            "budget_seconds": args.budget,
             "concurrency": args.concurrency,
             "load_seconds": args.load_seconds,
             "database": "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded",
@@ -321,6 +326,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0, help="1.0: 1M contacts (default)")
     parser.add_argument("--iterations", type=int, default=100, help="timed runs per operation")
     parser.add_argument("--warmup", type=int, default=10, help="untimed runs first")
+    parser.add_argument(
+        "--budget", type=float, default=90.0, help="seconds per operation (at least 10 runs)"
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="connections in the load test")
     parser.add_argument("--load-seconds", type=float, default=15.0, help="length of each load run")
     parser.add_argument("--rebuild", action="store_true", help="regenerate the data")
