@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -110,8 +111,13 @@ class BenchInfo:
 
 
 def migration_head() -> str:
-    """The ID of the newest migration (a schema change rebuilds the data)."""
-    return all_migrations()[-1].id
+    """The newest migration's ID and a digest of all of them (a schema change rebuilds).
+
+    The digest catches a migration merged with an ID older than the newest one.
+    """
+    ids = [migration.id for migration in all_migrations()]
+    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
+    return f"{ids[-1]} ({len(ids)} migrations, {digest})"
 
 
 # --- the marker ---------------------------------------------------------------------
