@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -176,8 +177,10 @@ async def _streamed(
     try:
         async with snapshot(db, tenant.tenant_id):
             query = await export_query(db, tenant, request)
-            async for chunk in csv_chunks(db, query):
-                yield chunk
+            # Closed before the transaction ends: a copy still running is cancelled first.
+            async with aclosing(csv_chunks(db, query)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
     finally:
         db.engine.current_transaction.reset(token)
 

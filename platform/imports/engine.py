@@ -318,11 +318,13 @@ class BatchWriter:
                 continue
             if earlier is not None:  # the same key twice in one batch: the later row wins
                 merged["_id"], merged["_new"] = earlier["_id"], earlier["_new"]
+                merged["_stored"], merged["_earlier"] = earlier.get("_stored"), True
                 earlier.clear()
                 earlier.update(merged)
                 continue
             merged["_id"] = stored["id"] if stored is not None else new_id()
             merged["_new"] = stored is None
+            merged["_stored"] = stored
             records.append(merged)
             if key is not None:
                 pending[key] = merged
@@ -332,12 +334,29 @@ class BatchWriter:
                 merged["company_id"] = companies[name]
             merged["search_text"] = search_text(self.object_type, merged, name)
         new = sum(1 for r in records if r["_new"])
+        updated = len(records) - new
+        # A matched record whose values are all the same is not rewritten (re-imports are cheap).
+        records = [r for r in records if not self._unchanged(r)]
         if self.object_type == "contact" and new:
             await Quotas(self.db).check_contacts(self.ctx.tenant_id, new)
         await self._stage_and_write(records)
         result.created = new
-        result.updated = len(records) - new
+        result.updated = updated
         return result
+
+    def _unchanged(self, merged: dict[str, Any]) -> bool:
+        stored = merged.pop("_stored", None)
+        if stored is None or merged.get("_earlier"):
+            return False
+        for name, _ in COLUMNS[self.object_type]:
+            value = stored[name]
+            if name == "custom":
+                value = json.loads(value) if isinstance(value, str) else dict(value or {})
+            elif name == "tags":
+                value = list(value or [])
+            if merged[name] != value:
+                return False
+        return True
 
     async def _stage_and_write(self, records: list[dict[str, Any]]) -> None:
         if not records:
@@ -367,6 +386,8 @@ class BatchWriter:
             records=rows,
             columns=["id", "is_new", "old_stage_id", "history_id", *names],
         )
+        # Statistics for the planner: otherwise it guesses and may join by scanning the table.
+        await self.db.execute("ANALYZE import_stage")
         values = ", ".join(f"s.{n}::jsonb" if n == "custom" else f"s.{n}" for n in names)
         await self.db.execute(
             f"INSERT INTO {self.table} (tenant_id, id, {', '.join(names)}, created_at, updated_at) "

@@ -122,6 +122,7 @@ SIZES = ("1-10", "11-50", "51-200", "201-1000", "1001+")
 _SIMPLE_EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@([A-Za-z0-9-]+\.)+[A-Za-z]{2,63}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _SPLIT = re.compile(r"\s*[,;]\s*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 class CellError(ValueError):
@@ -193,7 +194,7 @@ def text(value: str, name: str, limit: int) -> str:
     """Trimmed text without control characters, at most ``limit`` characters."""
     if len(value) > limit:
         raise CellError(f"{name}: must be at most {limit} characters (got {len(value)})")
-    if any(ch < " " and ch not in "\t\n\r" for ch in value):
+    if _CONTROL.search(value):
         raise CellError(f"{name}: control characters are not allowed")
     return value
 
@@ -319,11 +320,16 @@ def _stage(lookups: Lookups, value: str) -> tuple[UUID, UUID, str]:
 
 
 def search_text(object_type: str, record: dict[str, Any], company_name: str | None) -> str:
-    """The stored search text, as the services write it."""
+    """The stored search text, exactly as the services write it (``search_document``)."""
+    parts: tuple[str | None, ...]
     if object_type == "contact":
-        return search_document(
-            record["first_name"], record["last_name"], record["email"], company_name
-        )
-    if object_type == "company":
-        return search_document(record["name"], record["domain"])
-    return search_document(record["title"])
+        parts = (record["first_name"], record["last_name"], record["email"], company_name)
+    elif object_type == "company":
+        parts = (record["name"], record["domain"])
+    else:
+        parts = (record["title"],)
+    joined = " ".join(part for part in parts if part)
+    if joined.isascii():
+        # What fold() makes of ASCII text (NFKC, marks and the letter table change nothing).
+        return " ".join(joined.lower().split())
+    return search_document(*parts)
