@@ -20,6 +20,7 @@ from orbit.frontend.account_pages import AccountSettingsPages
 from orbit.frontend.audit_pages import AuditPages
 from orbit.frontend.billing_pages import BillingPages
 from orbit.frontend.crm_pages import CrmPages
+from orbit.frontend.import_pages import ImportPages
 from orbit.frontend.marketplace_pages import MarketplacePages
 from orbit.frontend.merge_pages import MergePages
 from orbit.frontend.pages import PAGE_CONTROLLERS
@@ -106,6 +107,7 @@ def create_app(
             *PAGE_CONTROLLERS,
             MergePages,
             CrmPages,
+            ImportPages,
             AccountSettingsPages,
             AuditPages,
             BillingPages,
