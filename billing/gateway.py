@@ -207,7 +207,11 @@ class StripeGateway:
             )
             return f"product {product_id}: created"
         if product.name != f"Orbit {chosen.name}":
-            await self.client.v1.products.update_async(product_id, {"name": f"Orbit {chosen.name}"})
+            await self.client.v1.products.update_async(
+                product_id,
+                {"name": f"Orbit {chosen.name}"},
+                {"idempotency_key": f"catalog:product:{product_id}:{chosen.name}"},
+            )
             return f"product {product_id}: renamed"
         return f"product {product_id}: unchanged"
 
@@ -242,7 +246,9 @@ class StripeGateway:
             {"idempotency_key": f"catalog:price:{key}:{digest}"},
         )
         if current is not None:
-            await self.client.v1.prices.update_async(current.id, {"active": False})
+            await self.client.v1.prices.update_async(
+                current.id, {"active": False}, {"idempotency_key": f"catalog:archive:{current.id}"}
+            )
             return f"price {key}: replaced {current.id} by {created.id}"
         return f"price {key}: created ({created.id})"
 
@@ -267,7 +273,8 @@ class StripeGateway:
                         "tiers_mode": "graduated",
                         "tiers": tiers,
                     },
-                )
+                ),
+                {"idempotency_key": f"catalog:plan:{key}"},
             )
             return f"plan {key}: created"
         if _same_tiers(existing.to_dict().get("tiers"), tiers):
@@ -413,7 +420,11 @@ class StripeGateway:
         return str(session.url)
 
     async def portal_url(self, customer_id: str, return_url: str) -> str:
-        """A Billing Portal session (payment methods, invoices, tax ids)."""
+        """A Billing Portal session (payment methods, invoices, tax ids).
+
+        The one POST without an idempotency key: a session is a short-lived link that
+        changes nothing, and each visit needs a fresh one.
+        """
         session = await self.client.v1.billing_portal.sessions.create_async(
             {"customer": customer_id, "return_url": return_url}
         )

@@ -117,6 +117,11 @@ async def sync_tenant_seats(
         ids = [r["id"] for r in rows]
         seats = await active_seats(db, tenant_id)
         subscription_id = account["stripe_subscription_id"] if account is not None else None
+        status = await db.fetchval(
+            "SELECT subscription_status FROM tenants WHERE id = $1", tenant_id
+        )
+        if status == "canceled":  # Stripe refuses changes to a canceled subscription
+            subscription_id = None
         if subscription_id is None or gateway is None:
             outcome = "skipped: no subscription" if gateway else "skipped: Stripe not configured"
             await _applied(db, tenant_id, ids, seats, outcome)

@@ -121,3 +121,20 @@ async def test_a_free_workspace_records_its_seat_changes_without_stripe(
     assert result is not None
     assert result.outcome == "skipped: Stripe not configured"
     assert await _pending(runtime, alice) == []
+
+
+async def test_a_canceled_subscription_is_not_sent_seat_counts(
+    app: object, runtime: Runtime, gateway: StripeGateway, alice: Member
+) -> None:
+    _, subscription = await subscribe(runtime, gateway, alice)
+    await _join(app, alice)
+    tenant_id = uuid.UUID(alice.workspace_id)
+    async with runtime.db.transaction(tenant_id):
+        await runtime.db.execute(
+            "UPDATE tenants SET subscription_status = 'canceled' WHERE id = $1", tenant_id
+        )
+    await gateway.client.v1.subscriptions.cancel_async(subscription)
+    result = await sync_tenant_seats(runtime.db, gateway, tenant_id)
+    assert result is not None
+    assert result.outcome == "skipped: no subscription"
+    assert await _pending(runtime, alice) == []
