@@ -581,6 +581,33 @@ class WorkspacePages(Controller):
             )
         return go(request, f"/t/{tenant.tenant_slug}/members")
 
+    @post("/members/status")
+    async def change_status(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        workspaces: WorkspaceService,
+        data: Form,
+    ) -> Response[Any]:
+        """Deactivate a member or activate them again (a seat; billing follows)."""
+        membership_id = parse_id(str(data.get("membership_id", "")), "member")
+        try:
+            await workspaces.set_member_status(
+                tenant, membership_id, active=data.get("status") == "active"
+            )
+        except OrbitError as exc:
+            if exc.status_code == HTTP_404_NOT_FOUND:
+                raise
+            return await self._members_page(
+                principal,
+                tenant,
+                workspaces,
+                status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+                errors={"member_status": exc.message},
+            )
+        return go(request, f"/t/{tenant.tenant_slug}/members")
+
     @post("/members/invitations/{invitation_id:str}/revoke")
     async def revoke_invitation(
         self,

@@ -138,3 +138,28 @@ async def test_a_canceled_subscription_is_not_sent_seat_counts(
     assert result is not None
     assert result.outcome == "skipped: no subscription"
     assert await _pending(runtime, alice) == []
+
+
+async def test_the_team_page_deactivates_a_member_and_queues_a_seat_sync(
+    app: object, runtime: Runtime, alice: Member
+) -> None:
+    _, membership = await _join(app, alice)
+    tenant_id = uuid.UUID(alice.workspace_id)
+    await sync_tenant_seats(runtime.db, None, tenant_id)  # settle the acceptance
+    page = await alice.client.get(f"/t/{alice.slug}/members")
+    assert 'id="change-status"' in page.text
+    response = await alice.client.post(
+        f"/t/{alice.slug}/members/status",
+        data={"membership_id": membership, "status": "deactivated"},
+    )
+    assert response.status_code == 303
+    members = (await alice.client.get("/api/v1/members")).json()
+    assert next(m["status"] for m in members if m["id"] == membership) == "deactivated"
+    assert len(await _pending(runtime, alice)) == 1
+    # The owner cannot be deactivated; the page says why.
+    owner = next(m["id"] for m in members if m["role"] == "owner")
+    refused = await alice.client.post(
+        f"/t/{alice.slug}/members/status", data={"membership_id": owner, "status": "deactivated"}
+    )
+    assert refused.status_code == 422
+    assert "the owner cannot be deactivated" in refused.text
