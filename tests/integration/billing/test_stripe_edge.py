@@ -1,7 +1,8 @@
-"""sync-catalog against Stripe's Prices API (localstripe lacks it): a fake at Stripe's edge.
+"""What localstripe lacks, against a fake at Stripe's HTTP edge: Prices, Checkout, prorations.
 
-The fake speaks the few Prices and Products calls over real HTTP, form-encoded like
-Stripe, and honours ``transfer_lookup_key`` as Stripe documents it.
+The fake speaks the few Prices, Products, Subscriptions and Checkout calls over real
+HTTP, form-encoded like Stripe, honours ``transfer_lookup_key`` as Stripe documents it,
+and records every request so the tests can read the parameters Orbit sent.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -27,6 +29,16 @@ class FakeStripe:
         self.products: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}
         self.idempotency_keys: list[str] = []
+        self.posts: list[tuple[str, dict[str, str]]] = []
+        self.subscription: dict[str, Any] = {
+            "id": "sub_1",
+            "object": "subscription",
+            "status": "active",
+            "items": {
+                "object": "list",
+                "data": [{"id": "si_1", "quantity": 3, "price": {"id": "price_1"}}],
+            },
+        }
 
     def price_from(self, form: dict[str, str]) -> dict[str, Any]:
         tiers = []
@@ -66,7 +78,9 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - 
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             query = parse_qsl(url.query)
-            if match := re.fullmatch(r"/v1/products/(\w+)", url.path):
+            if url.path == "/v1/subscriptions/sub_1":
+                self._send(200, fake.subscription)
+            elif match := re.fullmatch(r"/v1/products/(\w+)", url.path):
                 product = fake.products.get(match.group(1))
                 self._send(200, product) if product else self._missing()
             elif url.path == "/v1/prices":
@@ -76,13 +90,27 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - 
             else:
                 self._missing()
 
-        def do_POST(self) -> None:
+        def do_POST(self) -> None:  # noqa: C901 - a route each
             url = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             form = dict(parse_qsl(self.rfile.read(length).decode()))
             if key := self.headers.get("Idempotency-Key"):
                 fake.idempotency_keys.append(key)
-            if url.path == "/v1/products":
+            fake.posts.append((url.path, form))
+            if url.path == "/v1/subscriptions/sub_1":
+                item = fake.subscription["items"]["data"][0]
+                item["quantity"] = int(form["items[0][quantity]"])
+                self._send(200, fake.subscription)
+            elif url.path == "/v1/checkout/sessions":
+                self._send(
+                    200,
+                    {
+                        "id": "cs_1",
+                        "object": "checkout.session",
+                        "url": "https://checkout.test/cs_1",
+                    },
+                )
+            elif url.path == "/v1/products":
                 fake.products[form["id"]] = {"id": form["id"], "name": form["name"]}
                 self._send(200, fake.products[form["id"]])
             elif match := re.fullmatch(r"/v1/products/(\w+)", url.path):
@@ -154,3 +182,53 @@ async def test_prices_are_created_once_and_a_changed_price_takes_over_the_lookup
     assert fake.prices["price_5"]["lookup_key"] == "starter_monthly"
     assert await gateway.price_id("starter", "month") == "price_5"
     assert all(key.startswith("catalog:") for key in fake.idempotency_keys)
+
+
+def _gateway(url: str) -> StripeGateway:
+    gateway = StripeGateway("sk_test_orbit", url)
+    gateway.localstripe = False
+    return gateway
+
+
+async def test_seat_increases_invoice_now_and_decreases_wait_without_refund(
+    fake_stripe: tuple[FakeStripe, str],
+) -> None:
+    fake, url = fake_stripe
+    gateway = _gateway(url)
+    await gateway.set_seats("sub_1", 5, idempotency_key="seats:t:r1:5")
+    await gateway.set_seats("sub_1", 2, idempotency_key="seats:t:r2:2")
+    await gateway.set_seats("sub_1", 2, idempotency_key="seats:t:r3:2")  # already 2: no call
+    updates = [form for path, form in fake.posts if path == "/v1/subscriptions/sub_1"]
+    assert [(f["items[0][quantity]"], f["proration_behavior"]) for f in updates] == [
+        ("5", "always_invoice"),
+        ("2", "none"),
+    ]
+    assert fake.idempotency_keys == ["seats:t:r1:5", "seats:t:r2:2"]
+
+
+async def test_checkout_names_the_workspace_and_carries_the_command_key(
+    fake_stripe: tuple[FakeStripe, str],
+) -> None:
+    fake, url = fake_stripe
+    gateway = _gateway(url)
+    await gateway.sync_catalog()
+    tenant = uuid.uuid4()
+    checkout = await gateway.checkout_url(
+        tenant,
+        "cus_1",
+        "pro",
+        "year",
+        4,
+        success_url="http://orbit.test/t/a/billing?checkout=done",
+        cancel_url="http://orbit.test/t/a/billing",
+        idempotency_key=f"checkout:{tenant}:c1",
+    )
+    assert checkout == "https://checkout.test/cs_1"
+    (form,) = [form for path, form in fake.posts if path == "/v1/checkout/sessions"]
+    pro_yearly = next(p["id"] for p in fake.prices.values() if p["lookup_key"] == "pro_yearly")
+    assert form["mode"] == "subscription"
+    assert form["client_reference_id"] == str(tenant)
+    assert form["metadata[tenant_id]"] == str(tenant)
+    assert form["subscription_data[metadata][tenant_id]"] == str(tenant)
+    assert (form["line_items[0][price]"], form["line_items[0][quantity]"]) == (pro_yearly, "4")
+    assert fake.idempotency_keys[-1] == f"checkout:{tenant}:c1"
