@@ -17,12 +17,16 @@ cancelled or crashes; it then starts over).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
 
 from orbit.platform.audit.log import record
 from orbit.platform.crm.custom_fields import CustomFieldService
@@ -76,6 +80,15 @@ class BatchResult:
 
     created: int = 0
     updated: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class Parsed:
+    """A batch's rows after the cell checks: values by field, and the bad lines."""
+
+    rows: int
+    values: list[dict[str, Any]] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -275,17 +288,26 @@ class BatchWriter:
             if merged["status"] != "open" and merged.get("closed_at") is None:
                 merged["closed_at"] = datetime.now(UTC)
 
-    async def write(  # noqa: C901, PLR0915 - one pass keeps the merge rules together
-        self, batch: list[tuple[int, list[str]]]
-    ) -> BatchResult:
-        """Check, merge and write one batch; bad rows come back as (line, reason)."""
-        result = BatchResult()
-        parsed: list[dict[str, Any]] = []
+    def parse(self, batch: list[tuple[int, list[str]]]) -> Parsed:
+        """Check every cell of a batch (pure Python: a thread does it for the next batch)."""
+        parsed = Parsed(rows=len(batch))
         for line, cells in batch:
             try:
-                parsed.append(self._parse(line, cells))
+                parsed.values.append(self._parse(line, cells))
             except CellError as exc:
-                result.errors.append((line, str(exc)))
+                parsed.errors.append((line, str(exc)))
+        return parsed
+
+    async def write(self, batch: list[tuple[int, list[str]]]) -> BatchResult:
+        """Check, merge and write one batch; bad rows come back as (line, reason)."""
+        return await self.write_parsed(self.parse(batch))
+
+    async def write_parsed(  # noqa: C901, PLR0915 - one pass keeps the merge rules together
+        self, checked: Parsed
+    ) -> BatchResult:
+        """Merge a checked batch with the stored records and write it."""
+        result = BatchResult(errors=list(checked.errors))
+        parsed = checked.values
         keys = sorted({k for values in parsed if (k := self._key_of(values)) is not None})
         existing = await self._existing(keys)
         names = {v["company_name"] for v in parsed if v.get("company_name")}
@@ -578,19 +600,38 @@ async def _run_batches(
     tenant_id, import_id = ctx.tenant_id, job["id"]
     async with db.transaction(tenant_id):
         lookups = await load_lookups(db, ctx, job["object_type"])
-    for number, batch in enumerate(batches(records, batch_rows), start=1):
-        try:
-            async with db.transaction(tenant_id):
-                await _progress(db, ctx, import_id, lock=True)
-                result = await BatchWriter(db, ctx, job, columns, lookups).write(batch)
-                await _checkpoint(db, tenant_id, import_id, len(batch), result)
-        except QuotaExceededError as exc:  # the batch rolled back: nothing beyond the quota
-            async with db.transaction(tenant_id):
-                message = f"stopped at line {batch[0][0]}: {exc.message}"
-                await _finish(db, tenant_id, import_id, "failed", message)
-            return "failed"
-        if after_batch is not None:
-            after_batch(number)
+    writer = BatchWriter(db, ctx, job, columns, lookups)
+    chunks = batches(records, batch_rows)
+
+    def read_and_check() -> tuple[int, Parsed] | None:
+        batch = next(chunks, None)
+        return None if batch is None else (batch[0][0], writer.parse(batch))
+
+    # The next batch is read and checked in a thread while this one is written:
+    # Python's share and PostgreSQL's overlap.
+    ahead = asyncio.ensure_future(anyio.to_thread.run_sync(read_and_check))
+    number = 0
+    try:
+        while (item := await ahead) is not None:
+            first_line, parsed = item
+            ahead = asyncio.ensure_future(anyio.to_thread.run_sync(read_and_check))
+            number += 1
+            try:
+                async with db.transaction(tenant_id):
+                    await _progress(db, ctx, import_id, lock=True)
+                    result = await writer.write_parsed(parsed)
+                    await _checkpoint(db, tenant_id, import_id, parsed.rows, result)
+            except QuotaExceededError as exc:  # the batch rolled back: nothing beyond the quota
+                async with db.transaction(tenant_id):
+                    message = f"stopped at line {first_line}: {exc.message}"
+                    await _finish(db, tenant_id, import_id, "failed", message)
+                return "failed"
+            if after_batch is not None:
+                after_batch(number)
+    finally:
+        if not ahead.done():
+            with contextlib.suppress(Exception):
+                await ahead
     async with db.transaction(tenant_id):
         await _finish(db, tenant_id, import_id, "done")
     return "done"
