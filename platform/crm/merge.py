@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,9 @@ if TYPE_CHECKING:
 MAX_MERGE = 10
 """The most records one merge takes, the survivor included."""
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
+GROUP_BUDGET_SECONDS = 0.25
+"""A page of duplicate groups looks at further windows of the workspace for this long
+at most (a window is one call of ``orbit_duplicate_groups``), then returns what it found."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,7 @@ COMPANIES = RecordKind(
     reasons=("domain", "name"),
     read=Scope.COMPANIES_READ,
     write=Scope.COMPANIES_WRITE,
-    scan={"domain": 5000, "name": 1000},
+    scan={"domain": 5000, "name": 5000},
 )
 
 
@@ -201,6 +205,7 @@ class MergeService:
         owners = visible_owner_list(ctx)
         groups: list[tuple[str, list[UUID]]] = []
         next_cursor = None
+        started = time.monotonic()
         while index < len(reasons):
             current = reasons[index]
             want = limit - len(groups)
@@ -223,6 +228,9 @@ class MergeService:
                 next_cursor = _encode_cursor(current, found[want - 1]["key"])
                 break
             if edge is not None:  # the window was full: more of the workspace to look at
+                if time.monotonic() - started < GROUP_BUDGET_SECONDS:
+                    after = edge
+                    continue
                 next_cursor = _encode_cursor(current, edge)
                 break
             index, after = index + 1, ""
@@ -303,9 +311,16 @@ class MergeService:
         records, survivor, merged = await self._prepare(ctx, COMPANIES, data)
         values = await self._chosen(ctx, COMPANIES, records, data)
         before = company_out(records[survivor])
-        moved = {
+        people = await self.db.fetch(
+            "UPDATE contacts SET company_id = $2 "
+            "WHERE tenant_id = $1 AND company_id = ANY($3::uuid[]) RETURNING id",
+            ctx.tenant_id,
+            survivor,
+            merged,
+        )
+        moved = {"contacts": len(people)} | {
             table: await self._move(table, "company_id", ctx, survivor, merged)
-            for table in ("contacts", "deals", "activities", "tasks")
+            for table in ("deals", "activities", "tasks")
         }
         # The domain is unique per workspace: the merged records go before the survivor
         # may take one of their domains.
@@ -327,7 +342,14 @@ class MergeService:
             search_document(fields["name"], fields["domain"]),
         )
         company = company_out(row)
-        await self._refresh_contact_search(ctx, survivor, company.name)
+        # Contacts' search text holds their company's name: the moved ones', and all of
+        # the survivor's when its name changed.
+        await self._refresh_contact_search(
+            ctx,
+            survivor,
+            company.name,
+            None if company.name != before.name else [row["id"] for row in people],
+        )
         after = msgspec.to_builtins(company)
         await self._record(ctx, COMPANIES, records, data, msgspec.to_builtins(before), after, moved)
         await emit(
@@ -461,14 +483,22 @@ class MergeService:
         )
 
     async def _refresh_contact_search(
-        self, ctx: TenantContext, company_id: UUID, company_name: str
+        self,
+        ctx: TenantContext,
+        company_id: UUID,
+        company_name: str,
+        contact_ids: list[UUID] | None,
     ) -> None:
-        """Contacts' search text holds their company's name: the survivor's now."""
+        """Rewrite the search text of the company's contacts (``None``: all of them)."""
+        if contact_ids == []:
+            return
         rows = await self.db.fetch(
             "SELECT id, first_name, last_name, email FROM contacts "
-            "WHERE tenant_id = $1 AND company_id = $2",
+            "WHERE tenant_id = $1 AND company_id = $2 "
+            "AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[]))",
             ctx.tenant_id,
             company_id,
+            contact_ids,
         )
         if not rows:
             return

@@ -98,12 +98,14 @@ async def test_company_duplicates_by_domain_and_similar_name(alice: Member) -> N
     acme_eu = await _company(alice, name="Zeta Europe", domain="eu.acme.com")
     globex = await _company(alice, name="Globex Corporation")
     globex_ltd = await _company(alice, name="Globex Corporation Ltd")
-    await _company(alice, name="Initech", domain="initech.co.uk")
+    initech = await _company(alice, name="Initech", domain="initech.co.uk")
+    initech_ltd = await _company(alice, name="INITECH, Ltd.")
     await _company(alice, name="Umbrella", domain="other.co.uk")
     groups = await _groups(alice, COMPANIES)
     assert groups == [
         ("domain", {acme["id"], acme_eu["id"]}),
         ("name", {globex["id"], globex_ltd["id"]}),
+        ("name", {initech["id"], initech_ltd["id"]}),
     ]
     hint = (await alice.client.get(f"{COMPANIES}/{acme_eu['id']}/duplicates")).json()
     assert [(d["id"], d["label"], d["reason"]) for d in hint] == [(acme["id"], "Acme", "domain")]
@@ -218,8 +220,20 @@ async def test_company_merge_moves_contacts_and_deals_and_may_take_a_merged_doma
     found = (await alice.client.get(CONTACTS, params={"q": "acme inc"})).json()["items"]
     assert [c["id"] for c in found] == [person["id"]]
     assert (await alice.client.get(f"{COMPANIES}/{dup['id']}")).status_code == 404
+    # Keeping the survivor's name: the moved contacts are found by it.
+    other = await _company(alice, name="Acme Hellas")
+    hellene = await _contact(alice, first_name="Yannis", company_id=other["id"])
+    again = await alice.client.post(
+        f"{COMPANIES}/merge", json={"survivor_id": keep["id"], "merged_ids": [other["id"]]}
+    )
+    assert again.status_code == 200, again.text
+    found = (await alice.client.get(CONTACTS, params={"q": "acme inc"})).json()["items"]
+    assert {c["id"] for c in found} == {person["id"], hellene["id"]}
     events = await _events(runtime, alice, "company.merged")
-    assert [(e["survivor_id"], e["merged_ids"]) for e in events] == [(keep["id"], [dup["id"]])]
+    assert [(e["survivor_id"], e["merged_ids"]) for e in events] == [
+        (keep["id"], [dup["id"]]),
+        (keep["id"], [other["id"]]),
+    ]
 
 
 @pytest.mark.parametrize(
