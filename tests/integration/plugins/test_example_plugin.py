@@ -146,3 +146,31 @@ async def test_a_plugin_reads_core_data_after_its_own_sql(alice: Member, runtime
         assert await ctx.db.fetchval("SELECT current_user") == "orbit_plugin_data"
         await ctx.db.settle(ok=True)
         assert await runtime.db.fetchval("SELECT current_user") == "orbit_app"
+
+
+async def test_merging_contacts_moves_their_points_to_the_survivor(
+    alice: Member, runtime: Runtime, endpoints: Endpoints
+) -> None:
+    enabled = await alice.client.post(
+        "/api/v1/marketplace/lead_scoring/enable", json={"scopes": ["contacts:read"]}
+    )
+    assert enabled.status_code == 201, enabled.text
+    survivor = await _contact_with_a_call(alice)
+    duplicate = await _contact_with_a_call(alice)
+    await _deliver(runtime)
+    merged = await alice.client.post(
+        "/api/v1/contacts/merge", json={"survivor_id": survivor, "merged_ids": [duplicate]}
+    )
+    assert merged.status_code in {200, 201}, merged.text
+    await _deliver(runtime)
+    page = await alice.client.get(f"/t/{alice.slug}/contacts/{survivor}")
+    # Profile 15 (email + company) once, two calls of 5 each.
+    assert 'id="lead-score" data-score="25"' in page.text
+    admin = await asyncpg.connect(endpoints.admin_dsn)
+    try:
+        left = await admin.fetchval(
+            "SELECT count(*) FROM lead_scoring_points WHERE contact_id = $1::uuid", duplicate
+        )
+    finally:
+        await admin.close()
+    assert left == 0

@@ -63,6 +63,7 @@ MANIFEST = Manifest(
         "contact.created",
         "contact.updated",
         "contact.deleted",
+        "contact.merged",
         "activity.created",
         "deal.won",
     ),
@@ -173,6 +174,42 @@ async def _forget(ctx: PluginContext, contact_id: UUID) -> None:
         )
 
 
+async def _merge(ctx: PluginContext, data: dict[str, Any]) -> None:
+    """Merged contacts' points go to the survivor (an event scored for both counts once)."""
+    survivor = UUID(data["survivor_id"])
+    merged = [UUID(raw) for raw in data["merged_ids"]]
+    await ctx.db.execute(
+        """
+        INSERT INTO lead_scoring_points (tenant_id, event_id, contact_id, reason, points,
+                                         occurred_at)
+        SELECT tenant_id, event_id, $2, reason, points, occurred_at FROM lead_scoring_points
+        WHERE tenant_id = $1 AND contact_id = ANY ($3::uuid[])
+        ON CONFLICT DO NOTHING
+        """,
+        ctx.tenant_id,
+        survivor,
+        merged,
+    )
+    for contact_id in merged:
+        await _forget(ctx, contact_id)
+    # Recomputed from the points, so a redelivered merge changes nothing.
+    await ctx.db.execute(
+        """
+        INSERT INTO lead_scoring_scores (tenant_id, contact_id, event_points)
+        SELECT $1, $2, coalesce(sum(points), 0) FROM lead_scoring_points
+        WHERE tenant_id = $1 AND contact_id = $2
+        ON CONFLICT (tenant_id, contact_id) DO UPDATE
+        SET event_points = EXCLUDED.event_points, updated_at = now()
+        """,
+        ctx.tenant_id,
+        survivor,
+    )
+    contact = data["contact"]
+    await _set_profile(
+        ctx, survivor, profile_points(contact), datetime.fromisoformat(contact["updated_at"])
+    )
+
+
 async def _profile_known(ctx: PluginContext, contact_id: UUID) -> bool:
     """Whether a contact's profile was scored (else: scored from the contact itself)."""
     found = await ctx.db.fetchval(
@@ -196,6 +233,8 @@ async def orbit_event(ctx: PluginContext, event: Event) -> None:
         await _set_profile(ctx, UUID(data["id"]), profile_points(data), updated_at)
     elif event.type == "contact.deleted":
         await _forget(ctx, UUID(data["id"]))
+    elif event.type == "contact.merged":
+        await _merge(ctx, data)
     elif event.type == "activity.created":
         if data.get("contact_id") and data.get("kind") in INTERACTIONS:
             contact_id = UUID(data["contact_id"])
