@@ -194,3 +194,38 @@ async def test_background_export_runs_in_the_worker_and_only_its_requester_downl
     assert (await other.client.get(f"/api/v1/exports/{export['id']}")).status_code == 404
     audit = (await member.client.get("/api/v1/audit", params={"action": "export"})).json()
     assert any(entry["action"] == "export" for entry in audit["items"])
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx"])
+async def test_companies_and_deals_export_with_names_of_what_they_link(
+    member: Member, file_format: str
+) -> None:
+    company = await member.client.post("/api/v1/companies", json={"name": "Ακρόπολη ΑΕ"})
+    deal = await member.client.post(
+        "/api/v1/deals",
+        json={
+            "title": "Πρώτη",
+            "currency": "EUR",
+            "amount": "12.5",
+            "company_id": company.json()["id"],
+        },
+    )
+    assert deal.status_code == 201, deal.text
+    for kind in ("company", "deal"):
+        response = await member.client.get(
+            "/api/v1/exports/download", params={"object_type": kind, "format": file_format}
+        )
+        assert response.status_code == 200, response.text
+        if file_format == "csv":
+            rows = read_csv(response.content)
+        else:
+            sheet = load_workbook(io.BytesIO(response.content), read_only=True).worksheets[0]
+            values = [list(row) for row in sheet.iter_rows(values_only=True)]
+            rows = [dict(zip(values[0], row, strict=False)) for row in values[1:]]
+        assert len(rows) == 1
+        if kind == "deal":
+            assert rows[0]["title"] == "Πρώτη"
+            assert rows[0]["company_name"] == "Ακρόπολη ΑΕ"
+            assert rows[0]["stage_name"]
+        else:
+            assert rows[0]["name"] == "Ακρόπολη ΑΕ"

@@ -334,3 +334,30 @@ async def test_remembered_mappings_are_suggested_next_time(
     await imported(runtime, member, [["Kontakt Mail"], ["m@x.io"]], {"Kontakt Mail": "email"})
     preview = (await upload(member, csv_bytes([["Kontakt Mail"], ["n@x.io"]]))).json()
     assert preview["suggested_mapping"] == {"Kontakt Mail": "email"}
+
+
+async def test_a_custom_field_can_be_the_dedupe_key(runtime: Runtime, member: Member) -> None:
+    field = await member.client.post(
+        "/api/v1/custom-fields",
+        json={"object_type": "contact", "key": "crm_ref", "label": "CRM ref", "type": "text"},
+    )
+    assert field.status_code == 201, field.text
+    mapping = {"Ref": "custom.crm_ref", "First": "first_name"}
+    first = await imported(
+        runtime,
+        member,
+        [["Ref", "First"], ["R-1", "Ann"], ["R-2", "Bo"]],
+        mapping,
+        dedupe_key="custom.crm_ref",
+    )
+    second = await imported(
+        runtime,
+        member,
+        [["Ref", "First"], ["R-1", "Anna"]],
+        mapping,
+        dedupe_key="custom.crm_ref",
+        mode="update",
+    )
+    assert (first["created"], second["updated"]) == (2, 1)
+    people = {c["custom"]["crm_ref"]: c["first_name"] for c in await contacts(member)}
+    assert people == {"R-1": "Anna", "R-2": "Bo"}
