@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 from litestar.response import File, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -16,6 +17,7 @@ from orbit.platform.imports.exports import (
     DIRECT_LIMIT,
     ExportService,
     audit_export,
+    copy_chunks,
     csv_chunks,
     estimate,
     export_query,
@@ -38,6 +40,7 @@ from orbit.tenants.context import TenantContext
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
+    from uuid import UUID
 
     from orbit.platform.db.engine import Database
 
@@ -154,17 +157,39 @@ class ImportController(Controller):
         return await service.cancel(tenant, parse_id(import_id, "import"))
 
     @get("/{import_id:str}/errors.csv", media_type="text/csv")
-    async def errors(
-        self, tenant: TenantContext, runtime: Runtime, import_id: str
-    ) -> Response[bytes]:
-        """The skipped lines and why, as CSV (line, reason)."""
+    async def errors(self, tenant: TenantContext, runtime: Runtime, import_id: str) -> Stream:
+        """The skipped lines and why, as CSV (line, reason), streamed."""
         parsed = parse_id(import_id, "import")
-        body = await ImportService(runtime.db, runtime.settings.home).errors_csv(tenant, parsed)
-        return Response(
-            body,
+        await ImportService(runtime.db, runtime.settings.home).get(tenant, parsed)
+        return Stream(
+            _error_lines(runtime.db, tenant, parsed),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="import-{parsed}-errors.csv"'},
         )
+
+
+async def _error_lines(
+    db: Database, tenant: TenantContext, import_id: UUID
+) -> AsyncIterator[bytes]:
+    """An import's error lines through ``COPY TO``, after the request's transaction."""
+    yield codecs.BOM_UTF8 + b"line,reason\r\n"
+    token = db.engine.current_transaction.set(None)
+    try:
+        async with (
+            snapshot(db, tenant.tenant_id),
+            aclosing(
+                copy_chunks(
+                    db,
+                    "SELECT line, reason FROM import_errors "
+                    "WHERE tenant_id = $1 AND import_id = $2 ORDER BY line",
+                    [tenant.tenant_id, import_id],
+                )
+            ) as chunks,
+        ):
+            async for chunk in chunks:
+                yield chunk
+    finally:
+        db.engine.current_transaction.reset(token)
 
 
 async def _streamed(

@@ -16,7 +16,7 @@ import contextlib
 import csv
 import io
 import json
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -166,8 +166,15 @@ async def csv_chunks(db: Database, query: ExportQuery) -> AsyncGenerator[bytes]:
     buffer = io.StringIO()
     csv.writer(buffer).writerow(query.headings)
     yield codecs.BOM_UTF8 + buffer.getvalue().encode()
-    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=COPY_QUEUE)
     sql, args = query.sql()
+    async with aclosing(copy_chunks(db, sql, args)) as chunks:
+        async for chunk in chunks:
+            yield chunk
+
+
+async def copy_chunks(db: Database, sql: str, args: list[Any]) -> AsyncGenerator[bytes]:
+    """``COPY (sql) TO STDOUT`` as CSV, chunk by chunk, with a small queue between."""
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=COPY_QUEUE)
 
     async def copy() -> None:
         try:

@@ -9,12 +9,14 @@ import secrets
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import asyncpg
 import pytest
 
 from orbit.platform.imports.engine import run_import
 from tests.conftest import Member, sign_up
 
 if TYPE_CHECKING:
+    from orbit.platform.db.servers import Endpoints
     from orbit.platform.runtime import Runtime
 
 
@@ -361,3 +363,35 @@ async def test_a_custom_field_can_be_the_dedupe_key(runtime: Runtime, member: Me
     assert (first["created"], second["updated"]) == (2, 1)
     people = {c["custom"]["crm_ref"]: c["first_name"] for c in await contacts(member)}
     assert people == {"R-1": "Anna", "R-2": "Bo"}
+
+
+async def test_a_file_beyond_the_plans_storage_is_refused_before_it_is_kept(
+    runtime: Runtime, member: Member, endpoints: Endpoints
+) -> None:
+    limit = 1_024 * 1024 * 1024  # the free plan's 1,024 MB
+    admin = await asyncpg.connect(endpoints.admin_dsn)
+    try:
+        await admin.execute(
+            "INSERT INTO tenant_usage (tenant_id, quota, used) VALUES ($1, 'storage_bytes', $2) "
+            "ON CONFLICT (tenant_id, quota) DO UPDATE SET used = EXCLUDED.used",
+            UUID(member.workspace_id),
+            limit - 10,
+        )
+        body = csv_bytes([["E-mail"], ["big@x.io"], ["bigger@x.io"]])
+        too_large = await upload(member, body, mapping={"E-mail": "email"})
+        assert too_large.status_code == 413
+        assert "larger than this workspace may upload" in too_large.json()["detail"]
+        await admin.execute(
+            "UPDATE tenant_usage SET used = $2 WHERE tenant_id = $1 AND quota = 'storage_bytes'",
+            UUID(member.workspace_id),
+            limit,
+        )
+        full = await upload(member, body, mapping={"E-mail": "email"})
+        assert full.status_code == 402
+        assert "storage quota" in full.json()["detail"]
+    finally:
+        await admin.close()
+    assert (await member.client.get("/api/v1/imports")).json() == []
+    assert await contacts(member) == []
+    folder = runtime.settings.home / "imports" / member.workspace_id
+    assert not list(folder.glob("incoming-*"))
