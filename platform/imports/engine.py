@@ -66,6 +66,10 @@ class ImportCancelledError(Exception):
     """The import was cancelled while it ran."""
 
 
+class ImportTakenOverError(Exception):
+    """Another run of the same import went on from a later checkpoint; this one stops."""
+
+
 class StrictImportError(Exception):
     """A strict import met bad rows: everything is rolled back."""
 
@@ -569,6 +573,8 @@ async def run_import(
             status = await _run_batches(db, ctx, job, columns, records, batch_rows, after_batch)
     except ImportCancelledError:
         status = "cancelled"
+    except ImportTakenOverError:
+        return "taken over"
     async with db.transaction(tenant_id):
         if status == "cancelled":
             await _finish(db, tenant_id, import_id, "cancelled", "cancelled")
@@ -576,16 +582,21 @@ async def run_import(
     return status
 
 
-async def _progress(db: Database, ctx: TenantContext, import_id: UUID, lock: bool) -> None:
-    """Stop when the import was cancelled (the row is locked for the batch's update)."""
-    status = await db.fetchval(
-        "SELECT status FROM imports WHERE tenant_id = $1 AND id = $2"
-        + (" FOR UPDATE" if lock else ""),
+async def _progress(db: Database, ctx: TenantContext, import_id: UUID, done: int) -> None:
+    """Lock the import for this batch; stop when it was cancelled or another run took over.
+
+    A run whose lease ran out (a stalled worker) may find the import claimed again; the
+    checkpoint then differs from the rows this run has written, and it stops unwritten.
+    """
+    row = await db.fetchrow(
+        "SELECT status, rows_done FROM imports WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
         ctx.tenant_id,
         import_id,
     )
-    if status != "running":
+    if row is None or row["status"] != "running":
         raise ImportCancelledError
+    if row["rows_done"] != done:
+        raise ImportTakenOverError
 
 
 async def _run_batches(
@@ -610,7 +621,7 @@ async def _run_batches(
     # The next batch is read and checked in a thread while this one is written:
     # Python's share and PostgreSQL's overlap.
     ahead = asyncio.ensure_future(anyio.to_thread.run_sync(read_and_check))
-    number = 0
+    number, done = 0, int(job["rows_done"])
     try:
         while (item := await ahead) is not None:
             first_line, parsed = item
@@ -618,9 +629,10 @@ async def _run_batches(
             number += 1
             try:
                 async with db.transaction(tenant_id):
-                    await _progress(db, ctx, import_id, lock=True)
+                    await _progress(db, ctx, import_id, done)
                     result = await writer.write_parsed(parsed)
                     await _checkpoint(db, tenant_id, import_id, parsed.rows, result)
+                done += parsed.rows
             except QuotaExceededError as exc:  # the batch rolled back: nothing beyond the quota
                 async with db.transaction(tenant_id):
                     message = f"stopped at line {first_line}: {exc.message}"
@@ -673,6 +685,11 @@ async def _run_strict(
     done = 0
     try:
         async with db.transaction(tenant_id):
+            # One run at a time: a second claim of the same import waits for no one.
+            if not await db.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", str(import_id)
+            ):
+                raise ImportTakenOverError
             lookups = await load_lookups(db, ctx, job["object_type"])
             writer = BatchWriter(db, ctx, job, columns, lookups)
             for batch in batches(records, batch_rows):

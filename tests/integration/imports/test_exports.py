@@ -10,17 +10,19 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import pytest
 from openpyxl import Workbook, load_workbook
 
 from orbit.platform.events.worker import EventWorker
 from tests.conftest import Member, sign_up
 from tests.integration.crm.test_visibility import _join
-from tests.integration.imports.test_imports import csv_bytes, imported, upload
+from tests.integration.imports.test_imports import csv_bytes, imported, run, upload
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from orbit.platform.db.servers import Endpoints
     from orbit.platform.runtime import Runtime
 
 
@@ -89,8 +91,6 @@ async def test_csv_round_trip_export_then_reimport_updates(
         mapping={"first_name": "first_name", "last_name": "last_name", "email": "email"},
     )
     assert again.status_code == 201, again.text
-    from tests.integration.imports.test_imports import run  # noqa: PLC0415
-
     result = await run(runtime, member, again.json()["import"]["id"])
     assert (result["created"], result["updated"], result["errors"]) == (0, 3, 0)
 
@@ -120,8 +120,6 @@ async def test_xlsx_export_and_xlsx_import(runtime: Runtime, member: Member) -> 
     )
     assert companies.status_code == 201, companies.text
     assert companies.json()["import"]["file_format"] == "xlsx"
-    from tests.integration.imports.test_imports import run  # noqa: PLC0415
-
     result = await run(runtime, member, companies.json()["import"]["id"])
     assert result["created"] == 1
 
@@ -229,3 +227,39 @@ async def test_companies_and_deals_export_with_names_of_what_they_link(
             assert rows[0]["stage_name"]
         else:
             assert rows[0]["name"] == "Ακρόπολη ΑΕ"
+
+
+async def test_the_worker_resumes_an_import_whose_worker_died(
+    runtime: Runtime, member: Member, endpoints: Endpoints
+) -> None:
+    rows = [["E-mail"]] + [[f"k{i}@x.io"] for i in range(60)]
+    response = await upload(member, csv_bytes(rows), mapping={"E-mail": "email"})
+    import_id = response.json()["import"]["id"]
+
+    def die(batch: int) -> None:
+        if batch == 2:
+            raise RuntimeError("worker killed")
+
+    with pytest.raises(RuntimeError):
+        await run(runtime, member, import_id, batch_rows=20, after_batch=die)
+    admin = await asyncpg.connect(endpoints.admin_dsn)
+    try:  # time passes: the dead worker's lease runs out
+        await admin.execute(
+            "UPDATE imports SET lease_until = now() - interval '1 second' WHERE id = $1",
+            uuid.UUID(import_id),
+        )
+    finally:
+        await admin.close()
+    running = EventWorker(runtime, queue_name=f"test-{uuid.uuid4().hex[:8]}", poll_interval=0.05)
+    await running.start()
+    try:
+        done = await until_done(member, f"/api/v1/imports/{import_id}")
+    finally:
+        await running.stop()
+    assert (done["status"], done["rows_done"], done["created"]) == ("done", 60, 60)
+    exported = await member.client.get(
+        "/api/v1/exports/download", params={"object_type": "contact"}
+    )
+    assert sorted(r["email"] for r in read_csv(exported.content)) == sorted(
+        f"k{i}@x.io" for i in range(60)
+    )
