@@ -24,6 +24,7 @@ from orbit.frontend.import_pages import ImportPages
 from orbit.frontend.marketplace_pages import MarketplacePages
 from orbit.frontend.merge_pages import MergePages
 from orbit.frontend.pages import PAGE_CONTROLLERS
+from orbit.frontend.portability_pages import PortabilityPages
 from orbit.frontend.search_pages import SearchPages
 from orbit.platform.api.deps import DEPENDENCIES
 from orbit.platform.api.errors import EXCEPTION_HANDLERS
@@ -113,6 +114,7 @@ def create_app(
             BillingPages,
             WebhookPages,
             MarketplacePages,
+            PortabilityPages,
             *plugin_routers(runtime.plugins.registry),
             create_static_files_router(
                 path="/static", directories=[FRONTEND / "static"], include_in_schema=False

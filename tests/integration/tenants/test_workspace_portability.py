@@ -145,3 +145,33 @@ async def test_only_the_owner_deletes_a_workspace_after_typing_its_slug(
         await admin.close()
     assert (await bob.client.get("/api/v1/contacts")).status_code == 200
     assert (await alice.client.get(f"/t/{alice.slug}/contacts")).status_code in {403, 404}
+
+
+async def test_the_pages_export_and_erase_a_person_and_delete_the_workspace(
+    alice: Member, bob: Member
+) -> None:
+    created = await alice.client.post("/api/v1/contacts", json={"first_name": "Forget me"})
+    contact_id = created.json()["id"]
+    detail = await alice.client.get(f"/t/{alice.slug}/contacts/{contact_id}")
+    assert f'href="/api/v1/contacts/{contact_id}/export"' in detail.text
+    assert 'id="erase-contact"' in detail.text
+    erased = await alice.client.post(
+        f"/t/{alice.slug}/contacts/{contact_id}/erase", data={"csrf_token": alice.csrf}
+    )
+    assert erased.status_code == 303
+    assert (await alice.client.get(f"/api/v1/contacts/{contact_id}")).status_code == 404
+    team = await alice.client.get(f"/t/{alice.slug}/members")
+    assert f'href="/t/{alice.slug}/workspace"' in team.text
+    settings = await alice.client.get(f"/t/{alice.slug}/workspace")
+    assert 'id="export-workspace"' in settings.text
+    wrong = await alice.client.post(
+        f"/t/{alice.slug}/workspace/delete", data={"csrf_token": alice.csrf, "confirm": "x"}
+    )
+    assert wrong.status_code == 422
+    assert f"type {alice.slug} to confirm" in wrong.text
+    gone = await alice.client.post(
+        f"/t/{alice.slug}/workspace/delete", data={"csrf_token": alice.csrf, "confirm": alice.slug}
+    )
+    assert gone.status_code == 303
+    assert (await alice.client.get(f"/t/{alice.slug}/contacts")).status_code in {403, 404}
+    assert (await bob.client.get(f"/t/{bob.slug}/contacts")).status_code == 200
