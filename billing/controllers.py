@@ -13,7 +13,7 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from orbit.billing.webhooks import InvalidSignatureError, apply_event, verify
+from orbit.billing.webhooks import InvalidSignatureError, apply_or_queue, verify
 from orbit.platform.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -24,10 +24,11 @@ async def stripe_webhook(request: Request[Any, Any, Any], runtime: Runtime) -> R
     """Verify the signature on the raw body, then record and apply the event in one transaction.
 
     Answers 200 for duplicates and unknown customers too (Stripe stops retrying), 400 for
-    a bad signature (nothing is written), 503 while no webhook secret is configured, and
-    500 when applying fails (logged and counted in ``orbit_stripe_webhooks{outcome="failed"}``;
-    nothing is written, so Stripe's redelivery, with its own backoff for three days,
-    applies it later).
+    a bad signature (nothing is written), and 503 while no webhook secret is configured.
+    When applying fails, nothing of the attempt is kept, the event is queued for the
+    worker's retries (``stripe_event_retries``, with backoff) and counted in
+    ``orbit_stripe_webhooks{outcome="queued"}``; the answer is still 200. Only if even
+    queueing fails (the database is down) is it a 500, and Stripe redelivers.
     """
     metrics = request.app.state["metrics"]
     secret = runtime.settings.stripe_webhook_secret
@@ -46,13 +47,15 @@ async def stripe_webhook(request: Request[Any, Any, Any], runtime: Runtime) -> R
             status_code=HTTP_400_BAD_REQUEST,
         )
     try:
-        outcome = await apply_event(runtime.db, event, runtime.billing)
+        outcome = await apply_or_queue(runtime.db, event, runtime.billing)
     except Exception:
-        log.exception("Stripe event %s (%s) failed; Stripe will retry", event["id"], event["type"])
+        log.exception("Stripe event %s (%s) could not even be queued", event["id"], event["type"])
         metrics.stripe_webhooks.labels("failed").inc()
         return Response(
             {"status_code": 500, "detail": "the event could not be applied; it will be retried"},
             status_code=HTTP_500_INTERNAL_SERVER_ERROR,
         )
-    metrics.stripe_webhooks.labels(outcome.result.split(":", 1)[0]).inc()
+    metrics.stripe_webhooks.labels(
+        "queued" if outcome.result == "queued for retry" else outcome.result.split(":", 1)[0]
+    ).inc()
     return Response({"id": outcome.event_id, "result": outcome.result}, status_code=HTTP_200_OK)

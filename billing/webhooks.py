@@ -28,6 +28,7 @@ from uuid import UUID
 import stripe
 
 from orbit.billing.seats import enqueue_seat_sync
+from orbit.platform.events.backoff import DEFAULT_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
     from orbit.billing.gateway import StripeGateway
@@ -318,3 +319,107 @@ def _plan_and_interval(subscription: dict[str, Any]) -> tuple[str | None, str | 
                 if plan in {"starter", "pro"}:
                     return plan, str(interval) if interval else None
     return None, None
+
+
+# --- retries -------------------------------------------------------------------------
+
+MAX_ERROR = 500
+
+
+async def apply_or_queue(
+    db: Database,
+    event: dict[str, Any],
+    gateway: StripeGateway | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> Outcome:
+    """Apply ``event`` in a savepoint; if that fails, queue it for the worker instead.
+
+    The failed attempt leaves nothing behind (the savepoint is rolled back), and the
+    event is stored with its next attempt time, so Orbit, not Stripe's redelivery,
+    owns the retries. An event already queued is not queued twice.
+    """
+    await db.execute("SAVEPOINT stripe_event")
+    try:
+        outcome = await apply_event(db, event, gateway)
+    except Exception as exc:
+        await db.execute("ROLLBACK TO SAVEPOINT stripe_event")
+        log.exception("Stripe event %s (%s) failed; queued for retry", event["id"], event["type"])
+        now = datetime.now(UTC)
+        await db.execute(
+            """
+            INSERT INTO stripe_event_retries (event_id, type, payload, next_attempt_at, last_error)
+            VALUES ($1, $2, $3::jsonb, $4, $5) ON CONFLICT (event_id) DO NOTHING
+            """,
+            str(event["id"]),
+            str(event["type"])[:100],
+            json.dumps(event),
+            policy.next_attempt(1, now, now) or now,
+            f"{type(exc).__name__}: {exc}"[:MAX_ERROR],
+        )
+        return Outcome(str(event["id"]), "queued for retry")
+    await db.execute("RELEASE SAVEPOINT stripe_event")
+    return outcome
+
+
+async def retry_stripe_events(
+    db: Database,
+    gateway: StripeGateway | None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    limit: int = 20,
+) -> list[Outcome]:
+    """Apply queued events that are due; a failure is tried again later, then given up.
+
+    Given-up events stay in ``stripe_event_retries`` with status ``failed`` and their
+    last error, for an operator (and are logged at ERROR).
+    """
+    async with db.transaction():
+        due = await db.fetch(
+            "SELECT event_id FROM stripe_event_retries WHERE status = 'pending' "
+            "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1",
+            limit,
+        )
+    outcomes: list[Outcome] = []
+    for row in due:
+        async with db.transaction():
+            queued = await db.fetchrow(
+                "SELECT payload, attempts, created_at FROM stripe_event_retries "
+                "WHERE event_id = $1 AND status = 'pending' AND next_attempt_at <= now() "
+                "FOR UPDATE SKIP LOCKED",
+                row["event_id"],
+            )
+            if queued is None:
+                continue  # another worker has it
+            event = json.loads(queued["payload"])
+            await db.execute("SAVEPOINT stripe_retry")
+            try:
+                outcome = await apply_event(db, event, gateway)
+            except Exception as exc:  # noqa: BLE001 - any failure is retried, and logged
+                await db.execute("ROLLBACK TO SAVEPOINT stripe_retry")
+                attempt = queued["attempts"] + 1
+                retry_at = policy.next_attempt(attempt, queued["created_at"], datetime.now(UTC))
+                status = "pending" if retry_at else "failed"
+                log.log(
+                    logging.WARNING if retry_at else logging.ERROR,
+                    "Stripe event %s attempt %d failed (%s)%s",
+                    row["event_id"],
+                    attempt,
+                    exc,
+                    "" if retry_at else "; given up, see stripe_event_retries",
+                )
+                await db.execute(
+                    "UPDATE stripe_event_retries SET attempts = $2, status = $3, "
+                    "next_attempt_at = coalesce($4, next_attempt_at), last_error = $5, "
+                    "updated_at = now() WHERE event_id = $1",
+                    row["event_id"],
+                    attempt,
+                    status,
+                    retry_at,
+                    f"{type(exc).__name__}: {exc}"[:MAX_ERROR],
+                )
+                outcomes.append(Outcome(row["event_id"], f"failed: {status}"))
+                continue
+            await db.execute(
+                "DELETE FROM stripe_event_retries WHERE event_id = $1", row["event_id"]
+            )
+            outcomes.append(outcome)
+    return outcomes

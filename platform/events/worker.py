@@ -28,6 +28,7 @@ from saq import Queue, Worker
 
 from orbit.billing.seats import sync_due_seats
 from orbit.billing.service import end_expired_trials
+from orbit.billing.webhooks import retry_stripe_events
 from orbit.platform.crm.tasks import fire_due_reminders
 from orbit.platform.events.backoff import DEFAULT_POLICY, RetryPolicy
 from orbit.platform.events.egress import PublicOnlyTransport
@@ -226,6 +227,8 @@ class EventWorker:
         )
         found += sum(1 for result in synced if not result.outcome.startswith("failed"))
         found += await end_expired_trials(self.runtime.db)
+        # Stripe events whose processing failed in the webhook request.
+        found += len(await retry_stripe_events(self.runtime.db, self.runtime.billing, self.policy))
         if time.monotonic() >= self._next_jobs_at:
             self._next_jobs_at = time.monotonic() + SCHEDULED_JOBS_INTERVAL
             await run_scheduled_jobs(self.runtime.plugins)

@@ -11,15 +11,24 @@ import asyncio
 import secrets
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from orbit.billing.gateway import StripeGateway
+from orbit.billing.webhooks import retry_stripe_events
+from orbit.platform.events.backoff import RetryPolicy
 from orbit.platform.runtime import Runtime
 from tests.conftest import STRIPE_WEBHOOK_SECRET, Member
 from tests.integration.billing.conftest import subscribe
 from tests.integration.billing.test_stripe_webhooks import URL, signed, subscription_event
+
+FAST = RetryPolicy(
+    first_delay=timedelta(milliseconds=10),
+    max_delay=timedelta(seconds=1),
+    window=timedelta(minutes=5),
+)
 
 
 async def _post(live_app_url: str, event: dict[str, Any]) -> httpx.Response:
@@ -196,7 +205,7 @@ async def test_trial_will_end_is_recorded(
     assert response.json()["result"] == "noted: trial ends at 1900000000"
 
 
-async def test_a_processing_failure_answers_500_writes_nothing_and_is_counted(
+async def test_a_processing_failure_is_queued_and_the_worker_applies_it_later(
     app: Any, runtime: Runtime, live_app_url: str, alice: Member
 ) -> None:
     tenant_id = uuid.UUID(alice.workspace_id)
@@ -209,20 +218,46 @@ async def test_a_processing_failure_answers_500_writes_nothing_and_is_counted(
         )
     before = runtime.billing
     runtime.billing = StripeGateway("sk_test_orbit", "http://127.0.0.1:9")  # Stripe down
-    metric = app.state["metrics"].stripe_webhooks.labels("failed")
-    failures = metric._value.get()
+    metric = app.state["metrics"].stripe_webhooks.labels("queued")
+    queued = metric._value.get()
     try:
         event = subscription_event("updated", customer, "past_due", int(time.time()), "sub_x")
         response = await _post(live_app_url, event)
+        again = await _post(live_app_url, event)  # Stripe delivering it twice changes nothing
+        # Still down when the worker first tries: it stays queued, later.
+        async with runtime.db.transaction():
+            await runtime.db.execute(
+                "UPDATE stripe_event_retries SET next_attempt_at = now() WHERE event_id = $1",
+                event["id"],
+            )
+        still_down = await retry_stripe_events(runtime.db, runtime.billing, FAST)
     finally:
         runtime.billing = before
-    assert response.status_code == 500
-    assert metric._value.get() == failures + 1
+    assert response.status_code == 200
+    assert response.json()["result"] == "queued for retry"
+    assert again.json()["result"] == "queued for retry"
+    assert metric._value.get() == queued + 2
+    assert [o.result for o in still_down] == ["failed: pending"]
     async with runtime.db.transaction():
         stored = await runtime.db.fetchval(
             "SELECT count(*) FROM stripe_events WHERE id = $1", event["id"]
         )
-    assert stored == 0  # not recorded: Stripe's redelivery applies it
-    retried = await _post(live_app_url, event)
-    assert retried.json()["result"] == "applied: past_due"
+        retry = await runtime.db.fetchrow(
+            "SELECT status, attempts, last_error FROM stripe_event_retries WHERE event_id = $1",
+            event["id"],
+        )
+    assert stored == 0  # the failed attempts left nothing behind
+    assert retry is not None
+    assert (retry["status"], retry["attempts"]) == ("pending", 2)
+    assert retry["last_error"]
+    assert (await _state(runtime, alice))["subscription_status"] != "past_due"
+    # Stripe is back: the next due retry applies it, once.
+    async with runtime.db.transaction():
+        await runtime.db.execute(
+            "UPDATE stripe_event_retries SET next_attempt_at = now() WHERE event_id = $1",
+            event["id"],
+        )
+    applied = await retry_stripe_events(runtime.db, runtime.billing, FAST)
+    assert [o.result for o in applied] == ["applied: past_due"]
     assert (await _state(runtime, alice))["subscription_status"] == "past_due"
+    assert await retry_stripe_events(runtime.db, runtime.billing, FAST) == []
