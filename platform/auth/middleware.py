@@ -43,7 +43,6 @@ from orbit.platform.imports.upload import (
     stream_to_disk,
 )
 from orbit.tenants.context import ANONYMOUS, Principal, TenantContext
-from orbit.tenants.models import Tenant
 from orbit.tenants.roles import ROLE_SCOPES, Role
 from orbit.tenants.service import WorkspaceService
 from orbit.tenants.visibility import visible_owners
@@ -268,6 +267,13 @@ async def with_entitlements(
         "FROM tenants WHERE id = $1",
         tenant.tenant_id,
     )
+    return _entitled(runtime, tenant, row, client_ip)
+
+
+def _entitled(
+    runtime: Runtime, tenant: TenantContext, row: Any, client_ip: str | None
+) -> TenantContext:
+    """``tenant`` with the plan and subscription of its ``tenants`` row applied."""
     if row is None:
         return dataclasses.replace(tenant, client_ip=client_ip)
     granted = entitlements(
@@ -288,19 +294,20 @@ async def with_entitlements(
 
 async def resolve_principal(runtime: Runtime, scope: Scope, body: bytes = b"") -> Principal:
     """Who is calling (an API key, a session with CSRF checked, or nobody) and their limits."""
-    principal = await _identify(runtime, scope, body)
+    client = scope.get("client")
+    client_ip = client[0] if client else None
+    headers = Headers.from_scope(scope)
+    authorization = headers.get("authorization")
+    if authorization:  # the key's workspace row already carries its plan: one read
+        return await _api_key_principal(runtime, authorization, client_ip)
+    principal = await _identify(runtime, scope, headers, body)
     if principal.tenant is None:
         return principal
-    client = scope.get("client")
-    tenant = await with_entitlements(runtime, principal.tenant, client[0] if client else None)
+    tenant = await with_entitlements(runtime, principal.tenant, client_ip)
     return dataclasses.replace(principal, tenant=tenant)
 
 
-async def _identify(runtime: Runtime, scope: Scope, body: bytes) -> Principal:
-    headers = Headers.from_scope(scope)
-    authorization = headers.get("authorization")
-    if authorization:
-        return await _api_key_principal(runtime, authorization)
+async def _identify(runtime: Runtime, scope: Scope, headers: Headers, body: bytes) -> Principal:
     method = str(scope.get("method", "GET"))
     if method not in SAFE_METHODS:
         _refuse_cross_site(headers)
@@ -366,26 +373,32 @@ async def _member_context(runtime: Runtime, slug: str, user_id: Any) -> TenantCo
     )
 
 
-async def _api_key_principal(runtime: Runtime, authorization: str) -> Principal:
+async def _api_key_principal(
+    runtime: Runtime, authorization: str, client_ip: str | None
+) -> Principal:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticatedError("the Authorization header must be 'Bearer <API key>'")
     keys = ApiKeyService(runtime.db)
     key = await keys.authenticate(token.strip())
-    await runtime.db.set_tenant(key.tenant_id)
-    tenant = await Tenant.select().where(Tenant.id == key.tenant_id).first()
+    # Scope the transaction and read the workspace with its plan in one round trip.
+    tenant = await runtime.db.fetchrow(
+        "SELECT set_config('app.tenant_id', $2, true), slug, name, plan, subscription_status, "
+        "past_due_since, api_requests_per_minute FROM tenants WHERE id = $1",
+        key.tenant_id,
+        str(key.tenant_id),
+    )
     if tenant is None:
         raise NotAuthenticatedError("unknown API key")
     await keys.touch(key.tenant_id, key.key_id)
-    return Principal(
-        tenant=TenantContext(
-            tenant_id=key.tenant_id,
-            tenant_slug=tenant["slug"],
-            tenant_name=tenant["name"],
-            scopes=key.scopes,
-            api_key_id=key.key_id,
-        )
+    context = TenantContext(
+        tenant_id=key.tenant_id,
+        tenant_slug=tenant["slug"],
+        tenant_name=tenant["name"],
+        scopes=key.scopes,
+        api_key_id=key.key_id,
     )
+    return Principal(tenant=_entitled(runtime, context, tenant, client_ip))
 
 
 def _csrf_ok(headers: Headers, body: bytes, expected: str) -> bool:
