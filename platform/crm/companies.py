@@ -25,7 +25,6 @@ from orbit.platform.crm.service import (
     Listing,
     checked_custom,
     checked_member,
-    checked_query,
     checked_tags,
     list_count,
     list_page,
@@ -130,12 +129,8 @@ class CompanyService:
         custom: dict[str, list[str]] | None,
         spec: ListSpec | None,
     ) -> Listing:
-        document = await CustomFieldService(self.db).filter_document(ctx, "company", custom or {})
         listing = Listing(ctx, "companies", spec, "companies r")
-        listing.q = checked_query(q) or (spec.q if spec else "")
-        if document is not None:
-            listing.where("r.custom @> {}::jsonb", json.dumps(document))
-        return listing
+        return await listing.narrowed(self.db, "company", q, custom)
 
     async def get(self, ctx: TenantContext, company_id: UUID) -> CompanyOut:
         """One company; 404 when it is not in this workspace."""

@@ -36,7 +36,6 @@ from orbit.platform.crm.service import (
     checked_custom,
     checked_links,
     checked_member,
-    checked_query,
     list_count,
     list_page,
     may_see,
@@ -498,12 +497,8 @@ class DealService:
         custom: dict[str, list[str]] | None,
         spec: ListSpec | None,
     ) -> Listing:
-        document = await CustomFieldService(self.db).filter_document(ctx, "deal", custom or {})
         listing = Listing(ctx, "deals", spec, _DEAL_TABLE, _DEAL_COLUMNS)
-        listing.q = checked_query(q) or (spec.q if spec else "")
-        if document is not None:
-            listing.where("r.custom @> {}::jsonb", json.dumps(document))
-        return listing
+        return await listing.narrowed(self.db, "deal", q, custom)
 
     async def get(self, ctx: TenantContext, deal_id: UUID) -> DealOut:
         """One deal; 404 when it is not in this workspace."""

@@ -114,6 +114,16 @@ class Listing:
         self.conditions = ["r.tenant_id = $1"]
         self.args: list[Any] = [ctx.tenant_id]
 
+    async def narrowed(
+        self, db: Database, object_type: str, q: str | None, custom: dict[str, list[str]] | None
+    ) -> Listing:
+        """This listing with ``q`` (else the saved view's) and the custom-field filters."""
+        document = await CustomFieldService(db).filter_document(self.ctx, object_type, custom or {})
+        self.q = checked_query(q) or (self.spec.q if self.spec else "")
+        if document is not None:
+            self.where("r.custom @> {}::jsonb", json.dumps(document))
+        return self
+
     def where(self, condition: str, *values: Any) -> None:
         """Add ``condition``; each ``{}`` becomes the next argument's placeholder."""
         marks = []
@@ -327,12 +337,8 @@ class ContactService:
         custom: dict[str, list[str]] | None,
         spec: ListSpec | None,
     ) -> Listing:
-        document = await CustomFieldService(self.db).filter_document(ctx, "contact", custom or {})
         listing = Listing(ctx, "contacts", spec, "contacts r")
-        listing.q = checked_query(q) or (spec.q if spec else "")
-        if document is not None:
-            listing.where("r.custom @> {}::jsonb", json.dumps(document))
-        return listing
+        return await listing.narrowed(self.db, "contact", q, custom)
 
     async def get(self, ctx: TenantContext, contact_id: UUID) -> ContactOut:
         """One contact; 404 when it is not in this workspace."""
