@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -567,19 +568,10 @@ class WorkspacePages(Controller):
     ) -> Response[Any]:
         """Save a member's new role."""
         membership_id = parse_id(str(data.get("membership_id", "")), "member")
-        try:
-            await workspaces.change_role(tenant, membership_id, str(data.get("role", "")))
-        except OrbitError as exc:
-            if exc.status_code == HTTP_404_NOT_FOUND:
-                raise
-            return await self._members_page(
-                principal,
-                tenant,
-                workspaces,
-                status_code=HTTP_422_UNPROCESSABLE_ENTITY,
-                errors={"member_role": exc.message},
-            )
-        return go(request, f"/t/{tenant.tenant_slug}/members")
+        change = workspaces.change_role(tenant, membership_id, str(data.get("role", "")))
+        return await self._member_change(
+            request, principal, tenant, workspaces, change, "member_role"
+        )
 
     @post("/members/status")
     async def change_status(
@@ -592,10 +584,24 @@ class WorkspacePages(Controller):
     ) -> Response[Any]:
         """Deactivate a member or activate them again (a seat; billing follows)."""
         membership_id = parse_id(str(data.get("membership_id", "")), "member")
+        active = data.get("status") == "active"
+        change = workspaces.set_member_status(tenant, membership_id, active=active)
+        return await self._member_change(
+            request, principal, tenant, workspaces, change, "member_status"
+        )
+
+    async def _member_change(
+        self,
+        request: AnyRequest,
+        principal: Principal,
+        tenant: TenantContext,
+        workspaces: WorkspaceService,
+        change: Coroutine[Any, Any, object],
+        error_key: str,
+    ) -> Response[Any]:
+        """Make ``change`` to a member, then back to the team page (its error shown there)."""
         try:
-            await workspaces.set_member_status(
-                tenant, membership_id, active=data.get("status") == "active"
-            )
+            await change
         except OrbitError as exc:
             if exc.status_code == HTTP_404_NOT_FOUND:
                 raise
@@ -604,7 +610,7 @@ class WorkspacePages(Controller):
                 tenant,
                 workspaces,
                 status_code=HTTP_422_UNPROCESSABLE_ENTITY,
-                errors={"member_status": exc.message},
+                errors={error_key: exc.message},
             )
         return go(request, f"/t/{tenant.tenant_slug}/members")
 
