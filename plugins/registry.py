@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "orbit.plugins"
-BUILTIN: tuple[str, ...] = ()
+BUILTIN: tuple[str, ...] = (
+    # one line per builtin plugin package, e.g. "orbit.plugins.builtin.invoicing",
+)
 """Modules of the plugins that ship with Orbit (``orbit.plugins.builtin.*``)."""
 
 
