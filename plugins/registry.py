@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "orbit.plugins"
 BUILTIN: tuple[str, ...] = (
     # one line per builtin plugin package, e.g. "orbit.plugins.builtin.invoicing",
+    "orbit.plugins.builtin.email_marketing",
 )
 """Modules of the plugins that ship with Orbit (``orbit.plugins.builtin.*``)."""
 

@@ -1,0 +1,1 @@
+"""Email marketing's migrations, applied by ``orbit migrate``."""
