@@ -31,6 +31,7 @@ ENTRY_POINT_GROUP = "orbit.plugins"
 BUILTIN: tuple[str, ...] = (
     # one line per builtin plugin package, e.g. "orbit.plugins.builtin.invoicing",
     "orbit.plugins.builtin.email_marketing",
+    "orbit.plugins.builtin.invoicing",
 )
 """Modules of the plugins that ship with Orbit (``orbit.plugins.builtin.*``)."""
 

@@ -1,0 +1,1 @@
+"""Quotes & invoices migrations, applied by ``orbit migrate``."""
