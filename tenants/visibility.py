@@ -34,23 +34,24 @@ async def visible_owners(
     """The owners whose records ``membership_id`` may see; ``None`` means every record."""
     if role not in CONFIGURABLE_ROLES:
         return None
-    setting = await db.fetchval(
-        "SELECT record_visibility ->> $2 FROM tenants WHERE id = $1", tenant_id, role.value
-    )
-    if setting in (None, "all"):
+    row = await db.fetchrow(_SETTING_AND_MATES, tenant_id, membership_id, role.value)
+    if row is None or row["setting"] in (None, "all"):
         return None
-    if setting == "own":
+    if row["setting"] == "own":
         return frozenset({membership_id})
-    rows = await db.fetch(
-        """
-        SELECT DISTINCT mate.membership_id FROM team_members mine
-        JOIN team_members mate ON mate.tenant_id = mine.tenant_id AND mate.team_id = mine.team_id
-        WHERE mine.tenant_id = $1 AND mine.membership_id = $2
-        """,
-        tenant_id,
-        membership_id,
-    )
-    return frozenset({membership_id, *(row["membership_id"] for row in rows)})
+    return frozenset({membership_id, *row["mates"]})
+
+
+_SETTING_AND_MATES = """
+    SELECT t.record_visibility ->> $3 AS setting,
+           CASE WHEN t.record_visibility ->> $3 = 'team' THEN ARRAY(
+               SELECT DISTINCT mate.membership_id FROM team_members mine
+               JOIN team_members mate
+                 ON mate.tenant_id = mine.tenant_id AND mate.team_id = mine.team_id
+               WHERE mine.tenant_id = $1 AND mine.membership_id = $2) END AS mates
+    FROM tenants t WHERE t.id = $1
+"""
+"""The role's setting ($3) and, for ``team``, the member's ($2) team mates: one round trip."""
 
 
 class VisibilityService:

@@ -258,18 +258,6 @@ def _refuse_writes_when_read_only(principal: Principal, scope: Scope) -> None:
     )
 
 
-async def with_entitlements(
-    runtime: Runtime, tenant: TenantContext, client_ip: str | None = None
-) -> TenantContext:
-    """``tenant`` with its plan's mode: read-only and a banner when the subscription says so."""
-    row = await runtime.db.fetchrow(
-        "SELECT plan, subscription_status, past_due_since, api_requests_per_minute "
-        "FROM tenants WHERE id = $1",
-        tenant.tenant_id,
-    )
-    return _entitled(runtime, tenant, row, client_ip)
-
-
 def _entitled(
     runtime: Runtime, tenant: TenantContext, row: Any, client_ip: str | None
 ) -> TenantContext:
@@ -300,14 +288,12 @@ async def resolve_principal(runtime: Runtime, scope: Scope, body: bytes = b"") -
     authorization = headers.get("authorization")
     if authorization:  # the key's workspace row already carries its plan: one read
         return await _api_key_principal(runtime, authorization, client_ip)
-    principal = await _identify(runtime, scope, headers, body)
-    if principal.tenant is None:
-        return principal
-    tenant = await with_entitlements(runtime, principal.tenant, client_ip)
-    return dataclasses.replace(principal, tenant=tenant)
+    return await _identify(runtime, scope, headers, body, client_ip)
 
 
-async def _identify(runtime: Runtime, scope: Scope, headers: Headers, body: bytes) -> Principal:
+async def _identify(
+    runtime: Runtime, scope: Scope, headers: Headers, body: bytes, client_ip: str | None
+) -> Principal:
     method = str(scope.get("method", "GET"))
     if method not in SAFE_METHODS:
         _refuse_cross_site(headers)
@@ -321,10 +307,12 @@ async def _identify(runtime: Runtime, scope: Scope, headers: Headers, body: byte
         raise PermissionDeniedError(
             "missing or wrong CSRF token: send the X-CSRF-Token header of your session"
         )
-    return await _session_principal(runtime, session, str(scope["path"]))
+    return await _session_principal(runtime, session, str(scope["path"]), client_ip)
 
 
-async def _session_principal(runtime: Runtime, session: Session, path: str) -> Principal:
+async def _session_principal(
+    runtime: Runtime, session: Session, path: str, client_ip: str | None
+) -> Principal:
     """A logged-in user, inside the workspace of a ``/t/{slug}/`` page or their last one."""
     principal = Principal(
         user_id=session.user_id,
@@ -338,7 +326,7 @@ async def _session_principal(runtime: Runtime, session: Session, path: str) -> P
     slug = match.group(1) if match else session.tenant_slug
     if slug is None:
         return principal
-    tenant = await _member_context(runtime, slug, session.user_id)
+    tenant = await _member_context(runtime, slug, session.user_id, client_ip)
     if tenant is None:
         if match:  # a page of a workspace this user is not in: same answer as a missing one
             raise NotFoundError(f"workspace {slug!r} not found")
@@ -349,28 +337,41 @@ async def _session_principal(runtime: Runtime, session: Session, path: str) -> P
     return dataclasses.replace(principal, tenant=tenant)
 
 
-async def _member_context(runtime: Runtime, slug: str, user_id: Any) -> TenantContext | None:
-    workspaces = WorkspaceService(runtime.db)
-    workspace = await workspaces.by_slug(slug)
+_SESSION_WORKSPACE = (
+    "SELECT set_config('app.tenant_id', id::text, true), id, slug, name, plan, "
+    "subscription_status, past_due_since, api_requests_per_minute FROM tenants WHERE slug = $1"
+)
+"""Scope the transaction and read the workspace with its plan in one round trip."""
+
+
+async def _member_context(
+    runtime: Runtime, slug: str, user_id: Any, client_ip: str | None
+) -> TenantContext | None:
+    """The user's context in workspace ``slug`` (plan applied), or ``None`` if not a member.
+
+    Two round trips for owners and admins (workspace, membership), three for members and
+    viewers (their record visibility).
+    """
+    workspace = await runtime.db.fetchrow(_SESSION_WORKSPACE, slug)
     if workspace is None:
         return None
-    await runtime.db.set_tenant(workspace.id)
-    membership = await workspaces.active_membership(workspace.id, user_id)
+    membership = await WorkspaceService(runtime.db).active_membership(workspace["id"], user_id)
     if membership is None:
         await runtime.db.clear_tenant()  # not a member: nothing of that workspace stays visible
         return None
     role = Role(membership["role"])
-    owners = await visible_owners(runtime.db, workspace.id, membership["id"], role)
-    return TenantContext(
-        tenant_id=workspace.id,
-        tenant_slug=workspace.slug,
-        tenant_name=workspace.name,
+    owners = await visible_owners(runtime.db, workspace["id"], membership["id"], role)
+    tenant = TenantContext(
+        tenant_id=workspace["id"],
+        tenant_slug=workspace["slug"],
+        tenant_name=workspace["name"],
         scopes=ROLE_SCOPES[role],
         user_id=user_id,
         membership_id=membership["id"],
         role=role,
         visible_owners=owners,
     )
+    return _entitled(runtime, tenant, workspace, client_ip)
 
 
 async def _api_key_principal(
