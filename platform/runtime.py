@@ -11,6 +11,7 @@ from orbit.platform.auth.sessions import SessionStore
 from orbit.platform.auth.throttle import LoginThrottle
 from orbit.platform.db.engine import Database
 from orbit.plugins.host import PluginHost
+from orbit.plugins.links import PluginLinks
 from orbit.plugins.registry import PluginRegistry
 from orbit.plugins.secrets import SettingsCipher
 from orbit.plugins.service import MarketplaceService
@@ -57,6 +58,7 @@ class Runtime:
             self.db,
             self.redis,
             SettingsCipher(settings.secret_key),
+            links=PluginLinks(settings.secret_key, settings.public_url),
         )
         self.marketplace = MarketplaceService(self.db, self.plugins)
         self.plugins.on_trip = self.marketplace.trip

@@ -80,6 +80,10 @@ class Settings:
     """``ORBIT_API_RATE_PER_MINUTE``: API requests a minute per workspace for every plan
     (unset: each plan's own rate from billing/plans.toml; 0: no limit). A workspace's
     own ``tenants.api_requests_per_minute``, set by an operator, comes first."""
+    public_rate_per_minute: int = 300
+    """``ORBIT_PUBLIC_RATE_PER_MINUTE``: requests a minute one client address may make to
+    plugins' public pages (``/p/…``: tracking, unsubscribe, portals); 0: no limit. Mail
+    providers' image proxies fetch for many recipients from few addresses: keep it high."""
     worker_metrics_port: int = 9091
     """``ORBIT_WORKER_METRICS_PORT``: where ``orbit worker`` serves ``/healthz`` and ``/metrics``
     (on ``host``); 0 turns that server off."""
@@ -156,6 +160,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shutdown_grace_seconds=grace,
         worker_metrics_port=worker_port,
         api_rate_per_minute=_api_rate(env),
+        public_rate_per_minute=_public_rate(env),
     )
 
 
@@ -168,6 +173,19 @@ def _api_rate(env: Mapping[str, str]) -> int | None:
     if rate is not None and rate < 0:
         raise SettingsError(
             f"ORBIT_API_RATE_PER_MINUTE must be a whole number >= 0 (0: off), got {raw!r}"
+        )
+    return rate
+
+
+def _public_rate(env: Mapping[str, str]) -> int:
+    raw = env.get("ORBIT_PUBLIC_RATE_PER_MINUTE") or "300"
+    try:
+        rate = int(raw)
+    except ValueError:
+        rate = -1
+    if rate < 0:
+        raise SettingsError(
+            f"ORBIT_PUBLIC_RATE_PER_MINUTE must be a whole number >= 0 (0: off), got {raw!r}"
         )
     return rate
 

@@ -41,9 +41,12 @@ from orbit.plugins.context import (
     TimelineEntry,
     Widget,
 )
+from orbit.plugins.links import TokenError, TokenExpiredError
 from orbit.plugins.manifest import PLUGIN_SCOPES, UI_SLOTS, Manifest, Setting
+from orbit.plugins.pages import Page, PublicPage
+from orbit.plugins.public import PublicGate
 
-ORBIT_PLUGIN_API_VERSION = "1.0.0"
+ORBIT_PLUGIN_API_VERSION = "1.1.0"
 """The version of this API (semver); compare against it, not against Orbit's version."""
 
 hookimpl = pluggy.HookimplMarker("orbit")
@@ -60,14 +63,19 @@ __all__ = [
     "Fragment",
     "Manifest",
     "Markup",
+    "Page",
     "PluginContext",
     "PluginDatabase",
+    "PublicGate",
+    "PublicPage",
     "Request",
     "Response",
     "ScheduledJob",
     "ScopeError",
     "Setting",
     "TimelineEntry",
+    "TokenError",
+    "TokenExpiredError",
     "Widget",
     "delete",
     "escape",

@@ -17,7 +17,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup
+
 from orbit.platform.errors import PermissionDeniedError
+from orbit.plugins.links import TokenError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from orbit.platform.db.engine import Database
+    from orbit.plugins.links import PluginLinks
 
 
 class ScopeError(PermissionDeniedError):
@@ -281,8 +285,10 @@ class PluginContext:
     __slots__ = (
         "contacts",
         "core_db",
+        "csrf_token",
         "db",
         "deals",
+        "links",
         "log",
         "plugin_id",
         "scopes",
@@ -300,6 +306,7 @@ class PluginContext:
         settings: Mapping[str, Any],
         scopes: frozenset[str],
         core_db: Database,
+        links: PluginLinks | None = None,
     ) -> None:
         """Build the context and its scoped services."""
         self.plugin_id = plugin_id
@@ -314,6 +321,10 @@ class PluginContext:
         self.db = PluginDatabase(core_db, plugin_id)
         self.contacts = Contacts(self)
         self.deals = Deals(self)
+        self.links = links
+        """Token signing and absolute URLs (``None`` outside a running Orbit)."""
+        self.csrf_token: str | None = None
+        """The signed-in user's CSRF token in a page request, else ``None``."""
 
     def __repr__(self) -> str:
         """Plugin and tenant (settings may hold secrets)."""
@@ -326,3 +337,48 @@ class PluginContext:
                 f"plugin {self.plugin_id} was not granted {scope!r} in workspace "
                 f"{self.tenant_slug} (granted: {', '.join(sorted(self.scopes)) or 'none'})"
             )
+
+    def _links(self) -> PluginLinks:
+        if self.links is None:
+            raise RuntimeError("this context has no signing key or public URL (not from Orbit)")
+        return self.links
+
+    def sign(self, data: dict[str, Any], purpose: str, max_age: timedelta | None = None) -> str:
+        """A short URL-safe token carrying ``data`` for this plugin, workspace and ``purpose``.
+
+        HMAC-signed with a key only this plugin has; it expires after ``max_age``
+        (``None``: never). ``data`` comes back from :meth:`verify` or ``public.open``
+        as JSON (a UUID as its string). Tokens are signed, not encrypted: anyone
+        holding the link can read ``data``, so put ids in it, not secrets.
+        """
+        return self._links().sign(self.plugin_id, self.tenant_id, data, purpose, max_age)
+
+    def verify(self, token: str, purpose: str) -> dict[str, Any]:
+        """The data of a token this plugin signed in this workspace for ``purpose``.
+
+        Raises :class:`~orbit.plugins.links.TokenError` (a 404) for any other token,
+        :class:`~orbit.plugins.links.TokenExpiredError` (a 410) for an expired one.
+        """
+        tenant_id, data = self._links().verify(self.plugin_id, token, purpose)
+        if tenant_id != self.tenant_id:
+            raise TokenError("this link is not valid")
+        return data
+
+    def url(self, path: str, *, public: bool = False) -> str:
+        """The absolute URL of one of this plugin's pages, or of a public route with ``public``.
+
+        Pages are under ``/t/{slug}/apps/{plugin id}``, public routes under
+        ``/p/{plugin id}``; both start with ``ORBIT_PUBLIC_URL``.
+        """
+        return self._links().url(
+            path, plugin_id=self.plugin_id, tenant_slug=self.tenant_slug, public=public
+        )
+
+    def csrf_field(self) -> Markup:
+        """The hidden ``csrf_token`` input a plain (non-htmx) form of a page must carry.
+
+        Empty outside a signed-in page request (public routes need none).
+        """
+        if not self.csrf_token:
+            return Markup("")
+        return Markup('<input type="hidden" name="csrf_token" value="{}">').format(self.csrf_token)

@@ -94,7 +94,32 @@ def orbit_api_routes() -> list[Any]:
 
 @hookspec
 def orbit_page_routes() -> list[Any]:
-    """Litestar route handlers for pages under ``/t/{slug}/apps/{plugin id}/`` (as above)."""
+    """Litestar route handlers for pages under ``/t/{slug}/apps/{plugin id}/`` (as above).
+
+    Return a :class:`~orbit.plugins.api.Page` to render inside Orbit's layout (its
+    navigation, the signed-in user, htmx's CSRF header); plain forms carry
+    ``ctx.csrf_field()``.
+    """
+
+
+@hookspec
+def orbit_public_routes() -> list[Any]:
+    """Litestar route handlers for pages anyone may open, under ``/p/{plugin id}/``.
+
+    Called once at start-up. No login, no session, no CSRF check (a mail provider's
+    RFC 8058 one-click unsubscribe posts ``List-Unsubscribe=One-Click`` with no
+    cookie); requests are rate-limited per client address (429). A handler asks for
+    ``public: PublicGate`` and acts in a workspace only through a token the plugin
+    signed with ``ctx.sign(data, purpose, max_age)``::
+
+        async with public.open(token, "unsubscribe") as (ctx, data):
+            ...
+
+    which answers 404 for a forged, altered or foreign token (another plugin's,
+    purpose's or workspace's) or when the workspace no longer has the plugin
+    enabled, and 410 for an expired one. Return a
+    :class:`~orbit.plugins.api.PublicPage` for a standalone page.
+    """
 
 
 @hookspec

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from orbit.platform.db.engine import Database
+    from orbit.plugins.links import PluginLinks
     from orbit.plugins.registry import PluginRegistry
     from orbit.plugins.secrets import SettingsCipher
 
@@ -220,6 +221,7 @@ class PluginHost:
         threshold: int = BREAKER_THRESHOLD,
         window: int = BREAKER_WINDOW,
         budgets: Mapping[str, float] | None = None,
+        links: PluginLinks | None = None,
     ) -> None:
         self.registry = registry
         self.db = db
@@ -229,6 +231,8 @@ class PluginHost:
         self.window = window
         self.budgets = {**BUDGETS, **(budgets or {})}
         self.metrics = PluginMetrics()
+        self.links = links
+        """Signs plugins' tokens and builds their absolute URLs (``ctx.sign``, ``ctx.url``)."""
         self._jobs: list[tuple[str, ScheduledJob]] | None = None
         self.on_trip: Callable[[UUID, str], Coroutine[Any, Any, None]] | None = None
         """Disables a plugin for a tenant and tells its admins (set by the plugin service)."""
@@ -378,6 +382,7 @@ class TenantPlugins:
                 settings=installation.settings,
                 scopes=installation.scopes,
                 core_db=self.host.db,
+                links=self.host.links,
             )
         return ctx
 

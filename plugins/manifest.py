@@ -98,6 +98,9 @@ class Manifest:
     """Dotted path of the plugin's Piccolo app module (``…piccolo_app``) with its tables."""
     tables: tuple[str, ...] = ()
     """The plugin's tenant-owned tables: uninstalling with "delete data" empties them."""
+    nav: tuple[str, str] | None = None
+    """``(label, path)``: a link to its page ``/t/{slug}/apps/{id}{path}`` in the workspace
+    navigation while the plugin is enabled there."""
 
     @property
     def free(self) -> bool:
@@ -165,6 +168,32 @@ def _price(value: Any, problems: list[str]) -> Decimal | None:
         problems.append("price_per_seat: a positive amount with at most two decimals")
         return None
     return price
+
+
+NAV_PATH = re.compile(r"/(?:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*/?)?")
+"""A nav link's path under the plugin's pages: ``/``, ``/campaigns``, ``/quotes/open``."""
+MAX_NAV_LABEL = 30
+
+
+def _nav(value: Any, problems: list[str]) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, str)
+        or not isinstance(value, tuple | list)
+        or len(value) != 2  # noqa: PLR2004 - a pair
+        or not all(isinstance(v, str) for v in value)
+    ):
+        problems.append('nav: must be a pair (label, path), e.g. ("Campaigns", "/")')
+        return None
+    label, path = value[0].strip(), value[1]
+    if not label or len(label) > MAX_NAV_LABEL:
+        problems.append(f"nav: the label must be 1-{MAX_NAV_LABEL} characters")
+    if not NAV_PATH.fullmatch(path):
+        problems.append(
+            f"nav: the path {path!r} must start with '/' and name one of the plugin's pages"
+        )
+    return (label, path)
 
 
 def _identity_problems(raw: dict[str, Any]) -> list[str]:
@@ -239,6 +268,7 @@ def parse_manifest(raw: Manifest | dict[str, Any], *, source: str = "?") -> Mani
             for t in tables
             if not t.startswith(prefix) or not re.fullmatch(r"[a-z0-9_]{1,63}", t)
         ]
+    nav = _nav(raw.get("nav"), problems)
     if problems:
         raise ManifestError(plugin, problems)
     return Manifest(
@@ -259,6 +289,7 @@ def parse_manifest(raw: Manifest | dict[str, Any], *, source: str = "?") -> Mani
         screenshots=_strings(raw.get("screenshots"), "screenshots", []),
         migrations=raw.get("migrations") or None,
         tables=tables,
+        nav=nav,
     )
 
 

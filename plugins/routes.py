@@ -1,8 +1,10 @@
-"""Mounting plugins' routes: ``/api/v1/apps/{plugin}/…`` and ``/t/{slug}/apps/{plugin}/…``.
+"""Mounting plugins' routes: ``/api/v1/apps/{id}/…``, ``/t/{slug}/apps/{id}/…``, ``/p/{id}/…``.
 
-Routes are collected once at start-up from every loaded plugin. A request reaches
-them only when the caller's workspace enabled the plugin (a 404 otherwise, as if
-the route did not exist); handlers ask for ``plugin: PluginContext``.
+Routes are collected once at start-up from every loaded plugin. An API or page
+request reaches them only when the caller's workspace enabled the plugin (a 404
+otherwise, as if the route did not exist); handlers ask for ``plugin: PluginContext``.
+Public routes (``orbit_public_routes``) have no caller: their handlers ask for
+``public: PublicGate`` and open a signed token to act in its workspace.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from litestar import Router
+from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 
 from orbit.platform.errors import NotFoundError
 from orbit.plugins.context import PluginContext  # noqa: TC001 - Litestar reads the hint at run time
+from orbit.plugins.pages import PUBLIC_HEADERS
+from orbit.plugins.public import PublicGate
 from orbit.tenants.context import require_tenant
 
 if TYPE_CHECKING:
@@ -39,6 +44,7 @@ async def _context(connection: ASGIConnection[Any, Any, Any, Any], plugin_id: st
     if plugin_id not in plugins.enabled:
         raise NotFoundError(f"the app {plugin_id!r} is not enabled in this workspace")
     ctx = plugins.context(plugin_id)
+    ctx.csrf_token = connection.state.get(PRINCIPAL_KEY, ANONYMOUS).csrf_token
     connection.state[_STATE_KEY] = ctx
     return ctx
 
@@ -59,8 +65,16 @@ def _provider(plugin_id: str) -> Provide:
     return Provide(provide_plugin)
 
 
+def _public_provider(plugin_id: str) -> Provide:
+    async def provide_public(request: Any) -> PublicGate:
+        runtime: Runtime = request.app.state["runtime"]
+        return PublicGate(plugin_id, runtime.plugins)
+
+    return Provide(provide_public)
+
+
 def plugin_routers(registry: PluginRegistry) -> list[Router]:
-    """One router per plugin and kind (API, pages) for the routes its hooks return."""
+    """One router per plugin and kind (API, pages, public) for the routes its hooks return."""
     routers: list[Router] = []
     for hook, prefix in (
         ("orbit_api_routes", "/api/v1/apps/{plugin}"),
@@ -77,4 +91,15 @@ def plugin_routers(registry: PluginRegistry) -> list[Router]:
                     include_in_schema=hook == "orbit_api_routes",
                 )
             )
+    routers.extend(
+        Router(
+            path=f"/p/{plugin_id}",
+            route_handlers=list(handlers),
+            dependencies={"public": _public_provider(plugin_id)},
+            response_headers=[ResponseHeader(name=k, value=v) for k, v in PUBLIC_HEADERS.items()],
+            tags=[f"apps: {plugin_id}"],
+            include_in_schema=False,
+        )
+        for plugin_id, handlers in registry.all_results("orbit_public_routes")
+    )
     return routers

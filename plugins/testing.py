@@ -46,6 +46,7 @@ import pytest
 from orbit.platform.db.engine import Database
 from orbit.platform.ids import new_id
 from orbit.plugins.context import Event, PluginContext
+from orbit.plugins.links import PluginLinks
 from orbit.plugins.manifest import Manifest, parse_manifest
 
 if TYPE_CHECKING:
@@ -154,6 +155,10 @@ class PluginHarness:
     scopes: frozenset[str] | None = None
     """Scopes granted; ``None``: all the manifest asks for."""
     delivered: set[UUID] = field(default_factory=set)
+    links: PluginLinks = field(
+        default_factory=lambda: PluginLinks(secrets.token_urlsafe(32), "http://orbit.test")
+    )
+    """Signs ``ctx.sign`` tokens (verify them with ``harness.links.verify(plugin_id, …)``)."""
 
     @property
     def manifest(self) -> Manifest:
@@ -171,6 +176,7 @@ class PluginHarness:
             settings=settings,
             scopes=frozenset(manifest.scopes) if self.scopes is None else self.scopes,
             core_db=self.db,
+            links=self.links,
         )
 
     @asynccontextmanager

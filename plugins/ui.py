@@ -74,6 +74,36 @@ async def dashboard_widgets(host: PluginHost, tenant: TenantContext) -> list[Wid
     return widgets
 
 
+@dataclass(frozen=True, slots=True)
+class NavLink:
+    """A plugin's link in the workspace navigation (its manifest's ``nav``)."""
+
+    plugin: str
+    label: str
+    href: str
+
+
+async def navigation(host: PluginHost, tenant_id: UUID, tenant_slug: str) -> list[NavLink]:
+    """Nav links of the plugins the tenant enabled whose manifest has ``nav``, by label.
+
+    One indexed query, and none at all when no loaded plugin has a link.
+    """
+    links = {m.id: m.nav for m in host.registry.loaded if m.nav is not None}
+    if not links:
+        return []
+    enabled = await host.db.fetch(
+        "SELECT plugin_id FROM plugin_installations "
+        "WHERE tenant_id = $1 AND enabled AND plugin_id = ANY ($2::text[])",
+        tenant_id,
+        list(links),
+    )
+    found = [
+        NavLink(plugin_id, label, f"/t/{tenant_slug}/apps/{plugin_id}{path}")
+        for plugin_id, (label, path) in ((r["plugin_id"], links[r["plugin_id"]]) for r in enabled)
+    ]
+    return sorted(found, key=lambda link: (link.label.casefold(), link.plugin))
+
+
 def fragment_html(fragment: Fragment | Widget) -> Markup:
     """A fragment as markup for the page (the plugin escaped what it took from users)."""
     return Markup(  # noqa: S704 - plugin HTML is trusted the way its code is

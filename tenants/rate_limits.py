@@ -1,4 +1,4 @@
-"""Per-workspace API rate limits: GCRA in one Redis script, one round trip per request.
+"""Rate limits per workspace (API) and per address (public pages): GCRA, one Redis round trip.
 
 The generic cell rate algorithm keeps a single number per workspace, the
 "theoretical arrival time" (TAT): with ``limit`` requests a ``window``, each
@@ -64,12 +64,14 @@ class RateDecision:
     """Seconds until the full quota is available again."""
     retry_after: int
     """Seconds to wait before retrying (0 when allowed)."""
+    policy: str = POLICY
+    """``tenant`` (a workspace's API) or ``ip`` (one client address on public pages)."""
 
     def headers(self) -> dict[str, str]:
         """The RateLimit-Policy and RateLimit fields (and Retry-After when refused)."""
         fields = {
-            "RateLimit-Policy": f'"{POLICY}";q={self.limit};w={WINDOW_SECONDS}',
-            "RateLimit": f'"{POLICY}";r={self.remaining};t={self.reset_seconds}',
+            "RateLimit-Policy": f'"{self.policy}";q={self.limit};w={WINDOW_SECONDS}',
+            "RateLimit": f'"{self.policy}";r={self.remaining};t={self.reset_seconds}',
         }
         if not self.allowed:
             fields["Retry-After"] = str(self.retry_after)
@@ -77,9 +79,13 @@ class RateDecision:
 
     def refusal(self) -> RateLimitedError:
         """The 429 for a refused request."""
+        what = (
+            "this workspace's API rate limit"
+            if self.policy == POLICY
+            else "the limit for requests from your address"
+        )
         return RateLimitedError(
-            f"this workspace's API rate limit of {self.limit} requests a minute is used up; "
-            f"retry in {self.retry_after} s",
+            f"{what} of {self.limit} requests a minute is used up; retry in {self.retry_after} s",
             retry_after=self.retry_after,
             headers=self.headers(),
         )
@@ -97,11 +103,18 @@ class RateLimiter:
 
         Redis being down lets requests through (logged): the API stays up, unlimited.
         """
+        return await self._hit(f"orbit:rate:{tenant_id}", per_minute, POLICY)
+
+    async def hit_address(self, address: str, per_minute: int) -> RateDecision | None:
+        """Count one public-page request from a client address (as :meth:`hit`)."""
+        return await self._hit(f"orbit:rate:ip:{address}", per_minute, "ip")
+
+    async def _hit(self, key: str, per_minute: int, policy: str) -> RateDecision | None:
         interval = math.ceil(WINDOW_SECONDS * 1_000_000 / per_minute)
         window = interval * per_minute
         try:
             allowed, remaining, until_full, retry = await self._script(
-                keys=[f"orbit:rate:{tenant_id}"], args=[interval, window]
+                keys=[key], args=[interval, window]
             )
         except RedisError:
             log.warning("rate limit not checked: Redis did not answer", exc_info=True)
@@ -112,4 +125,5 @@ class RateLimiter:
             remaining=int(remaining),
             reset_seconds=math.ceil(int(until_full) / 1_000_000),
             retry_after=max(math.ceil(int(retry) / 1_000_000), 1) if not allowed else 0,
+            policy=policy,
         )

@@ -11,6 +11,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from markupsafe import escape
 
 from orbit.platform.auth.middleware import PRINCIPAL_KEY
 from orbit.platform.errors import (
@@ -19,6 +20,7 @@ from orbit.platform.errors import (
     OrbitError,
     RateLimitedError,
 )
+from orbit.plugins.pages import PublicPage
 from orbit.tenants.context import ANONYMOUS
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ def _error_page(
     message: str,
     headers: dict[str, str] | None = None,
 ) -> Template:
+    if request.url.path.startswith("/p/"):  # a plugin's public page: no layout, no user
+        return PublicPage(str(status), str(escape(message)), status_code=status, headers=headers)
     principal = request.state.get(PRINCIPAL_KEY, ANONYMOUS)
     return Template(
         "error.html",

@@ -42,6 +42,7 @@ from orbit.platform.imports.upload import (
     room_for,
     stream_to_disk,
 )
+from orbit.plugins.ui import navigation
 from orbit.tenants.context import ANONYMOUS, Principal, TenantContext
 from orbit.tenants.roles import ROLE_SCOPES, Role
 from orbit.tenants.service import WorkspaceService
@@ -67,9 +68,13 @@ _WRITES_WHILE_READ_ONLY = re.compile(
 )
 """Paths a read-only workspace may still post to: leaving, one's account, and paying."""
 _API = re.compile(r"^/api/")
+_PUBLIC = re.compile(r"^/p/")
+"""Plugins' public routes: no session, no CSRF, a rate limit per client address."""
 _WORKSPACE_PATH = re.compile(r"^/t/([^/]+)(?:/|$)")
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 PRINCIPAL_KEY = "principal"
+PLUGIN_NAV_KEY = "plugin_nav"
+"""Request state: the workspace's plugins' links for the layout (``NavLink``)."""
 
 
 def runtime_of(scope: Scope) -> Runtime:
@@ -127,12 +132,25 @@ class RequestContextMiddleware(ASGIMiddleware):
         send: Send,
         next_app: ASGIApp,
     ) -> None:
-        """Resolve the principal and run the app in one tenant transaction, settled on send."""
+        """Resolve the principal and run the app in one tenant transaction, settled on send.
+
+        Public routes (``/p/…``) have no principal: the session cookie is not even
+        read, so a signed-in visitor's session can neither help nor hinder them.
+        """
+        public = _PUBLIC.match(scope["path"]) is not None
+        # Before a pooled connection is taken: a flood of public requests holds none.
+        rate_headers = await _public_rate_limit(runtime, scope) if public else []
         async with runtime.db.unit_of_work() as unit:
-            principal = await resolve_principal(runtime, scope, body)
+            principal = ANONYMOUS if public else await resolve_principal(runtime, scope, body)
             scope["state"][PRINCIPAL_KEY] = principal
             _refuse_writes_when_read_only(principal, scope)
-            rate_headers = await _rate_limit(runtime, principal, scope)
+            if not public:
+                rate_headers = await _rate_limit(runtime, principal, scope)
+                if _renders_layout(principal, scope):
+                    tenant = cast("TenantContext", principal.tenant)
+                    scope["state"][PLUGIN_NAV_KEY] = await navigation(
+                        runtime.plugins, tenant.tenant_id, tenant.tenant_slug
+                    )
             failed_commit = False
 
             async def settle_then_send(message: Message) -> None:
@@ -186,6 +204,32 @@ async def _rate_limit(
     if tenant is None or tenant.api_rate_per_minute is None or not _API.match(scope["path"]):
         return []
     decision = await runtime.rate_limiter.hit(tenant.tenant_id, tenant.api_rate_per_minute)
+    if decision is None:
+        return []
+    if not decision.allowed:
+        raise decision.refusal()
+    return [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
+
+
+def _renders_layout(principal: Principal, scope: Scope) -> bool:
+    """Whether the response may be a whole page of a workspace (with its navigation).
+
+    Not for the API, API keys, or htmx requests that swap in part of a page.
+    """
+    tenant = principal.tenant
+    if tenant is None or tenant.user_id is None or _API.match(scope["path"]):
+        return False
+    headers = Headers.from_scope(scope)
+    return not headers.get("hx-request") or bool(headers.get("hx-history-restore-request"))
+
+
+async def _public_rate_limit(runtime: Runtime, scope: Scope) -> list[tuple[bytes, bytes]]:
+    """Count a public-route request against its client address: a 429, or the headers to add."""
+    per_minute = runtime.settings.public_rate_per_minute
+    client = scope.get("client")
+    if not per_minute or not client:
+        return []
+    decision = await runtime.rate_limiter.hit_address(client[0], per_minute)
     if decision is None:
         return []
     if not decision.allowed:

@@ -1,4 +1,5 @@
-"""Plugins the tests load beside the installed ones: well-behaved, raising, hanging, snooping.
+"""Plugins the tests load beside the installed ones: well-behaved, raising, hanging, snooping,
+and one with public pages.
 
 Each is an object with a ``MANIFEST`` and ``@hookimpl`` methods, exactly what an
 entry point would load; ``registry()`` loads them into the test app's registry.
@@ -18,7 +19,11 @@ from orbit.plugins.api import (
     Event,
     Fragment,
     Manifest,
+    Page,
     PluginContext,
+    PublicGate,
+    PublicPage,
+    Request,
     ScheduledJob,
     ScopeError,
     Setting,
@@ -27,6 +32,7 @@ from orbit.plugins.api import (
     escape,
     get,
     hookimpl,
+    post,
 )
 from orbit.plugins.registry import PluginRegistry
 
@@ -230,7 +236,87 @@ class Paid:
     )
 
 
-TEST_PLUGINS = (Probe, Raiser, Hanger, Snoop, Incompatible, Paid)
+class Herald:
+    """Public pages: a greeting, a contact card and a one-click unsubscribe behind tokens."""
+
+    MANIFEST = _manifest(
+        "herald",
+        "Herald",
+        "Public pages behind signed links",
+        scopes=("contacts:read",),
+        tables=("herald_unsubscribed",),
+        migrations="tests.plugin_fixtures.piccolo_app",
+        nav=("Herald", "/"),
+    )
+
+    @hookimpl
+    def orbit_page_routes(self) -> list[Any]:
+        @get("/")
+        async def home(plugin: PluginContext) -> Page:
+            count = await plugin.db.fetchval(
+                "SELECT count(*) FROM herald_unsubscribed WHERE tenant_id = $1", plugin.tenant_id
+            )
+            return Page(
+                "Herald",
+                f'<p id="herald-home">Unsubscribed: {count}</p>'
+                f'<form method="post" action="{escape(plugin.url("/"))}">'
+                f"{plugin.csrf_field()}<button>Go</button></form>",
+            )
+
+        @get("/links/{contact_id:uuid}")
+        async def links(plugin: PluginContext, contact_id: UUID, email: str) -> dict[str, str]:
+            view = plugin.sign({"contact": contact_id}, "view", max_age=timedelta(days=1))
+            leave = plugin.sign({"email": email}, "unsubscribe")
+            return {
+                "view": plugin.url(f"/c/{view}", public=True),
+                "unsubscribe": plugin.url(f"/unsubscribe/{leave}", public=True),
+                "page": plugin.url("/"),
+            }
+
+        @get("/verify")
+        async def verify(plugin: PluginContext, token: str) -> dict[str, Any]:
+            return plugin.verify(token, "view")
+
+        return [home, links, verify]
+
+    @hookimpl
+    def orbit_public_routes(self) -> list[Any]:
+        @get("/hello")
+        async def hello() -> PublicPage:
+            return PublicPage("Hello", '<p id="herald-hello">Hello, whoever you are</p>')
+
+        @get("/c/{token:str}")
+        async def contact_card(public: PublicGate, token: str) -> PublicPage:
+            async with public.open(token, "view") as (ctx, data):
+                contact = await ctx.contacts.get(UUID(data["contact"]))
+            if contact is None:
+                return PublicPage("Not here", "<p>No such contact</p>", status_code=404)
+            return PublicPage(
+                "Contact", f'<p id="herald-contact">{escape(contact.name)} · {ctx.tenant_slug}</p>'
+            )
+
+        @post("/unsubscribe/{token:str}", status_code=200)
+        async def unsubscribe(
+            public: PublicGate, token: str, request: Request[Any, Any, Any]
+        ) -> PublicPage:
+            form = await request.form()
+            if form.get("List-Unsubscribe") != "One-Click":
+                return PublicPage(
+                    "Unsubscribe", "<p>Send List-Unsubscribe=One-Click</p>", status_code=400
+                )
+            async with public.open(token, "unsubscribe") as (ctx, data):
+                await ctx.db.execute(
+                    "INSERT INTO herald_unsubscribed (tenant_id, email) VALUES ($1, $2) "
+                    "ON CONFLICT DO NOTHING",
+                    ctx.tenant_id,
+                    data["email"],
+                )
+            return PublicPage("Unsubscribed", '<p id="herald-bye">You are unsubscribed</p>')
+
+        return [hello, contact_card, unsubscribe]
+
+
+TEST_PLUGINS = (Probe, Raiser, Hanger, Snoop, Incompatible, Paid, Herald)
 APPS = ("tests.plugin_fixtures.piccolo_app",)
 
 

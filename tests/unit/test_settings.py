@@ -62,3 +62,12 @@ def test_api_rate_is_the_plans_unless_set_and_zero_turns_it_off(tmp_path: Path) 
     env["ORBIT_API_RATE_PER_MINUTE"] = "many"
     with pytest.raises(SettingsError, match="ORBIT_API_RATE_PER_MINUTE must be a whole number"):
         load_settings(env)
+
+
+def test_public_rate_defaults_to_300_per_address_and_zero_turns_it_off(tmp_path: Path) -> None:
+    assert load_settings({"ORBIT_HOME": str(tmp_path)}).public_rate_per_minute == 300
+    env = {"ORBIT_HOME": str(tmp_path), "ORBIT_PUBLIC_RATE_PER_MINUTE": "0"}
+    assert load_settings(env).public_rate_per_minute == 0
+    env["ORBIT_PUBLIC_RATE_PER_MINUTE"] = "-5"
+    with pytest.raises(SettingsError, match="ORBIT_PUBLIC_RATE_PER_MINUTE must be a whole number"):
+        load_settings(env)

@@ -50,12 +50,21 @@ def test_a_good_manifest_parses_with_its_price() -> None:
         ({"tables": ["contacts"]}, "tables: 'contacts' must start with the plugin id"),
         ({"colour": "red"}, "unknown keys: colour"),
         ({"settings": [{"name": "x", "label": "X", "type": "choice"}]}, "needs choices"),
+        ({"nav": "Campaigns"}, "nav: must be a pair (label, path)"),
+        ({"nav": ("", "/")}, "nav: the label must be 1-30 characters"),
+        ({"nav": ("Go", "https://evil.example/")}, "nav: the path 'https://evil.example/' must"),
+        ({"nav": ("Go", "//evil.example")}, "nav: the path '//evil.example' must"),
     ],
 )
 def test_each_manifest_problem_is_named(change: dict[str, Any], problem: str) -> None:
     with pytest.raises(ManifestError) as raised:
         parse_manifest({**GOOD, **change})
     assert any(problem in p for p in raised.value.problems), raised.value.problems
+
+
+def test_a_nav_link_is_a_label_and_a_path_under_the_plugins_pages() -> None:
+    assert parse_manifest({**GOOD, "nav": ["Scores", "/board/"]}).nav == ("Scores", "/board/")
+    assert parse_manifest(GOOD).nav is None
 
 
 def test_every_problem_is_reported_at_once() -> None:
