@@ -281,10 +281,11 @@ def _check(document: Document) -> None:
         if len(set(keys)) != len(keys):
             raise MoneyError(f"{where}.taxes", "the same tax twice on one line")
         for tax in line.taxes:
-            _check_tax(tax, f"{where}.taxes")
+            check_tax(tax, f"{where}.taxes")
 
 
-def _check_tax(tax: Tax, where: str) -> None:
+def check_tax(tax: Tax, where: str) -> None:
+    """Raise :class:`MoneyError` (about ``where``) for a tax that cannot be levied."""
     if tax.kind not in TAX_KINDS:
         raise MoneyError(f"{where}.kind", f"{tax.kind!r} is not one of vat, withholding, other")
     if tax.category not in TAX_CATEGORIES:
