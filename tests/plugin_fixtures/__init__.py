@@ -259,9 +259,14 @@ class Herald:
             return Page(
                 "Herald",
                 f'<p id="herald-home">Unsubscribed: {count}</p>'
-                f'<form method="post" action="{escape(plugin.url("/"))}">'
-                f"{plugin.csrf_field()}<button>Go</button></form>",
+                f'<form method="post" action="{escape(plugin.url("/notes"))}">'
+                f'{plugin.csrf_field()}<input name="note"><button>Go</button></form>',
             )
+
+        @post("/notes", status_code=200)
+        async def note(plugin: PluginContext, request: Request[Any, Any, Any]) -> Page:
+            form = await request.form()
+            return Page("Noted", f'<p id="herald-note">{escape(form.get("note", ""))}</p>')
 
         @get("/links/{contact_id:uuid}")
         async def links(plugin: PluginContext, contact_id: UUID, email: str) -> dict[str, str]:
@@ -277,7 +282,7 @@ class Herald:
         async def verify(plugin: PluginContext, token: str) -> dict[str, Any]:
             return plugin.verify(token, "view")
 
-        return [home, links, verify]
+        return [home, links, verify, note]
 
     @hookimpl
     def orbit_public_routes(self) -> list[Any]:

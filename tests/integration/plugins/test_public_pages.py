@@ -183,7 +183,7 @@ async def test_a_token_of_a_workspace_that_disabled_the_plugin_is_a_404(
 
 
 async def test_a_page_renders_inside_the_layout_and_the_nav_link_shows_only_where_enabled(
-    alice: Member, bob: Member
+    app: object, alice: Member, bob: Member
 ) -> None:
     nav = 'data-plugin-nav="herald"'
     assert nav not in (await alice.client.get(f"/t/{alice.slug}/")).text
@@ -196,6 +196,17 @@ async def test_a_page_renders_inside_the_layout_and_the_nav_link_shows_only_wher
     assert f'{{"X-CSRF-Token": "{alice.csrf}"}}' in page.text  # htmx's CSRF header
     assert f'<input type="hidden" name="csrf_token" value="{alice.csrf}">' in page.text
     assert f'href="/t/{alice.slug}/apps/herald/" {nav}>Herald</a>' in page.text
+    # A plain form with ctx.csrf_field() posts; without the token it is refused.
+    form = make_client(app)
+    form.cookies = alice.client.cookies
+    posted = await form.post(
+        f"/t/{alice.slug}/apps/herald/notes", data={"csrf_token": alice.csrf, "note": "<hi>"}
+    )
+    assert posted.status_code == 200, posted.text
+    assert '<p id="herald-note">&lt;hi&gt;</p>' in posted.text
+    forged = await form.post(f"/t/{alice.slug}/apps/herald/notes", data={"note": "x"})
+    assert forged.status_code == 403
+    await form.aclose()
     dashboard = await alice.client.get(f"/t/{alice.slug}/contacts")
     assert nav in dashboard.text
     # htmx swaps of part of a page get no layout, so no lookup of links.
