@@ -32,6 +32,7 @@ BUILTIN: tuple[str, ...] = (
     # one line per builtin plugin package, e.g. "orbit.plugins.builtin.invoicing",
     "orbit.plugins.builtin.email_marketing",
     "orbit.plugins.builtin.invoicing",
+    "orbit.plugins.builtin.projects",
 )
 """Modules of the plugins that ship with Orbit (``orbit.plugins.builtin.*``)."""
 

@@ -1,0 +1,1 @@
+"""Projects migrations, applied by ``orbit migrate``."""
