@@ -39,7 +39,9 @@ def member(request: Request[Any, Any, Any]) -> Member:
 def _user(request: Request[Any, Any, Any]) -> UUID:
     who = member(request).user_id
     if who is None:
-        raise PermissionDeniedException(detail=_("time is tracked by signed-in members, not API keys"))
+        raise PermissionDeniedException(
+            detail=_("time is tracked by signed-in members, not API keys")
+        )
     return who
 
 
@@ -130,7 +132,7 @@ async def projects_update(
 
 
 @get("/projects/{project_id:uuid}/tasks")
-async def tasks_index(  # noqa: PLR0913 - the list's filters
+async def tasks_index(
     plugin: PluginContext,
     project_id: UUID,
     status: str | None = None,
@@ -144,21 +146,32 @@ async def tasks_index(  # noqa: PLR0913 - the list's filters
     """A project's tasks, filtered and sorted."""
     await service.get_project(plugin, project_id)
     items = await service.list_tasks(
-        plugin, project_id, status=status, assignee=assignee, priority=priority, q=q,
-        due_before=due_before, sort=sort, limit=limit,
+        plugin,
+        project_id,
+        status=status,
+        assignee=assignee,
+        priority=priority,
+        q=q,
+        due_before=due_before,
+        sort=sort,
+        limit=limit,
     )
     return {"items": items}
 
 
 @post("/projects/{project_id:uuid}/tasks")
-async def tasks_create(plugin: PluginContext, project_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
+async def tasks_create(
+    plugin: PluginContext, project_id: UUID, data: dict[str, Any]
+) -> dict[str, Any]:
     """Add a task (or a subtask with ``parent_id``)."""
     task_id = await service.create_task(plugin, project_id, _body(data))
     return await service.get_task(plugin, task_id)
 
 
 @post("/projects/{project_id:uuid}/tasks/bulk", status_code=HTTP_200_OK)
-async def tasks_bulk(plugin: PluginContext, project_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
+async def tasks_bulk(
+    plugin: PluginContext, project_id: UUID, data: dict[str, Any]
+) -> dict[str, Any]:
     """Change many tasks at once: ``{"ids": [...], "set": {"status": "done", ...}}``."""
     data = _body(data)
     raw = data.get("ids")
@@ -190,7 +203,9 @@ async def tasks_show(plugin: PluginContext, task_id: UUID) -> dict[str, Any]:
 
 
 @patch("/tasks/{task_id:uuid}")
-async def tasks_update(plugin: PluginContext, task_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
+async def tasks_update(
+    plugin: PluginContext, task_id: UUID, data: dict[str, Any]
+) -> dict[str, Any]:
     """Change a task; ``version`` must be the one read (a 409 otherwise)."""
     data = _body(data)
     version = _int(data, "version")
@@ -266,7 +281,11 @@ async def comments_add(
     if not isinstance(shared, bool):
         raise invalid("shared", _("must be true or false"))
     comment_id = await service.add_comment(
-        plugin, task_id, data.get("body"), author_id=who.user_id, author_name=who.name,
+        plugin,
+        task_id,
+        data.get("body"),
+        author_id=who.user_id,
+        author_name=who.name,
         shared=shared,
     )
     return {"id": str(comment_id)}
@@ -296,7 +315,10 @@ async def timer_start(
     project_id = _id(data, "project_id")
     assert project_id is not None  # noqa: S101
     return await timesheets.start_timer(
-        plugin, _user(request), project_id, _id(data, "task_id", required=False),
+        plugin,
+        _user(request),
+        project_id,
+        _id(data, "task_id", required=False),
         data.get("note", ""),
     )
 
@@ -319,8 +341,14 @@ async def time_add(
     if not isinstance(billable, bool):
         raise invalid("billable", _("must be true or false"))
     return await timesheets.add_entry(
-        plugin, _user(request), project_id, day=data.get("day"), minutes=data.get("minutes"),
-        task_id=_id(data, "task_id", required=False), note=data.get("note", ""), billable=billable,
+        plugin,
+        _user(request),
+        project_id,
+        day=data.get("day"),
+        minutes=data.get("minutes"),
+        task_id=_id(data, "task_id", required=False),
+        note=data.get("note", ""),
+        billable=billable,
     )
 
 
@@ -348,7 +376,9 @@ async def time_update(
 
 
 @delete("/time/{entry_id:uuid}", status_code=HTTP_204_NO_CONTENT)
-async def time_delete(plugin: PluginContext, request: Request[Any, Any, Any], entry_id: UUID) -> None:
+async def time_delete(
+    plugin: PluginContext, request: Request[Any, Any, Any], entry_id: UUID
+) -> None:
     """Delete an entry that is not invoiced."""
     who = member(request)
     entry = await timesheets.get_entry(plugin, entry_id)
@@ -404,7 +434,10 @@ async def time_csv(plugin: PluginContext, project_id: UUID) -> Response[str]:
 
 @put("/projects/{project_id:uuid}/rates/{user_id:uuid}")
 async def rate_set(
-    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID, user_id: UUID,
+    plugin: PluginContext,
+    request: Request[Any, Any, Any],
+    project_id: UUID,
+    user_id: UUID,
     data: dict[str, Any],
 ) -> dict[str, Any]:
     """A person's hourly rate on the project (owners and admins)."""
@@ -419,7 +452,9 @@ async def rate_set(
 
 
 @post("/projects/{project_id:uuid}/bill", status_code=HTTP_200_OK)
-async def bill(plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID) -> dict[str, Any]:
+async def bill(
+    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID
+) -> dict[str, Any]:
     """Bill the project into a draft invoice of the Invoices app."""
     if not member(request).manager:
         raise PermissionDeniedException(detail=_("only owners and admins bill projects"))
@@ -518,10 +553,38 @@ async def templates_add(
 
 
 ROUTES = (
-    projects_index, projects_create, projects_show, projects_update,
-    tasks_index, tasks_create, tasks_bulk, tasks_show, tasks_update, tasks_delete, tasks_move,
-    tasks_dates, dependencies_add, dependencies_remove, comments_add, gantt,
-    timer_show, timer_start, timer_stop, time_add, time_index, time_update, time_delete,
-    time_status, timesheet, totals, time_csv, rate_set, bill, billing_summary,
-    portal_grant, portal_revoke, holidays_add, templates_add,
+    projects_index,
+    projects_create,
+    projects_show,
+    projects_update,
+    tasks_index,
+    tasks_create,
+    tasks_bulk,
+    tasks_show,
+    tasks_update,
+    tasks_delete,
+    tasks_move,
+    tasks_dates,
+    dependencies_add,
+    dependencies_remove,
+    comments_add,
+    gantt,
+    timer_show,
+    timer_start,
+    timer_stop,
+    time_add,
+    time_index,
+    time_update,
+    time_delete,
+    time_status,
+    timesheet,
+    totals,
+    time_csv,
+    rate_set,
+    bill,
+    billing_summary,
+    portal_grant,
+    portal_revoke,
+    holidays_add,
+    templates_add,
 )

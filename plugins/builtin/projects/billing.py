@@ -135,8 +135,13 @@ async def _milestone_lines(ctx: PluginContext, project_id: UUID) -> list[_Line]:
         project_id,
     )
     return [
-        _Line(_("Milestone: %s") % r["title"], Decimal(1), r["milestone_amount"], "milestone",
-              task_id=r["id"])
+        _Line(
+            _("Milestone: %s") % r["title"],
+            Decimal(1),
+            r["milestone_amount"],
+            "milestone",
+            task_id=r["id"],
+        )
         for r in rows
     ]
 
@@ -158,8 +163,13 @@ async def prepaid_block(ctx: PluginContext, project_id: UUID) -> dict[str, Any] 
     )
     if row is None:
         return None
-    return {"invoice_id": row["invoice_id"], "line_ref": row["line_ref"], "hours": row["hours"],
-            "used": row["used"], "left": row["hours"] - row["used"]}
+    return {
+        "invoice_id": row["invoice_id"],
+        "line_ref": row["line_ref"],
+        "hours": row["hours"],
+        "used": row["used"],
+        "left": row["hours"] - row["used"],
+    }
 
 
 async def burn_down(ctx: PluginContext, project_id: UUID) -> dict[str, Any]:
@@ -223,7 +233,11 @@ async def bill_project(
                 "prepaid",
             )
             lines.append(new_block)
-            block = {"line_ref": new_block.ref, "left": project["prepaid_hours"], "invoice_id": None}
+            block = {
+                "line_ref": new_block.ref,
+                "left": project["prepaid_hours"],
+                "invoice_id": None,
+            }
         over = []
         left = block["left"]
         for row in await _billable_entries(ctx, project_id):
@@ -244,8 +258,10 @@ async def bill_project(
         raise conflict(_("nothing to bill: no approved, uninvoiced time or reached milestones"))
     if create_draft is None:
         raise conflict(
-            _("the Invoices app is not enabled in this workspace: enable it on the Marketplace "
-              "to bill projects")
+            _(
+                "the Invoices app is not enabled in this workspace: enable it on the Marketplace "
+                "to bill projects"
+            )
         )
     customer = {
         "contact_id": str(project["contact_id"]) if project["contact_id"] else None,
@@ -253,8 +269,12 @@ async def bill_project(
         "name": project["name"],
         "currency": project["currency"],
     }
-    source = {"plugin": "projects", "type": "project", "id": str(project_id),
-              "deal_id": str(project["deal_id"]) if project["deal_id"] else None}
+    source = {
+        "plugin": "projects",
+        "type": "project",
+        "id": str(project_id),
+        "deal_id": str(project["deal_id"]) if project["deal_id"] else None,
+    }
     invoice = await create_draft(customer, [x.out(project["currency"]) for x in lines], source)
     if not isinstance(invoice, dict) or not invoice.get("id"):
         raise conflict(_("the Invoices app did not create a draft invoice"))
@@ -279,27 +299,57 @@ async def record_lines(
     """Write the ledger rows of new invoice lines and lock their entries."""
     for line in lines:
         if line.kind in ("milestone", "prepaid"):
-            await _insert(ctx, project_id, invoice_id, line.ref, line.kind, None, line.task_id,
-                          line.quantity if line.kind == "prepaid" else Decimal(0), line.amount)
+            await _insert(
+                ctx,
+                project_id,
+                invoice_id,
+                line.ref,
+                line.kind,
+                None,
+                line.task_id,
+                line.quantity if line.kind == "prepaid" else Decimal(0),
+                line.amount,
+            )
         for entry_id, hours, amount in line.entries:
-            await _insert(ctx, project_id, invoice_id, line.ref, "time", entry_id, None, hours, amount)
+            await _insert(
+                ctx, project_id, invoice_id, line.ref, "time", entry_id, None, hours, amount
+            )
         if line.entries:
             await _lock(ctx, [e[0] for e in line.entries], invoice_id, line.ref)
 
 
 async def _record_consumed(
-    ctx: PluginContext, project_id: UUID, block: dict[str, Any], consumed: list[tuple[UUID, Decimal]]
+    ctx: PluginContext,
+    project_id: UUID,
+    block: dict[str, Any],
+    consumed: list[tuple[UUID, Decimal]],
 ) -> None:
     for entry_id, hours in consumed:
-        await _insert(ctx, project_id, block["invoice_id"], block["line_ref"], "consumed",
-                      entry_id, None, hours, Decimal(0))
+        await _insert(
+            ctx,
+            project_id,
+            block["invoice_id"],
+            block["line_ref"],
+            "consumed",
+            entry_id,
+            None,
+            hours,
+            Decimal(0),
+        )
     if consumed:
         await _lock(ctx, [c[0] for c in consumed], block["invoice_id"], block["line_ref"])
 
 
 async def _insert(
-    ctx: PluginContext, project_id: UUID, invoice_id: UUID, ref: str, kind: str,
-    entry_id: UUID | None, task_id: UUID | None, hours: Decimal, amount: Decimal,
+    ctx: PluginContext,
+    project_id: UUID,
+    invoice_id: UUID,
+    ref: str,
+    kind: str,
+    entry_id: UUID | None,
+    task_id: UUID | None,
+    hours: Decimal,
+    amount: Decimal,
 ) -> None:
     await ctx.db.execute(
         """
@@ -307,7 +357,16 @@ async def _insert(
             entry_id, task_id, hours, amount)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
         """,
-        ctx.tenant_id, uuid7(), project_id, invoice_id, ref, kind, entry_id, task_id, hours, amount,
+        ctx.tenant_id,
+        uuid7(),
+        project_id,
+        invoice_id,
+        ref,
+        kind,
+        entry_id,
+        task_id,
+        hours,
+        amount,
     )
 
 

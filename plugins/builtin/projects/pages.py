@@ -55,9 +55,13 @@ def _page(request: Request[Any, Any, Any], ctx: PluginContext, title: str, html:
 
 def _tabs(ctx: PluginContext, project: dict[str, Any], current: str) -> str:
     base = f"{_base(ctx)}/{project['id']}"
-    tabs = [("board", _("Board"), base), ("list", _("List"), f"{base}/list"),
-            ("gantt", _("Gantt"), f"{base}/gantt"), ("time", _("Time"), f"{base}/time"),
-            ("billing", _("Billing"), f"{base}/billing")]
+    tabs = [
+        ("board", _("Board"), base),
+        ("list", _("List"), f"{base}/list"),
+        ("gantt", _("Gantt"), f"{base}/gantt"),
+        ("time", _("Time"), f"{base}/time"),
+        ("billing", _("Billing"), f"{base}/billing"),
+    ]
     current_mark = ' aria-current="page"'
     links = "".join(
         f'<a href="{href}"{current_mark if key == current else ""}>{escape(label)}</a>'
@@ -106,7 +110,7 @@ async def projects_page(plugin: PluginContext, request: Request[Any, Any, Any]) 
         f'<option value="fixed_price">{escape(_("Fixed price per milestone"))}</option>'
         f'<option value="prepaid">{escape(_("Prepaid hours"))}</option></select>'
         f'<button type="submit">{escape(_("Create"))}</button></form>'
-        f"<table class=\"prj-table\"><thead><tr><th>{escape(_('Project'))}</th><th>{escape(_('Status'))}</th>"
+        f'<table class="prj-table"><thead><tr><th>{escape(_("Project"))}</th><th>{escape(_("Status"))}</th>'
         f"<th>{escape(_('Done'))}</th><th>{escape(_('Billing'))}</th><th>{escape(_('Start'))}</th></tr></thead>"
         f"<tbody>{items or '<tr><td colspan=5>' + escape(_('No projects yet: win a deal or create one.')) + '</td></tr>'}"
         "</tbody></table>"
@@ -123,12 +127,14 @@ def _card(task: dict[str, Any]) -> str:
     return (
         f'<li class="prj-card" {_data(id=task["id"], version=task["version"])}>'
         f'<span class="prj-card-title">{escape(task["title"])}</span>{badges}'
-        f'<small>{task["due_date"]}</small></li>'
+        f"<small>{task['due_date']}</small></li>"
     )
 
 
 @get("/{project_id:uuid}")
-async def board_page(plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID) -> Any:
+async def board_page(
+    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID
+) -> Any:
     """The kanban board: a column per status, a swimlane per lane, WIP limits shown."""
     project = await service.get_project(plugin, project_id)
     tasks = await service.list_tasks(plugin, project_id)
@@ -165,7 +171,7 @@ async def board_page(plugin: PluginContext, request: Request[Any, Any, Any], pro
 
 
 @get("/{project_id:uuid}/list")
-async def list_page(  # noqa: PLR0913 - the list's filters
+async def list_page(
     plugin: PluginContext,
     request: Request[Any, Any, Any],
     project_id: UUID,
@@ -198,12 +204,14 @@ async def list_page(  # noqa: PLR0913 - the list's filters
         _tabs(plugin, project, "list")
         + f'<form method="get" class="prj-form"><input name="q" value="{escape(q or "")}" '
         f'placeholder="{escape(_("Search"))}"><select name="status"><option value="">'
-        f"{escape(_('Any status'))}</option>{options}</select><select name=\"sort\">{sorts}</select>"
+        f'{escape(_("Any status"))}</option>{options}</select><select name="sort">{sorts}</select>'
         f'<button type="submit">{escape(_("Filter"))}</button></form>'
         f'<form id="prj-bulk" class="prj-form" {_data(api=API, project=project_id)}>'
         f'<select name="status"><option value="">{escape(_("Set status…"))}</option>{options}</select>'
         f'<select name="priority"><option value="">{escape(_("Set priority…"))}</option>'
-        + "".join(f'<option value="{k}">{escape(_(v))}</option>' for k, v in PRIORITY_LABELS.items())
+        + "".join(
+            f'<option value="{k}">{escape(_(v))}</option>' for k, v in PRIORITY_LABELS.items()
+        )
         + f'</select><button type="submit">{escape(_("Apply to selected"))}</button></form>'
         f'<table class="prj-table" id="prj-list"><thead><tr><th></th><th>{escape(_("Task"))}</th>'
         f"<th>{escape(_('Status'))}</th><th>{escape(_('Priority'))}</th><th>{escape(_('Start'))}</th>"
@@ -215,7 +223,9 @@ async def list_page(  # noqa: PLR0913 - the list's filters
 
 
 @get("/{project_id:uuid}/gantt")
-async def gantt_page(plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID) -> Any:
+async def gantt_page(
+    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID
+) -> Any:
     """The Gantt chart: drag to reschedule, dependencies drawn, the critical path in red."""
     project = await service.get_project(plugin, project_id)
     rule = (
@@ -226,7 +236,7 @@ async def gantt_page(plugin: PluginContext, request: Request[Any, Any, Any], pro
     html = (
         _tabs(plugin, project, "gantt")
         + f'<link rel="stylesheet" href="{_base(plugin)}/static/frappe-gantt.css">'
-        f"<p class=\"muted\">{escape(rule)} <span class=\"prj-legend-critical\">{escape(_('Critical path'))}</span></p>"
+        f'<p class="muted">{escape(rule)} <span class="prj-legend-critical">{escape(_("Critical path"))}</span></p>'
         f'<div id="prj-gantt" {_data(api=API, project=project_id)}></div>'
         f'<ul id="prj-violations"></ul><p id="prj-message" role="status"></p>'
         f'<script src="{_base(plugin)}/static/frappe-gantt.umd.js" defer></script>'
@@ -240,14 +250,18 @@ def _hours(minutes: int) -> str:
 
 @get("/{project_id:uuid}/time")
 async def time_page(
-    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID,
+    plugin: PluginContext,
+    request: Request[Any, Any, Any],
+    project_id: UUID,
     week: date | None = None,
 ) -> Any:
     """The timer, manual entries, approvals, the caller's week and totals against estimates."""
     project = await service.get_project(plugin, project_id)
     who = member(request)
     tasks = await service.list_tasks(plugin, project_id, sort="title")
-    task_options = "".join(f'<option value="{t["id"]}">{escape(t["title"])}</option>' for t in tasks)
+    task_options = "".join(
+        f'<option value="{t["id"]}">{escape(t["title"])}</option>' for t in tasks
+    )
     running = await timesheets.running_timer(plugin, who.user_id) if who.user_id else None
     timer = (
         f'<p id="prj-timer" {_data(running="1")}>{escape(_("Timer running since"))} '
@@ -258,7 +272,7 @@ async def time_page(
     )
     entries = await timesheets.entries(plugin, project_id, limit=500)
     rows = "".join(
-        f'<tr {_data(id=e["id"], version=e["version"])}>'
+        f"<tr {_data(id=e['id'], version=e['version'])}>"
         f'<td><input type="checkbox" class="prj-pick" value="{e["id"]}"{" disabled" if e["invoice_id"] else ""}></td>'
         f"<td>{e['day']}</td><td>{e['hours']}</td><td>{escape(e['note'])}</td>"
         f"<td>{'✓' if e['billable'] else ''}</td>"
@@ -267,7 +281,11 @@ async def time_page(
         f"{' · ' + escape(_('running')) if e['running'] else ''}</td></tr>"
         for e in entries
     )
-    sheet = await timesheets.timesheet(plugin, who.user_id, week or date.today()) if who.user_id else None  # noqa: DTZ011
+    sheet = (
+        await timesheets.timesheet(plugin, who.user_id, week or date.today())
+        if who.user_id
+        else None
+    )
     sheet_html = ""
     if sheet is not None:
         monday = sheet["week"]
@@ -284,7 +302,7 @@ async def time_page(
             f'<a href="?week={(monday + timedelta(days=7)).isoformat()}">→</a>'
         )
         sheet_html = (
-            f"<h2>{escape(_('My week'))}</h2><p>{nav}</p><table class=\"prj-table\" id=\"prj-sheet\">"
+            f'<h2>{escape(_("My week"))}</h2><p>{nav}</p><table class="prj-table" id="prj-sheet">'
             f"<thead><tr><th></th>{head}<th>{escape(_('Total'))}</th></tr></thead><tbody>{lines}</tbody>"
             f"<tfoot><tr><th>{escape(_('Total'))}</th>"
             + "".join(f"<th>{_hours(m)}</th>" for m in sheet["per_day"])
@@ -312,21 +330,23 @@ async def time_page(
         f'<input name="note" maxlength="2000" placeholder="{escape(_("Note"))}">'
         f'<label><input type="checkbox" name="billable" checked> {escape(_("Billable"))}</label>'
         f'<button type="submit">{escape(_("Log time"))}</button></form>'
-        f"<p>{approve} <a href=\"{API}/projects/{project_id}/time.csv\">{escape(_('Export CSV'))}</a></p>"
+        f'<p>{approve} <a href="{API}/projects/{project_id}/time.csv">{escape(_("Export CSV"))}</a></p>'
         f'<table class="prj-table" id="prj-entries"><thead><tr><th></th><th>{escape(_("Day"))}</th>'
         f"<th>{escape(_('Hours'))}</th><th>{escape(_('Note'))}</th><th>{escape(_('Billable'))}</th>"
         + (f"<th>{escape(_('Rate'))}</th>" if who.manager else "")
         + f"<th>{escape(_('Status'))}</th></tr></thead><tbody>{rows}</tbody></table></div>"
         f"{sheet_html}<h2>{escape(_('Totals against estimates'))}</h2>"
-        f"<table class=\"prj-table\"><thead><tr><th>{escape(_('Task'))}</th><th>{escape(_('Estimate (h)'))}</th>"
+        f'<table class="prj-table"><thead><tr><th>{escape(_("Task"))}</th><th>{escape(_("Estimate (h)"))}</th>'
         f"<th>{escape(_('Logged (h)'))}</th><th>{escape(_('Approved (h)'))}</th></tr></thead>"
-        f"<tbody>{total_rows}</tbody></table><p id=\"prj-message\" role=\"status\"></p>"
+        f'<tbody>{total_rows}</tbody></table><p id="prj-message" role="status"></p>'
     )
     return _page(request, plugin, project["name"], html)
 
 
 @get("/{project_id:uuid}/billing")
-async def billing_page(plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID) -> Any:
+async def billing_page(
+    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID
+) -> Any:
     """What was billed, what is left to bill, the prepaid burn-down; "Bill project"."""
     project = await service.get_project(plugin, project_id)
     summary = await billing.ledger_summary(plugin, project_id)
@@ -335,11 +355,14 @@ async def billing_page(plugin: PluginContext, request: Request[Any, Any, Any], p
     burn_html = ""
     if burn["block"] is not None:
         block = burn["block"]
-        days = "".join(f"<tr><td>{d['day']}</td><td>{d['hours']}</td><td>{d['left']}</td></tr>" for d in burn["days"])
+        days = "".join(
+            f"<tr><td>{d['day']}</td><td>{d['hours']}</td><td>{d['left']}</td></tr>"
+            for d in burn["days"]
+        )
         burn_html = (
-            f"<h2>{escape(_('Prepaid hours'))}</h2><p id=\"prj-burn\">{block['used']} / {block['hours']} h "
+            f'<h2>{escape(_("Prepaid hours"))}</h2><p id="prj-burn">{block["used"]} / {block["hours"]} h '
             f"{escape(_('used'))}, {block['left']} h {escape(_('left'))}</p>"
-            f"<table class=\"prj-table\"><thead><tr><th>{escape(_('Day'))}</th><th>{escape(_('Hours'))}</th>"
+            f'<table class="prj-table"><thead><tr><th>{escape(_("Day"))}</th><th>{escape(_("Hours"))}</th>'
             f"<th>{escape(_('Left'))}</th></tr></thead><tbody>{days}</tbody></table>"
         )
     access = await portal.accesses(plugin, project_id)
@@ -356,7 +379,11 @@ async def billing_page(plugin: PluginContext, request: Request[Any, Any, Any], p
         f"<dl><dt>{escape(_('Mode'))}</dt><dd>{escape(_(project['billing_mode'].replace('_', ' ')))}</dd>"
         f"{money}<dt>{escape(_('Approved time not yet invoiced'))}</dt>"
         f"<dd>{summary['to_bill_hours']} h ({summary['to_bill_entries']})</dd></dl>"
-        + (f'<button data-action="bill">{escape(_("Bill project"))}</button>' if who.manager else "")
+        + (
+            f'<button data-action="bill">{escape(_("Bill project"))}</button>'
+            if who.manager
+            else ""
+        )
         + f'<p id="prj-message" role="status"></p>{burn_html}'
         f"<h2>{escape(_('Client portal'))}</h2><ul>{shared}</ul></div>"
     )
@@ -371,6 +398,12 @@ async def gantt_json(plugin: PluginContext, project_id: UUID) -> Response[bytes]
 
 
 ROUTES = (
-    static_file, projects_page, board_page, list_page, gantt_page, time_page, billing_page,
+    static_file,
+    projects_page,
+    board_page,
+    list_page,
+    gantt_page,
+    time_page,
+    billing_page,
     gantt_json,
 )

@@ -113,7 +113,11 @@ async def portal_view(ctx: PluginContext, data: dict[str, Any]) -> dict[str, Any
     by_task: dict[UUID, list[dict[str, Any]]] = {}
     for note in notes:
         by_task.setdefault(note["task_id"], []).append(
-            {"body": note["body"], "author": note["author_name"], "at": note["created_at"].isoformat()}
+            {
+                "body": note["body"],
+                "author": note["author_name"],
+                "at": note["created_at"].isoformat(),
+            }
         )
     return {
         "project": {"name": project["name"], "status": project["status"]},
@@ -135,13 +139,11 @@ def portal_html(view: dict[str, Any]) -> str:
     """The portal page's body."""
     rows = []
     for task in view["tasks"]:
-        notes = "".join(
-            f'<li class="comment">{escape(c["body"])}</li>' for c in task["comments"]
-        )
+        notes = "".join(f'<li class="comment">{escape(c["body"])}</li>' for c in task["comments"])
         rows.append(
             f'<tr class="portal-task"><td>{escape(task["title"])}'
             f"{' ◆' if task['milestone'] else ''}"
-            f'{f"<ul>{notes}</ul>" if notes else ""}</td>'
+            f"{f'<ul>{notes}</ul>' if notes else ''}</td>"
             f"<td>{escape(_(STATUS_LABELS[task['status']]))}</td>"
             f"<td>{escape(task['due_date'])}</td></tr>"
         )

@@ -65,13 +65,12 @@ def violations(
         for link in links
         if link.predecessor in spans
         and link.successor in spans
-        and spans[link.successor].start < earliest_start(spans[link.predecessor], link.lag, calendar)
+        and spans[link.successor].start
+        < earliest_start(spans[link.predecessor], link.lag, calendar)
     ]
 
 
-def critical_path(
-    spans: dict[UUID, Span], links: list[Link], calendar: WorkCalendar
-) -> list[UUID]:
+def critical_path(spans: dict[UUID, Span], links: list[Link], calendar: WorkCalendar) -> list[UUID]:
     """The tasks on the longest chain (in working days) through the dependency graph.
 
     A forward pass gives each task's earliest finish from its own duration and its

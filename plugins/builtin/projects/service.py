@@ -72,7 +72,9 @@ async def work_calendar(ctx: PluginContext) -> WorkCalendar:
     rows = await ctx.db.fetch(
         "SELECT day FROM projects_holidays WHERE tenant_id = $1", ctx.tenant_id
     )
-    return WorkCalendar(week, str(ctx.settings.get("holiday_country") or ""), [r["day"] for r in rows])
+    return WorkCalendar(
+        week, str(ctx.settings.get("holiday_country") or ""), [r["day"] for r in rows]
+    )
 
 
 def check_settings(settings: dict[str, Any]) -> list[str]:
@@ -675,7 +677,9 @@ async def move_task(
     return task_out(row)
 
 
-async def _renumber(ctx: PluginContext, project_id: UUID, status: str, after_id: UUID | None) -> float:
+async def _renumber(
+    ctx: PluginContext, project_id: UUID, status: str, after_id: UUID | None
+) -> float:
     """Spread a column's positions out again; the position just after ``after_id``."""
     await ctx.db.execute(
         """
@@ -697,7 +701,9 @@ async def _renumber(ctx: PluginContext, project_id: UUID, status: str, after_id:
     return low + POSITION_STEP
 
 
-async def bulk_update(ctx: PluginContext, project_id: UUID, ids: Sequence[UUID], fields: dict[str, Any]) -> int:
+async def bulk_update(
+    ctx: PluginContext, project_id: UUID, ids: Sequence[UUID], fields: dict[str, Any]
+) -> int:
     """Set status, priority, lane, due date or assignees of many tasks of one project at once."""
     await get_project(ctx, project_id)
     allowed = {"status", "priority", "lane", "due_date", "assignees", "shared"}
@@ -922,7 +928,11 @@ async def reschedule(
 
 
 def _link_out(link: Link) -> dict[str, Any]:
-    return {"predecessor_id": str(link.predecessor), "successor_id": str(link.successor), "lag_days": link.lag}
+    return {
+        "predecessor_id": str(link.predecessor),
+        "successor_id": str(link.successor),
+        "lag_days": link.lag,
+    }
 
 
 async def gantt(ctx: PluginContext, project_id: UUID) -> dict[str, Any]:
@@ -944,8 +954,11 @@ async def gantt(ctx: PluginContext, project_id: UUID) -> dict[str, Any]:
         preds.setdefault(link.successor, []).append(str(link.predecessor))
     done = {"done": 100, "review": 80, "doing": 40, "todo": 0}
     return {
-        "project": {"id": str(project_id), "name": project["name"],
-                    "enforce_dependencies": project["enforce_dependencies"]},
+        "project": {
+            "id": str(project_id),
+            "name": project["name"],
+            "enforce_dependencies": project["enforce_dependencies"],
+        },
         "tasks": [
             {
                 "id": str(r["id"]),
@@ -958,7 +971,9 @@ async def gantt(ctx: PluginContext, project_id: UUID) -> dict[str, Any]:
                 "critical": r["id"] in critical,
                 "version": r["version"],
                 "custom_class": " ".join(
-                    c for c, on in (("critical", r["id"] in critical), ("milestone", r["milestone"])) if on
+                    c
+                    for c, on in (("critical", r["id"] in critical), ("milestone", r["milestone"]))
+                    if on
                 ),
             }
             for r in rows
@@ -972,7 +987,12 @@ async def gantt(ctx: PluginContext, project_id: UUID) -> dict[str, Any]:
 
 
 async def add_comment(
-    ctx: PluginContext, task_id: UUID, body: str, *, author_id: UUID | None, author_name: str,
+    ctx: PluginContext,
+    task_id: UUID,
+    body: str,
+    *,
+    author_id: UUID | None,
+    author_name: str,
     shared: bool = False,
 ) -> UUID:
     """A comment on a task; ``shared`` ones are shown to the project's portal contacts."""

@@ -131,7 +131,9 @@ async def start_timer(
     return await get_entry(ctx, entry_id)
 
 
-async def stop_timer(ctx: PluginContext, user_id: UUID, *, missing_ok: bool = False) -> dict[str, Any] | None:
+async def stop_timer(
+    ctx: PluginContext, user_id: UUID, *, missing_ok: bool = False
+) -> dict[str, Any] | None:
     """Stop the user's running timer: its minutes (at least one) become the entry's."""
     row = await ctx.db.fetchrow(
         f"""
@@ -347,8 +349,13 @@ async def timesheet(ctx: PluginContext, user_id: UUID, monday: date) -> dict[str
         line["minutes"][(r["day"] - monday).days] += int(r["minutes"])
         line["approved"] = line["approved"] and bool(r["approved"])
     per_day = [sum(line["minutes"][i] for line in lines.values()) for i in range(7)]
-    return {"week": monday, "days": days, "lines": list(lines.values()),
-            "per_day": per_day, "total": sum(per_day)}
+    return {
+        "week": monday,
+        "days": days,
+        "lines": list(lines.values()),
+        "per_day": per_day,
+        "total": sum(per_day),
+    }
 
 
 async def totals(ctx: PluginContext, project_id: UUID) -> list[dict[str, Any]]:
@@ -419,16 +426,35 @@ async def export_csv(ctx: PluginContext, project_id: UUID) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
-        ["date", "user_id", "task", "note", "hours", "billable", "rate", "currency", "status",
-         "invoice_id"]
+        [
+            "date",
+            "user_id",
+            "task",
+            "note",
+            "hours",
+            "billable",
+            "rate",
+            "currency",
+            "status",
+            "invoice_id",
+        ]
     )
     for r in rows:
         note = r["note"]
         if note[:1] in ("=", "+", "-", "@"):  # not a formula when opened in a spreadsheet
             note = "'" + note
         writer.writerow(
-            [r["day"].isoformat(), r["user_id"], r["task"] or "", note,
-             (Decimal(r["minutes"]) / 60).quantize(Decimal("0.01")), "yes" if r["billable"] else "no",
-             r["rate"], r["currency"], r["status"], r["invoice_id"] or ""]
+            [
+                r["day"].isoformat(),
+                r["user_id"],
+                r["task"] or "",
+                note,
+                (Decimal(r["minutes"]) / 60).quantize(Decimal("0.01")),
+                "yes" if r["billable"] else "no",
+                r["rate"],
+                r["currency"],
+                r["status"],
+                r["invoice_id"] or "",
+            ]
         )
     return out.getvalue()
