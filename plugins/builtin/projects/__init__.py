@@ -87,6 +87,7 @@ MANIFEST = Manifest(
     ),
     migrations="orbit.plugins.builtin.projects.piccolo_app",
     readme=README,
+    nav=("Projects", "/"),
 )
 
 
@@ -127,6 +128,14 @@ def orbit_api_routes() -> list[Any]:
     from orbit.plugins.builtin.projects.api_routes import ROUTES  # noqa: PLC0415
 
     return list(ROUTES)
+
+
+@hookimpl
+def orbit_public_routes() -> list[Any]:
+    """The client portal under ``/p/projects/portal/{token}``."""
+    from orbit.plugins.builtin.projects.portal import PUBLIC_ROUTES  # noqa: PLC0415
+
+    return list(PUBLIC_ROUTES)
 
 
 @hookimpl

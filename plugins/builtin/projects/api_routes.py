@@ -31,9 +31,8 @@ def member(request: Request[Any, Any, Any]) -> Member:
     """The caller as the request's principal describes them (API keys have no user)."""
     principal = request.scope.get("state", {}).get("principal")
     user_id = getattr(principal, "user_id", None)
-    role = str(getattr(principal, "role", "") or "")
-    name = str(getattr(principal, "user_name", "") or getattr(principal, "email", "") or "")
-    return Member(user_id, name, manager=role.rsplit(".", 1)[-1].lower() in {"owner", "admin"})
+    role = str(getattr(getattr(principal, "tenant", None), "role", "") or "")
+    return Member(user_id, "", manager=role in {"owner", "admin"})
 
 
 def _user(request: Request[Any, Any, Any]) -> UUID:
@@ -259,7 +258,8 @@ async def dependencies_add(plugin: PluginContext, data: dict[str, Any]) -> dict[
     lag = data.get("lag_days", 0)
     if isinstance(lag, bool) or not isinstance(lag, int):
         raise invalid("lag_days", _("a whole number of working days"))
-    assert predecessor is not None and successor is not None  # noqa: S101 - required above
+    assert predecessor is not None  # noqa: S101 - required above
+    assert successor is not None  # noqa: S101
     await service.add_dependency(plugin, predecessor, successor, lag)
     return {"predecessor_id": str(predecessor), "successor_id": str(successor), "lag_days": lag}
 
@@ -283,7 +283,7 @@ async def comments_add(
     comment_id = await service.add_comment(
         plugin,
         task_id,
-        data.get("body"),
+        data.get("body", ""),
         author_id=who.user_id,
         author_name=who.name,
         shared=shared,

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - HTML fragments read better whole than split mid-tag
 """Pages under ``/t/{slug}/apps/projects/``: projects, board, list, Gantt, time and billing.
 
 Each page renders inside Orbit's layout (``Page``); its buttons and drags call the JSON
@@ -15,8 +16,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import orbit.plugins.api as orbit_api
-from orbit.plugins.api import PluginContext, Request, Response, escape, get
+from orbit.plugins.api import Page, PluginContext, Request, Response, escape, get
 from orbit.plugins.builtin.projects import billing, portal, service, timesheets
 from orbit.plugins.builtin.projects.api_routes import member
 
@@ -35,22 +35,13 @@ def _base(ctx: PluginContext) -> str:
     return f"/t/{ctx.tenant_slug}/apps/projects"
 
 
-def _page(request: Request[Any, Any, Any], ctx: PluginContext, title: str, html: str) -> Any:
-    """A page in Orbit's layout (API 1.1 ``Page``), or a plain document before it exists."""
+def _page(ctx: PluginContext, title: str, html: str) -> Page:
+    """A page in Orbit's layout with this plugin's script and styles."""
     head = (
         f'<link rel="stylesheet" href="{_base(ctx)}/static/projects.css">'
         f'<script src="{_base(ctx)}/static/projects.js" defer></script>'
     )
-    page_type = getattr(orbit_api, "Page", None)
-    if page_type is not None:
-        return page_type(title, head + html)
-    principal = request.scope.get("state", {}).get("principal")
-    token = escape(str(getattr(principal, "csrf_token", "") or ""))
-    document = (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f'<meta name="csrf-token" content="{token}">{head}</head><body>{html}</body></html>'
-    )
-    return Response(document, media_type="text/html; charset=utf-8")
+    return Page(title, head + html)
 
 
 def _tabs(ctx: PluginContext, project: dict[str, Any], current: str) -> str:
@@ -91,7 +82,7 @@ async def static_file(name: str) -> Response[bytes]:
 
 
 @get("/")
-async def projects_page(plugin: PluginContext, request: Request[Any, Any, Any]) -> Any:
+async def projects_page(plugin: PluginContext) -> Any:
     """All projects, and a form for a new one."""
     rows = await service.list_projects(plugin)
     items = "".join(
@@ -115,7 +106,7 @@ async def projects_page(plugin: PluginContext, request: Request[Any, Any, Any]) 
         f"<tbody>{items or '<tr><td colspan=5>' + escape(_('No projects yet: win a deal or create one.')) + '</td></tr>'}"
         "</tbody></table>"
     )
-    return _page(request, plugin, _("Projects"), html)
+    return _page(plugin, _("Projects"), html)
 
 
 def _card(task: dict[str, Any]) -> str:
@@ -132,9 +123,7 @@ def _card(task: dict[str, Any]) -> str:
 
 
 @get("/{project_id:uuid}")
-async def board_page(
-    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID
-) -> Any:
+async def board_page(plugin: PluginContext, project_id: UUID) -> Any:
     """The kanban board: a column per status, a swimlane per lane, WIP limits shown."""
     project = await service.get_project(plugin, project_id)
     tasks = await service.list_tasks(plugin, project_id)
@@ -167,13 +156,12 @@ async def board_page(
         f'<p id="prj-message" role="status"></p>'
         f'<script src="{_base(plugin)}/static/Sortable.min.js" defer></script>'
     )
-    return _page(request, plugin, project["name"], html)
+    return _page(plugin, project["name"], html)
 
 
 @get("/{project_id:uuid}/list")
 async def list_page(
     plugin: PluginContext,
-    request: Request[Any, Any, Any],
     project_id: UUID,
     status: str | None = None,
     q: str | None = None,
@@ -219,13 +207,11 @@ async def list_page(
         f"<th>{escape(_('Shared'))}</th></tr></thead><tbody>{rows}</tbody></table>"
         f'<p id="prj-message" role="status"></p>'
     )
-    return _page(request, plugin, project["name"], html)
+    return _page(plugin, project["name"], html)
 
 
 @get("/{project_id:uuid}/gantt")
-async def gantt_page(
-    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID
-) -> Any:
+async def gantt_page(plugin: PluginContext, project_id: UUID) -> Any:
     """The Gantt chart: drag to reschedule, dependencies drawn, the critical path in red."""
     project = await service.get_project(plugin, project_id)
     rule = (
@@ -241,7 +227,7 @@ async def gantt_page(
         f'<ul id="prj-violations"></ul><p id="prj-message" role="status"></p>'
         f'<script src="{_base(plugin)}/static/frappe-gantt.umd.js" defer></script>'
     )
-    return _page(request, plugin, project["name"], html)
+    return _page(plugin, project["name"], html)
 
 
 def _hours(minutes: int) -> str:
@@ -282,7 +268,7 @@ async def time_page(
         for e in entries
     )
     sheet = (
-        await timesheets.timesheet(plugin, who.user_id, week or date.today())
+        await timesheets.timesheet(plugin, who.user_id, week or date.today())  # noqa: DTZ011
         if who.user_id
         else None
     )
@@ -340,7 +326,7 @@ async def time_page(
         f"<th>{escape(_('Logged (h)'))}</th><th>{escape(_('Approved (h)'))}</th></tr></thead>"
         f'<tbody>{total_rows}</tbody></table><p id="prj-message" role="status"></p>'
     )
-    return _page(request, plugin, project["name"], html)
+    return _page(plugin, project["name"], html)
 
 
 @get("/{project_id:uuid}/billing")
@@ -387,7 +373,7 @@ async def billing_page(
         + f'<p id="prj-message" role="status"></p>{burn_html}'
         f"<h2>{escape(_('Client portal'))}</h2><ul>{shared}</ul></div>"
     )
-    return _page(request, plugin, project["name"], html)
+    return _page(plugin, project["name"], html)
 
 
 @get("/{project_id:uuid}/gantt.json")

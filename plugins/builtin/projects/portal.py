@@ -14,8 +14,7 @@ from uuid import UUID
 
 from uuid_utils.compat import uuid7
 
-import orbit.plugins.api as orbit_api
-from orbit.plugins.api import PluginContext, escape, get
+from orbit.plugins.api import PluginContext, PublicGate, PublicPage, escape, get
 from orbit.plugins.builtin.projects import service
 from orbit.plugins.builtin.projects.errors import invalid, not_found
 
@@ -24,19 +23,13 @@ LINK_LIFETIME = timedelta(days=180)
 STATUS_LABELS = {"todo": "To do", "doing": "In progress", "review": "In review", "done": "Done"}
 
 
-def _token(ctx: PluginContext, access_id: UUID, project_id: UUID) -> str | None:
-    sign = getattr(ctx, "sign", None)
-    if sign is None:
-        return None
-    token: str = sign({"a": str(access_id), "p": str(project_id)}, PURPOSE, LINK_LIFETIME)
-    return token
+def _token(ctx: PluginContext, access_id: UUID, project_id: UUID) -> str:
+    return ctx.sign({"a": str(access_id), "p": str(project_id)}, PURPOSE, LINK_LIFETIME)
 
 
 def link(ctx: PluginContext, token: str) -> str:
     """The portal's address for ``token``."""
-    url = getattr(ctx, "url", None)
-    path = f"/portal/{token}"
-    return str(url(path, public=True)) if url is not None else f"/p/{ctx.plugin_id}{path}"
+    return ctx.url(f"/portal/{token}", public=True)
 
 
 async def grant(ctx: PluginContext, project_id: UUID, contact_id: UUID) -> dict[str, Any]:
@@ -64,7 +57,7 @@ async def grant(ctx: PluginContext, project_id: UUID, contact_id: UUID) -> dict[
         "id": str(access_id),
         "contact_id": str(contact_id),
         "token": token,
-        "url": link(ctx, token) if token else None,
+        "url": link(ctx, token),
     }
 
 
@@ -155,24 +148,19 @@ def portal_html(view: dict[str, Any]) -> str:
     )
 
 
-def public_routes() -> list[Any]:
-    """``/p/projects/portal/{token}`` (HTML) and ``…/portal/{token}/tasks`` (JSON)."""
-    gate_type = getattr(orbit_api, "PublicGate", None)
-    page_type = getattr(orbit_api, "PublicPage", None)
-    if gate_type is None or page_type is None:
-        return []
+@get("/portal/{token:str}")
+async def portal_page(token: str, public: PublicGate) -> PublicPage:
+    """The contact's view of their project: shared tasks and comments."""
+    async with public.open(token, PURPOSE) as (ctx, data):
+        view = await portal_view(ctx, data)
+    return PublicPage(view["project"]["name"], portal_html(view))
 
-    @get("/portal/{token:str}", signature_namespace={"PublicGate": gate_type})
-    async def portal_page(token: str, public: Any) -> Any:
-        async with public.open(token, PURPOSE) as (ctx, data):
-            view = await portal_view(ctx, data)
-        return page_type(view["project"]["name"], portal_html(view))
 
-    @get("/portal/{token:str}/tasks", signature_namespace={"PublicGate": gate_type})
-    async def portal_tasks(token: str, public: Any) -> dict[str, Any]:
-        async with public.open(token, PURPOSE) as (ctx, data):
-            return await portal_view(ctx, data)
+@get("/portal/{token:str}/tasks")
+async def portal_tasks(token: str, public: PublicGate) -> dict[str, Any]:
+    """The same as JSON."""
+    async with public.open(token, PURPOSE) as (ctx, data):
+        return await portal_view(ctx, data)
 
-    portal_page.fn.__annotations__["public"] = gate_type
-    portal_tasks.fn.__annotations__["public"] = gate_type
-    return [portal_page, portal_tasks]
+
+PUBLIC_ROUTES = (portal_page, portal_tasks)

@@ -53,7 +53,7 @@ def find_cycle(links: Iterable[Link]) -> list[UUID] | None:
 
 def earliest_start(pred: Span, lag: int, calendar: WorkCalendar) -> date:
     """The first day a successor of ``pred`` may start."""
-    return calendar.add(pred.end, 1 + lag) if lag >= 0 else calendar.add(pred.end, 1 + lag)
+    return calendar.add(pred.end, 1 + lag)
 
 
 def violations(

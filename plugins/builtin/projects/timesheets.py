@@ -138,7 +138,9 @@ async def stop_timer(
     row = await ctx.db.fetchrow(
         f"""
         UPDATE projects_time_entries SET running = false,
-            minutes = least(greatest(ceil(extract(epoch FROM now() - started_at) / 60), 1), {MAX_MINUTES}),
+            minutes = least(
+                greatest(ceil(extract(epoch FROM now() - started_at) / 60), 1), {MAX_MINUTES}
+            ),
             version = version + 1
         WHERE tenant_id = $1 AND user_id = $2 AND running RETURNING {ENTRY_COLUMNS}
         """,
@@ -218,7 +220,7 @@ def _locked(entry: dict[str, Any]) -> None:
         )
 
 
-async def edit_entry(
+async def edit_entry(  # noqa: C901, PLR0912 - one check per field
     ctx: PluginContext, entry_id: UUID, version: int, fields: dict[str, Any], *, approver: bool
 ) -> dict[str, Any]:
     """Change an entry still at ``version``; an invoiced one is locked (a 409)."""

@@ -70,8 +70,12 @@ async def win_deal(member: Member, title: str = "Website", amount: str = "12000.
     assert contact.status_code == 201, contact.text
     deal = await member.client.post(
         "/api/v1/deals",
-        json={"title": title, "amount": amount, "currency": "EUR",
-              "contact_ids": [contact.json()["id"]]},
+        json={
+            "title": title,
+            "amount": amount,
+            "currency": "EUR",
+            "contact_ids": [contact.json()["id"]],
+        },
     )
     assert deal.status_code == 201, deal.text
     pipelines = (await member.client.get("/api/v1/pipelines")).json()

@@ -36,7 +36,11 @@ async def test_winning_a_deal_creates_its_project_from_the_template_once(
     assert project["contact_id"] is not None
     tasks = (await manager.client.get(f"{API}/projects/{project['id']}/tasks")).json()["items"]
     assert [t["title"] for t in tasks] == [
-        "Kickoff", "Discovery", "Build", "Review with the client", "Delivery",
+        "Kickoff",
+        "Discovery",
+        "Build",
+        "Review with the client",
+        "Delivery",
     ]
     for task in tasks:  # every task starts and ends on a working day (Monday to Friday)
         assert date.fromisoformat(task["start_date"]).weekday() < 5
@@ -64,25 +68,33 @@ async def test_winning_a_deal_creates_its_project_from_the_template_once(
             manager.workspace_id,
         )
         assert count == 1
-        assert await admin.fetchval(
-            "SELECT count(*) FROM projects_tasks WHERE tenant_id = $1::uuid", manager.workspace_id
-        ) == 5
+        assert (
+            await admin.fetchval(
+                "SELECT count(*) FROM projects_tasks WHERE tenant_id = $1::uuid",
+                manager.workspace_id,
+            )
+            == 5
+        )
     finally:
         await admin.close()
 
     # The other workspace sees nothing of it.
     assert (await outsider.client.get(f"{API}/projects")).json()["items"] == []
     assert (await outsider.client.get(f"{API}/projects/{project['id']}")).status_code == 404
-    assert (
-        await outsider.client.get(f"{API}/projects/{project['id']}/tasks")
-    ).status_code == 404
+    assert (await outsider.client.get(f"{API}/projects/{project['id']}/tasks")).status_code == 404
 
 
 async def test_concurrent_won_events_for_one_deal_make_one_project(
     manager: Member, runtime: Runtime
 ) -> None:
-    deal = {"id": str(UUID(int=7)), "title": "Racing deal", "amount": "100", "currency": "EUR",
-            "closed_at": "2026-11-20T10:00:00+00:00", "contact_ids": []}
+    deal = {
+        "id": str(UUID(int=7)),
+        "title": "Racing deal",
+        "amount": "100",
+        "currency": "EUR",
+        "closed_at": "2026-11-20T10:00:00+00:00",
+        "contact_ids": [],
+    }
 
     async def once() -> tuple[UUID, bool]:
         async with plugin_context(runtime, manager) as ctx:
@@ -105,16 +117,17 @@ async def test_dates_skip_holidays_and_days_off(app: object, manager: Member) ->
     assert added.status_code == 201, added.text
     template = await manager.client.post(
         f"{API}/templates",
-        json={"name": "Two steps", "tasks": [
-            {"key": "a", "title": "First", "days": 2},
-            {"key": "b", "title": "Second", "days": 2, "after": ["a"], "lag": 1},
-        ]},
+        json={
+            "name": "Two steps",
+            "tasks": [
+                {"key": "a", "title": "First", "days": 2},
+                {"key": "b", "title": "Second", "days": 2, "after": ["a"], "lag": 1},
+            ],
+        },
     )
     assert template.status_code == 201, template.text
     # Thursday 24 December 2026: the 25th and 26th are Greek holidays, the 28th the workspace's.
-    project = await new_project(
-        manager, start_date="2026-12-24", template_id=template.json()["id"]
-    )
+    project = await new_project(manager, start_date="2026-12-24", template_id=template.json()["id"])
     tasks = (await manager.client.get(f"{API}/projects/{project['id']}/tasks")).json()["items"]
     first, second = tasks
     assert (first["start_date"], first["due_date"]) == ("2026-12-24", "2026-12-29")
@@ -142,9 +155,13 @@ async def test_bad_settings_and_projects_are_refused_naming_the_field(
         assert response.json()["extra"][0]["key"] == field
     cycle = await manager.client.post(
         f"{API}/templates",
-        json={"name": "Loop", "tasks": [
-            {"key": "a", "title": "A", "after": ["b"]}, {"key": "b", "title": "B", "after": ["a"]},
-        ]},
+        json={
+            "name": "Loop",
+            "tasks": [
+                {"key": "a", "title": "A", "after": ["b"]},
+                {"key": "b", "title": "B", "after": ["a"]},
+            ],
+        },
     )
     assert cycle.status_code == 422
     assert "cycle" in cycle.json()["detail"]
@@ -155,6 +172,6 @@ async def test_bad_settings_and_projects_are_refused_naming_the_field(
     assert [p["name"] for p in (await manager.client.get(f"{API}/projects")).json()["items"]] == [
         "Mine"
     ]
-    assert (await manager.client.patch(
-        f"{API}/projects/{other['id']}", json={"name": "Taken"}
-    )).status_code == 404
+    assert (
+        await manager.client.patch(f"{API}/projects/{other['id']}", json={"name": "Taken"})
+    ).status_code == 404
