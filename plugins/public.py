@@ -23,6 +23,7 @@ from orbit.plugins.links import TokenError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from uuid import UUID
 
     from orbit.plugins.context import PluginContext
     from orbit.plugins.host import PluginHost
@@ -38,7 +39,7 @@ class PublicGate:
         self._host = host
         self._open = False
 
-    def verify(self, token: str, purpose: str) -> tuple[Any, dict[str, Any]]:
+    def verify(self, token: str, purpose: str) -> tuple[UUID, dict[str, Any]]:
         """The workspace id and data of one of this plugin's tokens, without opening it."""
         if self._host.links is None:
             raise RuntimeError("Orbit was started without plugin links")

@@ -207,6 +207,8 @@ async def test_a_page_renders_inside_the_layout_and_the_nav_link_shows_only_wher
     forged = await form.post(f"/t/{alice.slug}/apps/herald/notes", data={"note": "x"})
     assert forged.status_code == 403
     await form.aclose()
+    detail = await alice.client.get(f"/t/{alice.slug}/marketplace/herald")
+    assert f'id="plugin-open" href="/t/{alice.slug}/apps/herald/">Open Herald</a>' in detail.text
     dashboard = await alice.client.get(f"/t/{alice.slug}/contacts")
     assert nav in dashboard.text
     # htmx swaps of part of a page get no layout, so no lookup of links.
