@@ -47,7 +47,7 @@ from orbit.platform.db.engine import Database
 from orbit.platform.db.migrations import all_migrations, migrate
 from orbit.platform.ids import new_id
 from orbit.platform.runtime import all_tables
-from orbit.platform.search.normalize import search_document
+from orbit.platform.search.normalize import contact_search_document, search_document
 from orbit.tenants.roles import API_KEY_SCOPES
 from orbit.tenants.service import token_hash
 
@@ -498,7 +498,7 @@ class _Loader:
                 self._member() if big else None,
                 tags,
                 json.dumps(custom),
-                search_document(first, last, email, company_name),
+                contact_search_document(first, last, email, company_name),
                 created,
                 created + (NOW - created) * rng.random(),
             )

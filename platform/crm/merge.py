@@ -42,7 +42,7 @@ from orbit.platform.crm.service import (
 )
 from orbit.platform.errors import InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
-from orbit.platform.search.normalize import search_document
+from orbit.platform.search.normalize import contact_search_document, search_document
 from orbit.tenants.roles import Scope
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ class MergeService:
             fields["owner_id"],
             fields["tags"],
             json.dumps(fields["custom"]),
-            search_document(
+            contact_search_document(
                 fields["first_name"], fields["last_name"], fields["email"], fields["company_name"]
             ),
         )
@@ -511,7 +511,9 @@ class MergeService:
             ctx.tenant_id,
             [row["id"] for row in rows],
             [
-                search_document(row["first_name"], row["last_name"], row["email"], company_name)
+                contact_search_document(
+                    row["first_name"], row["last_name"], row["email"], company_name
+                )
                 for row in rows
             ],
         )

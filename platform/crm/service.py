@@ -37,7 +37,7 @@ from orbit.platform.errors import InvalidInputError, NotFoundError
 from orbit.platform.events.outbox import emit
 from orbit.platform.ids import new_id
 from orbit.platform.search.matching import Matches, matching_ids
-from orbit.platform.search.normalize import search_document
+from orbit.platform.search.normalize import contact_search_document
 from orbit.tenants.quotas import Quotas
 from orbit.tenants.roles import Scope
 
@@ -591,6 +591,6 @@ def _column_values(fields: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _search_text(fields: dict[str, Any]) -> str:
-    return search_document(
+    return contact_search_document(
         fields["first_name"], fields["last_name"], fields["email"], fields["company_name"]
     )

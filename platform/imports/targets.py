@@ -20,7 +20,7 @@ from orbit.platform import validation
 from orbit.platform.crm.companies import normalize_domain
 from orbit.platform.crm.custom_fields import normalised
 from orbit.platform.errors import InvalidInputError
-from orbit.platform.search.normalize import fold, search_document
+from orbit.platform.search.normalize import contact_search_document, fold, search_document
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -320,7 +320,7 @@ def _stage(lookups: Lookups, value: str) -> tuple[UUID, UUID, str]:
 
 
 def search_text(object_type: str, record: dict[str, Any], company_name: str | None) -> str:
-    """The stored search text, exactly as the services write it (``search_document``)."""
+    """The stored search text, exactly as the services write it (``*search_document``)."""
     parts: tuple[str | None, ...]
     if object_type == "contact":
         parts = (record["first_name"], record["last_name"], record["email"], company_name)
@@ -332,4 +332,6 @@ def search_text(object_type: str, record: dict[str, Any], company_name: str | No
     if joined.isascii():
         # What fold() makes of ASCII text (NFKC, marks and the letter table change nothing).
         return " ".join(joined.lower().split())
+    if object_type == "contact":
+        return contact_search_document(*parts)
     return search_document(*parts)

@@ -55,6 +55,24 @@ def search_document(*parts: str | None) -> str:
     return fold(" ".join(part for part in parts if part))
 
 
+_CJK_NAME = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
+
+
+def contact_search_document(
+    first_name: str | None, last_name: str | None, email: str | None, company: str | None
+) -> str:
+    """A contact's stored search text.
+
+    Chinese, Japanese and Korean names are written family name first without a space
+    (王伟 is 王 + 伟): when both parts are CJK, the text also holds them that way, so
+    "王伟" finds the contact whose last name is 王 and first name 伟.
+    """
+    written = None
+    if first_name and last_name and _CJK_NAME.fullmatch(first_name + last_name):
+        written = last_name + first_name
+    return search_document(first_name, last_name, email, company, written)
+
+
 def like_pattern(query: str) -> str:
     """A ``LIKE`` substring pattern for the folded ``query``, wildcards escaped."""
     folded = fold(query)

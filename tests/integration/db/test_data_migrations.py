@@ -75,3 +75,48 @@ async def test_contact_company_names_become_linked_companies(endpoints: Endpoint
             await conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+async def test_split_cjk_names_written_before_become_searchable_family_name_first(
+    endpoints: Endpoints,
+) -> None:
+    scratch = f"orbit_migration_cjk_{os.getpid()}"
+    server = with_database(endpoints.admin_dsn, "postgres")
+    await recreate_database(server, scratch)
+    dsn = with_database(endpoints.admin_dsn, scratch)
+    try:
+        await migrate(dsn, "pw", until="2026-11-25T23:00:00:000000")
+        conn = await asyncpg.connect(dsn)
+        try:
+            tenant = uuid.uuid4()
+            await conn.execute("INSERT INTO tenants (id, slug, name) VALUES ($1, 'w', 'W')", tenant)
+            for first, last, text in [("伟", "王", "伟 王"), ("Ana", "王", "ana 王")]:
+                await conn.execute(
+                    "INSERT INTO contacts (tenant_id, id, first_name, last_name, search_text) "
+                    "VALUES ($1, $2, $3, $4, $5)",
+                    tenant,
+                    uuid.uuid4(),
+                    first,
+                    last,
+                    text,
+                )
+        finally:
+            await conn.close()
+
+        await migrate(dsn, "pw")
+
+        conn = await asyncpg.connect(dsn)
+        try:
+            texts = await conn.fetch("SELECT first_name, search_text FROM contacts")
+        finally:
+            await conn.close()
+        assert {r["first_name"]: r["search_text"] for r in texts} == {
+            "伟": "伟 王 王伟",  # as contact_search_document writes it now
+            "Ana": "ana 王",  # not both CJK: unchanged
+        }
+    finally:
+        conn = await asyncpg.connect(server)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        finally:
+            await conn.close()

@@ -53,3 +53,14 @@ async def test_two_character_search_finds_the_same_records_as_a_substring_test(
     assert listed.status_code == 200, listed.text
     found = sorted(item["first_name"] for item in listed.json()["items"])
     assert found == sorted(n for n in names if query.casefold() in n.casefold())
+
+
+async def test_a_chinese_name_in_two_fields_is_found_family_name_first(alice: Member) -> None:
+    created = await alice.client.post(
+        "/api/v1/contacts", json={"first_name": "伟", "last_name": "王"}
+    )
+    assert created.status_code == 201, created.text
+    found = await alice.client.get("/api/v1/search", params={"q": "王伟"})
+    assert found.status_code == 200, found.text
+    ids = [hit["id"] for g in found.json()["groups"] for hit in g["items"]]
+    assert ids == [created.json()["id"]]

@@ -3,7 +3,12 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orbit.platform.search.normalize import fold, like_pattern, search_document
+from orbit.platform.search.normalize import (
+    contact_search_document,
+    fold,
+    like_pattern,
+    search_document,
+)
 
 
 def test_greek_final_sigma_and_accents_fold_to_the_same_text() -> None:
@@ -77,3 +82,11 @@ _TRICKY = "ŁłØøĐđÐðÆæŒœıİÞþĦħŦŧĿŀlL·\u0387\u0301\u0308 ß
 @given(st.text(alphabet=_TRICKY))
 def test_fold_is_idempotent_on_the_translated_letters(text: str) -> None:
     assert fold(fold(text)) == fold(text)
+
+
+def test_cjk_names_are_also_searchable_family_name_first() -> None:
+    assert (
+        contact_search_document("伟", "王", "wei@example.cn", None) == "伟 王 wei@example.cn 王伟"
+    )
+    assert contact_search_document("Wei", "王", None, None) == "wei 王"  # mixed: as written
+    assert contact_search_document("Ana", "dela Cruz", None, "ACME") == "ana dela cruz acme"
