@@ -63,14 +63,16 @@ def contact_search_document(
 ) -> str:
     """A contact's stored search text.
 
-    Chinese, Japanese and Korean names are written family name first without a space
-    (王伟 is 王 + 伟): when both parts are CJK, the text also holds them that way, so
-    "王伟" finds the contact whose last name is 王 and first name 伟.
+    Chinese, Japanese and Korean names are written without a space, family name
+    first (王伟 is 王 + 伟), and people file the family name as the last name or, as
+    it comes first, as the first name: when both parts are CJK the text also holds
+    them joined both ways, so "王伟" finds the contact either way.
     """
-    written = None
     if first_name and last_name and _CJK_NAME.fullmatch(first_name + last_name):
-        written = last_name + first_name
-    return search_document(first_name, last_name, email, company, written)
+        return search_document(
+            first_name, last_name, email, company, last_name + first_name, first_name + last_name
+        )
+    return search_document(first_name, last_name, email, company)
 
 
 def like_pattern(query: str) -> str:

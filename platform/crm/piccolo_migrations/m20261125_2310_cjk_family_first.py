@@ -1,8 +1,8 @@
 """Contacts whose CJK name is split over first and last name: searchable as written.
 
-``contact_search_document`` now adds ``王伟`` for last name 王 and first name 伟; this
-adds it to the search text of the contacts written before (the two parts are already
-folded by NFKC there; CJK text has no case or accents to fold).
+``contact_search_document`` now adds ``王伟`` and ``伟王`` for last name 王 and first
+name 伟 (people file the family name in either field); this adds them to the search
+text of the contacts written before (NFKC is all that folding does to CJK text).
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -24,6 +24,7 @@ async def forwards() -> MigrationManager:
             ALTER TABLE contacts NO FORCE ROW LEVEL SECURITY;
             UPDATE contacts
             SET search_text = search_text || ' ' || normalize(last_name || first_name, NFKC)
+                || ' ' || normalize(first_name || last_name, NFKC)
             WHERE first_name ~ '^[{_CJK}]+$' AND last_name ~ '^[{_CJK}]+$';
             ALTER TABLE contacts FORCE ROW LEVEL SECURITY;
         """)

@@ -111,7 +111,7 @@ async def test_split_cjk_names_written_before_become_searchable_family_name_firs
         finally:
             await conn.close()
         assert {r["first_name"]: r["search_text"] for r in texts} == {
-            "伟": "伟 王 王伟",  # as contact_search_document writes it now
+            "伟": "伟 王 王伟 伟王",  # as contact_search_document writes it now
             "Ana": "ana 王",  # not both CJK: unchanged
         }
     finally:
