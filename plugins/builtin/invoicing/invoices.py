@@ -1,0 +1,771 @@
+"""Invoices and credit notes: drafts without numbers, gapless numbers at finalization.
+
+Finalizing is one short transaction, in this order so that the series' row lock is
+held for milliseconds: the draft is locked and checked and its totals computed first;
+then the counter row of the series and year is incremented with ``UPDATE … RETURNING``
+(the row lock makes concurrent finalizations queue, and a rollback returns the number
+with the transaction, so no gap and no duplicate — never a PostgreSQL sequence, whose
+values are not given back on rollback); then the invoice is written with its number
+(``UNIQUE (tenant_id, series, number)`` stands guard) and the after-commit work (PDF,
+email, payment link) is queued in the plugin's outbox, run by a scheduled job.
+
+A finalized invoice never changes (a database trigger refuses it too); corrections
+are credit notes, finalized in their own series.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller
+from litestar.status_codes import HTTP_204_NO_CONTENT
+from uuid_utils.compat import uuid7
+
+from orbit.plugins.api import PluginContext, delete, get, patch, post
+from orbit.plugins.builtin.invoicing.errors import conflict, invalid, not_found
+from orbit.plugins.builtin.invoicing.lines import (
+    LINE_COLUMNS,
+    Header,
+    LineIn,
+    StoredLine,
+    check_header,
+    line_from_row,
+    lines_json,
+    resolve,
+    taxes_json,
+    totals,
+)
+from orbit.plugins.builtin.invoicing.parts import load_parts
+
+if TYPE_CHECKING:
+    from orbit.plugins.builtin.invoicing.money import Totals
+
+SERIES = {"invoice": "invoice_prefix", "credit_note": "credit_note_prefix", "quote": "quote_prefix"}
+DEFAULT_PREFIX = {"invoice": "INV-", "credit_note": "CN-", "quote": "Q-"}
+
+EMITS = ("invoicing.invoice_finalized", "invoicing.credit_note_finalized")
+
+
+class CustomerIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Who is billed, as printed on the invoice (a snapshot: later CRM edits do not change it)."""
+
+    name: str
+    email: str | None = None
+    address: str = ""
+    country: str | None = None
+    vat_id: str | None = None
+
+
+class InvoiceIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A draft invoice."""
+
+    lines: list[LineIn]
+    customer: CustomerIn | None = None
+    currency: str | None = None
+    """ISO 4217; the price list's, else the workspace's company currency."""
+    company_id: UUID | None = None
+    contact_id: UUID | None = None
+    deal_id: UUID | None = None
+    price_list_id: UUID | None = None
+    prices_include_tax: bool | None = None
+    discount_percent: Decimal = Decimal(0)
+    discount_amount: Decimal = Decimal(0)
+    due_date: date | None = None
+    notes: str = ""
+    terms: str = ""
+
+
+class InvoicePatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Changes to a draft; ``lines`` replaces every line."""
+
+    lines: list[LineIn] | None = None
+    customer: CustomerIn | None = None
+    discount_percent: Decimal | None = None
+    discount_amount: Decimal | None = None
+    due_date: date | None = None
+    notes: str | None = None
+    terms: str | None = None
+
+
+class FinalizeIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Finalizing: the issue date (today by default) and, in a foreign currency, the rate."""
+
+    issue_date: date | None = None
+    exchange_rate: Decimal | None = None
+    """Units of the company currency per unit of the invoice's currency."""
+    exchange_rate_source: str = "manual"
+    exchange_rate_date: date | None = None
+
+
+class CreditNoteIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A credit note of some (default: all) lines of a finalized invoice."""
+
+    positions: list[int] | None = None
+    quantities: dict[str, Decimal] | None = None
+    """Position → quantity to credit, when less than the invoiced one."""
+    notes: str = ""
+
+
+_INVOICE_COLUMNS = (
+    "id, kind, status, series, year, seq, number, issue_date, due_date, finalized_at, sent_at, "
+    "deal_id, company_id, contact_id, quote_id, credited_invoice_id, customer, currency, "
+    "prices_include_tax, discount_percent, discount_amount, company_currency, exchange_rate, "
+    "exchange_rate_source, exchange_rate_date, net_total, tax_total, gross_total, "
+    "payable_total, totals, notes, terms, source, created_at, updated_at"
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (Decimal, UUID)):
+        return str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def _header(row: Any) -> Header:
+    return Header(
+        currency=row["currency"].strip(),
+        prices_include_tax=row["prices_include_tax"],
+        discount_percent=row["discount_percent"],
+        discount_amount=row["discount_amount"],
+    )
+
+
+def _customer(raw: CustomerIn | None) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    name = raw.name.strip()
+    if not name or len(name) > 200:  # noqa: PLR2004
+        raise invalid("customer.name", "must be 1 to 200 characters")
+    country = (raw.country or "").strip().upper() or None
+    if country is not None and not (len(country) == 2 and country.isalpha()):  # noqa: PLR2004
+        raise invalid("customer.country", "an ISO 3166-1 alpha-2 code, e.g. DE")
+    email = (raw.email or "").strip() or None
+    if email is not None and ("@" not in email or len(email) > 254):  # noqa: PLR2004
+        raise invalid("customer.email", f"{email!r} is not an email address")
+    return {
+        "name": name,
+        "email": email,
+        "address": raw.address.strip()[:1000],
+        "country": country,
+        "vat_id": (raw.vat_id or "").strip().upper() or None,
+    }
+
+
+def setting(ctx: PluginContext, name: str, default: Any) -> Any:
+    """A setting of the workspace, or ``default``."""
+    value = ctx.settings.get(name)
+    return default if value is None or value == "" else value
+
+
+def company_currency(ctx: PluginContext) -> str:
+    """The currency the workspace keeps its books in."""
+    return str(setting(ctx, "company_currency", "EUR")).upper()
+
+
+async def _price_list(ctx: PluginContext, price_list_id: UUID | None) -> Any:
+    if price_list_id is None:
+        return None
+    row = await ctx.db.fetchrow(
+        "SELECT id, currency, prices_include_tax FROM invoicing_price_lists "
+        "WHERE tenant_id = $1 AND id = $2",
+        ctx.tenant_id,
+        price_list_id,
+    )
+    if row is None:
+        raise invalid("price_list_id", f"price list {price_list_id} is not in this workspace")
+    return row
+
+
+async def _write_lines(ctx: PluginContext, invoice_id: UUID, lines: list[StoredLine]) -> None:
+    await ctx.db.execute(
+        "DELETE FROM invoicing_invoice_lines WHERE tenant_id = $1 AND invoice_id = $2",
+        ctx.tenant_id,
+        invoice_id,
+    )
+    if not lines:
+        return
+    await ctx.db.execute(
+        "INSERT INTO invoicing_invoice_lines (tenant_id, invoice_id, position, kind, product_id, "
+        "description, quantity, unit_code, unit_price, discount_percent, taxes, ref) "
+        "SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::uuid[], $6::text[], "
+        "$7::numeric[], $8::text[], $9::numeric[], $10::numeric[], $11::jsonb[], $12::text[])",
+        ctx.tenant_id,
+        invoice_id,
+        [x.position for x in lines],
+        [x.kind for x in lines],
+        [x.product_id for x in lines],
+        [x.description for x in lines],
+        [x.quantity for x in lines],
+        [x.unit_code for x in lines],
+        [x.unit_price for x in lines],
+        [x.discount_percent for x in lines],
+        [taxes_json(x) for x in lines],
+        [x.ref for x in lines],
+    )
+
+
+async def _store_totals(ctx: PluginContext, invoice_id: UUID, result: Totals) -> None:
+    await ctx.db.execute(
+        "UPDATE invoicing_invoices SET net_total = $3, tax_total = $4, gross_total = $5, "
+        "payable_total = $6, totals = $7::jsonb, updated_at = now() "
+        "WHERE tenant_id = $1 AND id = $2 AND status = 'draft'",
+        ctx.tenant_id,
+        invoice_id,
+        result.net_total,
+        result.vat_total + result.other_tax_total,
+        result.gross_total,
+        result.payable,
+        json.dumps(result.to_json()),
+    )
+
+
+async def create_draft(
+    ctx: PluginContext,
+    data: InvoiceIn,
+    *,
+    kind: str = "invoice",
+    quote_id: UUID | None = None,
+    credited_invoice_id: UUID | None = None,
+    source: dict[str, Any] | None = None,
+    customer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A new draft (no number) with its lines and totals."""
+    prices = await _price_list(ctx, data.price_list_id)
+    currency = (data.currency or (prices["currency"] if prices else company_currency(ctx))).upper()
+    if prices is not None and prices["currency"].strip() != currency:
+        raise invalid("price_list_id", f"the price list is in {prices['currency']}, not {currency}")
+    inclusive = data.prices_include_tax
+    if inclusive is None:
+        inclusive = bool(prices["prices_include_tax"]) if prices is not None else False
+    header = check_header(Header(currency, inclusive, data.discount_percent, data.discount_amount))
+    lines = await resolve(
+        ctx,
+        data.lines,
+        currency=currency,
+        price_list_id=data.price_list_id,
+        prices_include_tax=inclusive,
+        quote=False,
+    )
+    result, _ = totals(header, lines)
+    invoice_id = uuid7()
+    await ctx.db.execute(
+        "INSERT INTO invoicing_invoices (tenant_id, id, kind, deal_id, company_id, contact_id, "
+        "quote_id, credited_invoice_id, customer, currency, prices_include_tax, "
+        "discount_percent, discount_amount, due_date, notes, terms, source) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, "
+        "$17::jsonb)",
+        ctx.tenant_id,
+        invoice_id,
+        kind,
+        data.deal_id,
+        data.company_id,
+        data.contact_id,
+        quote_id,
+        credited_invoice_id,
+        json.dumps(customer if customer is not None else _customer(data.customer)),
+        currency,
+        inclusive,
+        data.discount_percent,
+        data.discount_amount,
+        data.due_date,
+        data.notes[:10000],
+        data.terms[:10000],
+        json.dumps(source or {}),
+    )
+    await _write_lines(ctx, invoice_id, lines)
+    await _store_totals(ctx, invoice_id, result)
+    return await invoice(ctx, invoice_id)
+
+
+async def _row(ctx: PluginContext, invoice_id: UUID, *, lock: bool = False) -> Any:
+    row = await ctx.db.fetchrow(
+        f"SELECT {_INVOICE_COLUMNS} FROM invoicing_invoices WHERE tenant_id = $1 AND id = $2"
+        + (" FOR UPDATE" if lock else ""),
+        ctx.tenant_id,
+        invoice_id,
+    )
+    if row is None:
+        raise not_found(f"invoice {invoice_id}")
+    return row
+
+
+async def stored_lines(ctx: PluginContext, invoice_id: UUID) -> list[StoredLine]:
+    """An invoice's lines in order."""
+    rows = await ctx.db.fetch(
+        f"SELECT {LINE_COLUMNS}, ref FROM invoicing_invoice_lines "
+        "WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY position",
+        ctx.tenant_id,
+        invoice_id,
+    )
+    return [line_from_row(r) for r in rows]
+
+
+def _json(row: Any) -> dict[str, Any]:
+    out = {key: _plain(value) for key, value in dict(row).items()}
+    for key in ("customer", "totals", "source"):
+        if isinstance(out.get(key), str):
+            out[key] = json.loads(out[key])
+    out["currency"] = row["currency"].strip()
+    if row["company_currency"] is not None:
+        out["company_currency"] = row["company_currency"].strip()
+    return out
+
+
+async def invoice(ctx: PluginContext, invoice_id: UUID) -> dict[str, Any]:
+    """One invoice or credit note with its lines, as the API returns it."""
+    row = await _row(ctx, invoice_id)
+    lines = await stored_lines(ctx, invoice_id)
+    result, _ = totals(_header(row), lines)
+    out = _json(row)
+    out["lines"] = lines_json(lines, result)
+    if row["status"] == "draft":
+        out["totals"] = result.to_json()
+    return out
+
+
+async def invoices(
+    ctx: PluginContext,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    company_id: UUID | None = None,
+    contact_id: UUID | None = None,
+    deal_id: UUID | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The workspace's invoices, newest change first (without lines)."""
+    rows = await ctx.db.fetch(
+        f"SELECT {_INVOICE_COLUMNS} FROM invoicing_invoices WHERE tenant_id = $1 "
+        "AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR status = $3) "
+        "AND ($4::uuid IS NULL OR company_id = $4) AND ($5::uuid IS NULL OR contact_id = $5) "
+        "AND ($6::uuid IS NULL OR deal_id = $6) ORDER BY updated_at DESC, id DESC LIMIT $7",
+        ctx.tenant_id,
+        kind,
+        status,
+        company_id,
+        contact_id,
+        deal_id,
+        min(max(limit, 1), 500),
+    )
+    return [_json(r) for r in rows]
+
+
+async def update_draft(ctx: PluginContext, invoice_id: UUID, data: InvoicePatch) -> dict[str, Any]:
+    """Change a draft; a finalized invoice is a 409 (issue a credit note instead)."""
+    row = await _row(ctx, invoice_id, lock=True)
+    if row["status"] != "draft":
+        raise conflict(f"invoice {row['number']} is finalized; correct it with a credit note")
+    header = check_header(
+        Header(
+            row["currency"].strip(),
+            row["prices_include_tax"],
+            row["discount_percent"] if data.discount_percent is None else data.discount_percent,
+            row["discount_amount"] if data.discount_amount is None else data.discount_amount,
+        )
+    )
+    if data.lines is not None:
+        lines = await resolve(
+            ctx,
+            data.lines,
+            currency=header.currency,
+            price_list_id=None,
+            prices_include_tax=header.prices_include_tax,
+            quote=False,
+        )
+    else:
+        lines = await stored_lines(ctx, invoice_id)
+    result, _ = totals(header, lines)
+    customer = None if data.customer is None else json.dumps(_customer(data.customer))
+    await ctx.db.execute(
+        "UPDATE invoicing_invoices SET discount_percent = $3, discount_amount = $4, "
+        "due_date = coalesce($5, due_date), notes = coalesce($6, notes), "
+        "terms = coalesce($7, terms), customer = coalesce($8::jsonb, customer) "
+        "WHERE tenant_id = $1 AND id = $2",
+        ctx.tenant_id,
+        invoice_id,
+        header.discount_percent,
+        header.discount_amount,
+        data.due_date,
+        None if data.notes is None else data.notes[:10000],
+        None if data.terms is None else data.terms[:10000],
+        customer,
+    )
+    if data.lines is not None:
+        await _write_lines(ctx, invoice_id, lines)
+    await _store_totals(ctx, invoice_id, result)
+    return await invoice(ctx, invoice_id)
+
+
+async def delete_draft(ctx: PluginContext, invoice_id: UUID) -> None:
+    """Delete a draft (it had no number, so no gap); a finalized invoice is a 409."""
+    row = await _row(ctx, invoice_id, lock=True)
+    if row["status"] != "draft":
+        raise conflict(f"invoice {row['number']} is finalized and is kept; issue a credit note")
+    await ctx.db.execute(
+        "DELETE FROM invoicing_invoices WHERE tenant_id = $1 AND id = $2", ctx.tenant_id, invoice_id
+    )
+
+
+async def next_number(ctx: PluginContext, series: str, year: int) -> tuple[int, str]:
+    """Take the next number of ``series`` in ``year``: ``(sequence, formatted number)``.
+
+    The counter row stays locked until the caller's transaction ends; a rollback gives
+    the number back. Call it last in a short transaction.
+    """
+    seq = await ctx.db.fetchval(
+        "UPDATE invoicing_number_series SET next_number = next_number + 1 "
+        "WHERE tenant_id = $1 AND series = $2 AND year = $3 RETURNING next_number - 1",
+        ctx.tenant_id,
+        series,
+        year,
+    )
+    if seq is None:
+        # The series' first number this year: create the counter; a concurrent first
+        # finalization may win the insert, then this one waits on its row lock.
+        seq = await ctx.db.fetchval(
+            "INSERT INTO invoicing_number_series (tenant_id, series, year, next_number) "
+            "VALUES ($1, $2, $3, 2) ON CONFLICT (tenant_id, series, year) "
+            "DO UPDATE SET next_number = invoicing_number_series.next_number + 1 "
+            "RETURNING next_number - 1",
+            ctx.tenant_id,
+            series,
+            year,
+        )
+    prefix = str(setting(ctx, SERIES[series], DEFAULT_PREFIX[series]))
+    return int(seq), f"{prefix}{year}-{int(seq):05d}"
+
+
+@cache
+def _finalize_tasks() -> list[tuple[int, str]]:
+    tasks = [task for part in load_parts() for task in getattr(part, "FINALIZE_TASKS", ())]
+    return sorted(tasks)
+
+
+async def _credited_so_far(ctx: PluginContext, invoice_id: UUID) -> Decimal:
+    value = await ctx.db.fetchval(
+        "SELECT coalesce(sum(payable_total), 0) FROM invoicing_invoices WHERE tenant_id = $1 "
+        "AND credited_invoice_id = $2 AND kind = 'credit_note' AND status = 'finalized'",
+        ctx.tenant_id,
+        invoice_id,
+    )
+    return Decimal(value)
+
+
+def _exchange(
+    data: FinalizeIn, currency: str, books: str, issue_date: date
+) -> tuple[Decimal, str, date]:
+    """The rate fixed at issue: ``(rate, source, date)``; 1 in the company currency."""
+    if currency == books:
+        return Decimal(1), "identity", issue_date
+    if data.exchange_rate is None or not data.exchange_rate.is_finite():
+        raise invalid(
+            "exchange_rate", f"required for an invoice in {currency} (the books are in {books})"
+        )
+    if data.exchange_rate <= 0:
+        raise invalid("exchange_rate", "must be greater than 0")
+    source = data.exchange_rate_source.strip()[:100] or "manual"
+    return data.exchange_rate, source, data.exchange_rate_date or issue_date
+
+
+async def _check_credit(ctx: PluginContext, credited: UUID, amount: Decimal) -> None:
+    """A credit note may not credit more than is left of its invoice."""
+    original = await _row(ctx, credited, lock=True)
+    left = original["payable_total"] - await _credited_so_far(ctx, credited)
+    if amount > left:
+        raise conflict(
+            f"the credit note ({amount}) exceeds what is left to credit on "
+            f"{original['number']} ({left})"
+        )
+
+
+async def finalize(ctx: PluginContext, invoice_id: UUID, data: FinalizeIn) -> dict[str, Any]:
+    """Give a draft the next number of its series and freeze it (see the module's description)."""
+    row = await _row(ctx, invoice_id, lock=True)
+    if row["status"] != "draft":
+        raise conflict(f"invoice {row['number']} is already finalized")
+    lines = await stored_lines(ctx, invoice_id)
+    result, counted = totals(_header(row), lines)
+    if not counted:
+        raise invalid("lines", "an invoice needs at least one line")
+    if result.payable < 0:
+        raise invalid("lines", "the amount due is negative; issue a credit note instead")
+    customer = row["customer"]
+    customer = json.loads(customer) if isinstance(customer, str) else customer
+    if not customer.get("name"):
+        raise invalid("customer.name", "an invoice names its customer")
+    issue_date = data.issue_date or datetime.now(UTC).date()
+    books = company_currency(ctx)
+    rate, source, rate_date = _exchange(data, row["currency"].strip(), books, issue_date)
+    if row["kind"] == "credit_note" and row["credited_invoice_id"] is not None:
+        await _check_credit(ctx, row["credited_invoice_id"], result.payable)
+    due = row["due_date"] or issue_date + timedelta(
+        days=int(setting(ctx, "payment_terms_days", 30))
+    )
+    if due < issue_date:
+        raise invalid("due_date", "is before the issue date")
+    # Everything above is checked: take the number last, so its lock lives milliseconds.
+    seq, number = await next_number(ctx, row["kind"], issue_date.year)
+    await ctx.db.execute(
+        "UPDATE invoicing_invoices SET status = 'finalized', series = $3, year = $4, seq = $5, "
+        "number = $6, issue_date = $7, due_date = $8, finalized_at = now(), "
+        "company_currency = $9, exchange_rate = $10, exchange_rate_source = $11, "
+        "exchange_rate_date = $12, net_total = $13, tax_total = $14, gross_total = $15, "
+        "payable_total = $16, totals = $17::jsonb, updated_at = now() "
+        "WHERE tenant_id = $1 AND id = $2",
+        ctx.tenant_id,
+        invoice_id,
+        row["kind"],
+        issue_date.year,
+        seq,
+        number,
+        issue_date,
+        due,
+        books,
+        rate,
+        source,
+        rate_date,
+        result.net_total,
+        result.vat_total + result.other_tax_total,
+        result.gross_total,
+        result.payable,
+        json.dumps(result.to_json()),
+    )
+    tasks = _finalize_tasks()
+    if tasks:
+        await ctx.db.execute(
+            "INSERT INTO invoicing_outbox (tenant_id, id, task, invoice_id, position) "
+            "SELECT $1, x.id, x.task, $2, x.position "
+            "FROM unnest($3::uuid[], $4::text[], $5::int[]) AS x (id, task, position)",
+            ctx.tenant_id,
+            invoice_id,
+            [uuid7() for _ in tasks],
+            [task for _, task in tasks],
+            [position for position, _ in tasks],
+        )
+    await _emit_finalized(ctx, row, number, lines, result)
+    return {
+        "id": str(invoice_id),
+        "kind": row["kind"],
+        "status": "finalized",
+        "number": number,
+        "seq": seq,
+        "issue_date": issue_date.isoformat(),
+        "due_date": due.isoformat(),
+        "payable_total": str(result.payable),
+    }
+
+
+async def _emit_finalized(
+    ctx: PluginContext, row: Any, number: str, lines: list[StoredLine], result: Totals
+) -> None:
+    """``invoicing.invoice_finalized`` / ``credit_note_finalized`` with the line refs."""
+    events = getattr(ctx, "events", None)
+    if events is None:
+        return
+    kind = row["kind"]
+    await events.emit(
+        f"invoicing.{kind}_finalized",
+        {
+            "id": str(row["id"]),
+            "number": number,
+            "kind": kind,
+            "currency": row["currency"].strip(),
+            "payable_total": str(result.payable),
+            "company_id": _plain(row["company_id"]),
+            "contact_id": _plain(row["contact_id"]),
+            "deal_id": _plain(row["deal_id"]),
+            "credited_invoice_id": _plain(row["credited_invoice_id"]),
+            "source": json.loads(row["source"])
+            if isinstance(row["source"], str)
+            else row["source"],
+            "lines": [
+                {"position": x.position, "ref": x.ref, "quantity": str(x.quantity)}
+                for x in lines
+                if x.kind == "item"
+            ],
+        },
+    )
+
+
+async def credit_note(ctx: PluginContext, invoice_id: UUID, data: CreditNoteIn) -> dict[str, Any]:
+    """A draft credit note of a finalized invoice's lines (all, or those named)."""
+    row = await _row(ctx, invoice_id)
+    if row["kind"] != "invoice" or row["status"] != "finalized":
+        raise conflict("only a finalized invoice can be credited")
+    lines = [x for x in await stored_lines(ctx, invoice_id) if x.kind == "item"]
+    if data.positions is not None:
+        wanted = set(data.positions)
+        unknown = wanted - {x.position for x in lines}
+        if unknown:
+            raise invalid("positions", f"the invoice has no item line {sorted(unknown)}")
+        lines = [x for x in lines if x.position in wanted]
+    quantities = data.quantities or {}
+    credited: list[StoredLine] = []
+    for position, line in enumerate(lines):
+        quantity = line.quantity
+        if str(line.position) in quantities:
+            quantity = quantities[str(line.position)]
+            if not quantity.is_finite() or not 0 < abs(quantity) <= abs(line.quantity):
+                raise invalid(
+                    f"quantities.{line.position}", f"between 0 and {line.quantity} (invoiced)"
+                )
+        credited.append(
+            StoredLine(
+                position=position,
+                kind="item",
+                product_id=line.product_id,
+                description=line.description,
+                quantity=quantity,
+                unit_code=line.unit_code,
+                unit_price=line.unit_price,
+                discount_percent=line.discount_percent,
+                taxes=line.taxes,
+                ref=line.ref,
+            )
+        )
+    if not credited:
+        raise invalid("positions", "a credit note needs at least one line")
+    customer = row["customer"]
+    note = await create_draft(
+        ctx,
+        InvoiceIn(
+            lines=[],
+            currency=row["currency"].strip(),
+            company_id=row["company_id"],
+            contact_id=row["contact_id"],
+            deal_id=row["deal_id"],
+            prices_include_tax=row["prices_include_tax"],
+            discount_percent=row["discount_percent"],
+            notes=data.notes or f"Credit note for invoice {row['number']}",
+        ),
+        kind="credit_note",
+        credited_invoice_id=invoice_id,
+        customer=json.loads(customer) if isinstance(customer, str) else customer,
+    )
+    note_id = UUID(note["id"])
+    # A fixed document discount is shared in proportion to what is credited.
+    if row["discount_amount"]:
+        header = _header(row)
+        full, _ = totals(header, lines)
+        share = Decimal(0)
+        if full.line_net_total:
+            part, _ = totals(Header(header.currency, header.prices_include_tax), credited)
+            share = (row["discount_amount"] * part.line_net_total / full.line_net_total).quantize(
+                Decimal("0.000001")
+            )
+        await ctx.db.execute(
+            "UPDATE invoicing_invoices SET discount_amount = $3 WHERE tenant_id = $1 AND id = $2",
+            ctx.tenant_id,
+            note_id,
+            max(share, Decimal(0)),
+        )
+    await _write_lines(ctx, note_id, credited)
+    result, _ = totals(_header(await _row(ctx, note_id)), credited)
+    await _store_totals(ctx, note_id, result)
+    return await invoice(ctx, note_id)
+
+
+async def timeline_entries(ctx: PluginContext, subject_type: str, subject_id: UUID) -> list[Any]:
+    """Finalized invoices and credit notes on their company's, contact's and deal's timelines."""
+    from orbit.plugins.api import TimelineEntry, escape  # noqa: PLC0415 - keeps imports light
+
+    column = {"company": "company_id", "contact": "contact_id", "deal": "deal_id"}.get(subject_type)
+    if column is None:
+        return []
+    rows = await ctx.db.fetch(
+        "SELECT id, kind, number, finalized_at, payable_total, currency FROM invoicing_invoices "
+        f"WHERE tenant_id = $1 AND {column} = $2 AND status = 'finalized' "
+        "ORDER BY finalized_at DESC LIMIT 25",
+        ctx.tenant_id,
+        subject_id,
+    )
+    entries = []
+    for r in rows:
+        what = "Credit note" if r["kind"] == "credit_note" else "Invoice"
+        link = ctx.url(f"/invoices/{r['id']}") if ctx.links is not None else "#"
+        entries.append(
+            TimelineEntry(
+                r["finalized_at"],
+                f"{what} {r['number']} issued",
+                f'<a href="{escape(link)}">{escape(r["number"])}</a> · '
+                f"{escape(str(r['payable_total']))} {escape(r['currency'].strip())}",
+            )
+        )
+    return entries
+
+
+class InvoiceController(Controller):
+    """``/invoices``: drafts, finalization, credit notes."""
+
+    path = "/invoices"
+
+    @get("/")
+    async def list_invoices(
+        self,
+        plugin: PluginContext,
+        kind: str | None = None,
+        status: str | None = None,
+        company_id: UUID | None = None,
+        contact_id: UUID | None = None,
+        deal_id: UUID | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Invoices and credit notes, newest change first."""
+        return await invoices(
+            plugin,
+            kind=kind,
+            status=status,
+            company_id=company_id,
+            contact_id=contact_id,
+            deal_id=deal_id,
+            limit=limit,
+        )
+
+    @post("/")
+    async def create_invoice(self, plugin: PluginContext, data: InvoiceIn) -> dict[str, Any]:
+        """A draft invoice (no number until it is finalized)."""
+        return await create_draft(plugin, data)
+
+    @get("/{invoice_id:uuid}")
+    async def get_invoice(self, plugin: PluginContext, invoice_id: UUID) -> dict[str, Any]:
+        """One invoice with its lines and totals."""
+        return await invoice(plugin, invoice_id)
+
+    @patch("/{invoice_id:uuid}")
+    async def change_invoice(
+        self, plugin: PluginContext, invoice_id: UUID, data: InvoicePatch
+    ) -> dict[str, Any]:
+        """Change a draft (409 once finalized)."""
+        return await update_draft(plugin, invoice_id, data)
+
+    @delete("/{invoice_id:uuid}", status_code=HTTP_204_NO_CONTENT)
+    async def delete_invoice(self, plugin: PluginContext, invoice_id: UUID) -> None:
+        """Delete a draft (409 once finalized)."""
+        await delete_draft(plugin, invoice_id)
+
+    @post("/{invoice_id:uuid}/finalize")
+    async def finalize_invoice(
+        self, plugin: PluginContext, invoice_id: UUID, data: FinalizeIn | None = None
+    ) -> dict[str, Any]:
+        """Number and freeze a draft."""
+        return await finalize(plugin, invoice_id, data or FinalizeIn())
+
+    @post("/{invoice_id:uuid}/credit-note")
+    async def credit_invoice(
+        self, plugin: PluginContext, invoice_id: UUID, data: CreditNoteIn | None = None
+    ) -> dict[str, Any]:
+        """A draft credit note of the invoice's lines."""
+        return await credit_note(plugin, invoice_id, data or CreditNoteIn())
+
+
+def api_routes() -> list[Any]:
+    """The invoices' API routes."""
+    return [InvoiceController]
