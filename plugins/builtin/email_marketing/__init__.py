@@ -70,6 +70,45 @@ MANIFEST = Manifest(
             minimum=1,
             maximum=5000,
         ),
+        Setting(
+            name="bounce_domain",
+            label="Bounce domain",
+            default="",
+            help="Domain of the per-message return path (b+…@this domain), whose MX reaches "
+            "Orbit's bounce receiver or the bounce mailbox (default: the sender's domain).",
+        ),
+        Setting(
+            name="soft_bounce_limit",
+            label="Soft bounces before suppression",
+            type="integer",
+            default=3,
+            minimum=1,
+            maximum=100,
+            help="Soft or policy bounces of different messages within the window below.",
+        ),
+        Setting(
+            name="soft_bounce_days",
+            label="Soft bounce window (days)",
+            type="integer",
+            default=14,
+            minimum=1,
+            maximum=365,
+        ),
+        Setting(
+            name="bounce_mailbox_url",
+            label="Bounce mailbox (IMAP)",
+            default="",
+            help="imaps://user@host/INBOX (or imap://): read every minute for bounces and "
+            "complaints, which are then deleted. Empty: no mailbox.",
+        ),
+        Setting(name="bounce_mailbox_password", label="Bounce mailbox password", type="secret"),
+        Setting(
+            name="webhook_secret",
+            label="Bounce webhook secret",
+            type="secret",
+            help="Signs the JSON bounce webhook (X-Orbit-Signature: sha256=HMAC of "
+            "'{timestamp}.{body}').",
+        ),
     ),
     tables=(
         "email_marketing_lists",
@@ -80,6 +119,10 @@ MANIFEST = Manifest(
         "email_marketing_messages",
         "email_marketing_events",
         "email_marketing_throttle",
+        "email_marketing_keys",
+        "email_marketing_bounces",
+        "email_marketing_suppressions",
+        "email_marketing_consents",
     ),
     migrations="orbit.plugins.builtin.email_marketing.piccolo_app",
     readme=README,
