@@ -18,12 +18,17 @@ from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from orbit.plugins.api import Response, Setting, get
+from orbit.plugins.api import (  # Litestar reads the handlers' hints at run time
+    PluginContext,
+    Response,
+    Setting,
+    get,
+)
 from orbit.plugins.builtin.invoicing.einvoice import (
     Address,
     AllowanceCharge,
@@ -46,9 +51,6 @@ from orbit.plugins.builtin.invoicing.money import (
 )
 from orbit.plugins.builtin.invoicing.money import Line as MoneyLine
 from orbit.plugins.builtin.invoicing.money import Totals as MoneyTotals
-
-if TYPE_CHECKING:
-    from orbit.plugins.api import PluginContext
 
 TABLES = ("invoicing_documents",)
 TEMPLATES = Path(__file__).parent / "templates"
