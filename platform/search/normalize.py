@@ -87,9 +87,18 @@ FUZZY_MIN_LENGTH = 4
 too few trigrams for a similarity to mean anything."""
 
 
+_IDENTIFIER = re.compile(r"[\d@]")
+
+
 def fuzzy_allowed(folded: str) -> bool:
-    """Whether the folded query is long enough for typo-tolerant (trigram) matching."""
-    return len(folded.replace(" ", "")) >= FUZZY_MIN_LENGTH
+    """Whether the folded query gets typo-tolerant (trigram) matching.
+
+    Names of four or more characters do. Identifiers (a digit or an ``@``: emails,
+    phone numbers, deal numbers) match as substrings only: a near miss is somebody
+    else, and looking for similar ones read far more of the index than the exact
+    match (1M contacts: 63 ms p95 for a rare email; 100,000: 6.5 ms against 1.0).
+    """
+    return len(folded.replace(" ", "")) >= FUZZY_MIN_LENGTH and not _IDENTIFIER.search(folded)
 
 
 def fulltext_query(query: str) -> str | None:

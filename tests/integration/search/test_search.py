@@ -93,6 +93,13 @@ async def test_search_tolerates_typos_in_queries_of_four_or_more_characters(
     assert "Juan dela Cruz" in _titles(await _search(people, "delacruz"), "contacts")
 
 
+async def test_identifiers_match_as_substrings_never_by_similarity(alice: Member) -> None:
+    await _contact(alice, "Jim", "Rossi", email="james.rossi.333333@example.com")
+    assert _titles(await _search(alice, "rossi.3333"), "contacts") == ["Jim Rossi"]
+    assert _titles(await _search(alice, "jmes.rossi.333333"), "contacts") == []  # a typo
+    assert _titles(await _search(alice, "Rosi"), "contacts") == ["Jim Rossi"]  # names: similar
+
+
 async def test_two_character_chinese_names_match_exactly_first_and_never_by_similarity(
     people: Member,
 ) -> None:

@@ -40,3 +40,6 @@ def test_short_queries_are_not_fuzzy() -> None:
     assert not fuzzy_allowed("王伟")
     assert not fuzzy_allowed("ana")
     assert fuzzy_allowed("dela")
+    assert not fuzzy_allowed("james.rossi.333333")  # identifiers: substrings only
+    assert not fuzzy_allowed("ana@example")
+    assert not fuzzy_allowed("+30 210 555")
