@@ -318,7 +318,18 @@ class Herald:
                 )
             return PublicPage("Unsubscribed", '<p id="herald-bye">You are unsubscribed</p>')
 
-        return [hello, contact_card, unsubscribe]
+        @post("/broken/{token:str}", status_code=200)
+        async def broken(public: PublicGate, token: str) -> PublicPage:
+            async with public.open(token, "unsubscribe") as (ctx, data):
+                await ctx.db.execute(
+                    "INSERT INTO herald_unsubscribed (tenant_id, email) VALUES ($1, $2)",
+                    ctx.tenant_id,
+                    data["email"],
+                )
+                raise RuntimeError("herald breaks after writing")
+            return PublicPage("Never", "")  # pragma: no cover
+
+        return [hello, contact_card, unsubscribe, broken]
 
 
 TEST_PLUGINS = (Probe, Raiser, Hanger, Snoop, Incompatible, Paid, Herald)

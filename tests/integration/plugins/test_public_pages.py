@@ -242,3 +242,19 @@ async def test_public_routes_are_rate_limited_per_client_address(
         runtime.settings = configured
         await first.aclose()
         await second.aclose()
+
+
+async def test_a_public_route_that_fails_writes_nothing_and_is_counted(
+    app: object, alice: Member, runtime: Runtime
+) -> None:
+    await _enable(alice)
+    links = await _links(alice, await _contact(alice, "Crash"), email="crash@example.com")
+    anonymous = make_client(app)
+    failed = await anonymous.post(_path(links["unsubscribe"]).replace("/unsubscribe/", "/broken/"))
+    assert failed.status_code == 500
+    assert "<nav" not in failed.text
+    home = await alice.client.get(f"/t/{alice.slug}/apps/herald/")
+    assert 'id="herald-home">Unsubscribed: 0<' in home.text
+    metrics = (await anonymous.get("/metrics")).text
+    assert 'hook_calls_total{hook="public_route",outcome="error",plugin="herald"}' in metrics
+    await anonymous.aclose()
