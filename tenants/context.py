@@ -31,6 +31,8 @@ class TenantContext:
     """The address the request came from (the audit log records it)."""
     api_rate_per_minute: int | None = None
     """API requests a minute this workspace may make (``None``: not limited)."""
+    plugin_id: str | None = None
+    """The plugin acting through its context's services (the audit log names it)."""
 
     def require(self, scope: Scope) -> None:
         """Raise 403 unless this principal holds ``scope``."""

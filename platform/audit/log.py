@@ -131,7 +131,7 @@ async def record(
         actor_type, actor_id = "api_key", ctx.api_key_id
     elif ctx.user_id is not None:
         actor_type, actor_id = "user", ctx.user_id
-    else:
+    else:  # a job, the CLI or a plugin (named in actor_display)
         actor_type, actor_id = "system", None
     entry_id = new_id()
     # The actor's name is copied into the entry: the log still says who it was after
@@ -148,7 +148,7 @@ async def record(
                                       || '>' ELSE u.email END FROM users u WHERE u.id = $10)
                     WHEN 'api_key' THEN (SELECT 'API key ' || k.name FROM api_keys k
                                          WHERE k.tenant_id = $1 AND k.id = $10)
-                    END, ''),
+                    END, $14, ''),
                 $11::inet, $12::jsonb, $13::jsonb)
         """,
         ctx.tenant_id,
@@ -164,6 +164,7 @@ async def record(
         _ip(ctx.client_ip),
         json.dumps(found, default=str),
         json.dumps(dict(details or {}), default=str),
+        f"plugin {ctx.plugin_id}" if ctx.plugin_id else None,
     )
     return entry_id
 
