@@ -30,6 +30,8 @@ from markupsafe import Markup, escape
 from orbit.platform.db.migrations import plugin_owned, sql
 from orbit.platform.version import ORBIT_VERSION
 from orbit.plugins.context import (
+    Answer,
+    Company,
     Contact,
     Deal,
     Event,
@@ -39,8 +41,10 @@ from orbit.plugins.context import (
     ScheduledJob,
     ScopeError,
     TimelineEntry,
+    User,
     Widget,
 )
+from orbit.plugins.hookspecs import hookspec
 from orbit.plugins.links import TokenError, TokenExpiredError
 from orbit.plugins.manifest import PLUGIN_SCOPES, UI_SLOTS, Manifest, Setting
 from orbit.plugins.pages import Page, PublicPage
@@ -52,11 +56,15 @@ ORBIT_PLUGIN_API_VERSION = "1.1.0"
 hookimpl = pluggy.HookimplMarker("orbit")
 """Marks a function as the implementation of the hook with the same name."""
 
+# ``hookspec`` marks the functions of a plugin's own hooks module (manifest ``hookspecs``).
+
 __all__ = [
     "ORBIT_PLUGIN_API_VERSION",
     "ORBIT_VERSION",
     "PLUGIN_SCOPES",
     "UI_SLOTS",
+    "Answer",
+    "Company",
     "Contact",
     "Deal",
     "Event",
@@ -76,11 +84,13 @@ __all__ = [
     "TimelineEntry",
     "TokenError",
     "TokenExpiredError",
+    "User",
     "Widget",
     "delete",
     "escape",
     "get",
     "hookimpl",
+    "hookspec",
     "patch",
     "plugin_owned",
     "post",

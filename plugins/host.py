@@ -375,6 +375,7 @@ class TenantPlugins:
         ctx = self._contexts.get(plugin_id)
         if ctx is None:
             installation = self.installations[plugin_id]
+            manifest = self.host.registry.manifest(plugin_id)
             ctx = self._contexts[plugin_id] = PluginContext(
                 plugin_id=plugin_id,
                 tenant_id=self.tenant_id,
@@ -383,6 +384,8 @@ class TenantPlugins:
                 scopes=installation.scopes,
                 core_db=self.host.db,
                 links=self.host.links,
+                emits=frozenset(manifest.emits) if manifest else frozenset(),
+                plugins=self,
             )
         return ctx
 
@@ -404,10 +407,13 @@ class TenantPlugins:
                 return await self.host.run(hook, ctx, impl.function, args)
         return True, None
 
-    async def call(self, hook: str, *, only: str | None = None, **kwargs: Any) -> list[CallResult]:
+    async def call(
+        self, hook: str, *, only: str | None = None, first: bool = False, **kwargs: Any
+    ) -> list[CallResult]:
         """Run ``hook`` on every enabled plugin (or ``only`` that one); their answers.
 
-        Plugins that fail or answer ``None`` are left out.
+        Plugins that fail or answer ``None`` are left out; with ``first``, the calls
+        stop at the first answer.
         """
         if not self.enabled:
             return []
@@ -422,4 +428,6 @@ class TenantPlugins:
             ok, value = await self.host.run(hook, ctx, impl.function, args)
             if ok and value is not None:
                 results.append(CallResult(plugin_id, value))
+                if first:
+                    break
         return results

@@ -16,6 +16,8 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from orbit.platform.events.outbox import EVENT_TYPES, MAX_EVENT_TYPE, PLUGIN_EVENT_TYPE
+
 PLUGIN_ID = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 """Plugin ids: lower-case, start with a letter, 2–40 characters (they name URLs and tables)."""
 
@@ -29,9 +31,32 @@ PLUGIN_SCOPES = frozenset(
         "deals:write",
         "activities:read",
         "activities:write",
+        "tasks:read",
+        "tasks:write",
+        "users:read",
+        "mail:send",
     }
 )
 """Scopes a plugin may ask for: the CRM data an admin grants it when enabling."""
+
+SCOPE_DESCRIPTIONS: dict[str, str] = {
+    "contacts:read": "Read contacts",
+    "contacts:write": "Change contacts and their tags",
+    "companies:read": "Read companies",
+    "companies:write": "Change companies",
+    "deals:read": "Read deals",
+    "deals:write": "Move deals between stages and mark them won",
+    "activities:read": "Read the timeline's activities",
+    "activities:write": "Log activities",
+    "tasks:read": "Read tasks",
+    "tasks:write": "Create tasks for members",
+    "users:read": "See the workspace's members: names, email addresses, roles, time zones",
+    "mail:send": "Send email from the workspace (counts against the plan's emails a month)",
+}
+"""What each scope lets a plugin do, as the consent page says it (English msgids)."""
+
+CORE_EVENT_NAMESPACES = frozenset({"contact", "company", "deal", "task", "activity", "plugin"})
+"""Event types in these namespaces are Orbit's own; plugin types are ``<plugin id>.<name>``."""
 
 UI_SLOTS = frozenset({"contact.sidebar", "deal.sidebar", "company.sidebar", "dashboard"})
 """Named places in Orbit's pages a plugin may fill (``orbit_ui_slot``)."""
@@ -88,7 +113,13 @@ class Manifest:
     slots: tuple[str, ...] = ()
     """UI slots the plugin fills."""
     events: tuple[str, ...] = ()
-    """Domain event types delivered to its ``orbit_event`` (``"*"``: all of them)."""
+    """Event types delivered to its ``orbit_event``: Orbit's domain events and other
+    plugins' declared ones (``"*"``: all of them)."""
+    emits: tuple[str, ...] = ()
+    """Event types the plugin emits with ``ctx.events.emit``: ``<plugin id>.<name>``."""
+    hookspecs: str | None = None
+    """Dotted path of a module of ``@hookspec`` functions named ``<plugin id>_…``: hooks
+    other plugins implement and this one calls with ``ctx.hooks``."""
     price_per_seat: Decimal | None = None
     """Monthly price per seat in USD; ``None`` is a free plugin."""
     readme: str = ""
@@ -260,6 +291,14 @@ def parse_manifest(raw: Manifest | dict[str, Any], *, source: str = "?") -> Mani
     if len(names) != len(set(names)):
         problems.append("settings: names must be unique")
     price = _price(raw.get("price_per_seat"), problems)
+    events = _strings(raw.get("events"), "events", problems)
+    problems += [f"events: {why}" for t in events if (why := _subscription_problem(t))]
+    emits = _strings(raw.get("emits"), "emits", problems)
+    hookspecs = raw.get("hookspecs") or None
+    if hookspecs is not None and (
+        not isinstance(hookspecs, str) or not re.fullmatch(r"[A-Za-z_][\w.]*", hookspecs)
+    ):
+        problems.append("hookspecs: must be the dotted path of a module")
     tables = _strings(raw.get("tables"), "tables", problems)
     if isinstance(plugin_id, str):
         prefix = f"{plugin_id}_"
@@ -267,6 +306,11 @@ def parse_manifest(raw: Manifest | dict[str, Any], *, source: str = "?") -> Mani
             f"tables: {t!r} must start with the plugin id ({prefix}…)"
             for t in tables
             if not t.startswith(prefix) or not re.fullmatch(r"[a-z0-9_]{1,63}", t)
+        ]
+        problems += [
+            f"emits: {t!r} must be {plugin_id}.<name> (lower-case letters, digits, '_')"
+            for t in emits
+            if not t.startswith(f"{plugin_id}.") or not _plugin_event_type(t)
         ]
     nav = _nav(raw.get("nav"), problems)
     if problems:
@@ -283,13 +327,34 @@ def parse_manifest(raw: Manifest | dict[str, Any], *, source: str = "?") -> Mani
         scopes=scopes,
         settings=settings,
         slots=slots,
-        events=_strings(raw.get("events"), "events", []),
+        events=events,
+        emits=emits,
+        hookspecs=hookspecs,
         price_per_seat=price,
         readme=str(raw.get("readme") or ""),
         screenshots=_strings(raw.get("screenshots"), "screenshots", []),
         migrations=raw.get("migrations") or None,
         tables=tables,
         nav=nav,
+    )
+
+
+def _plugin_event_type(event_type: str) -> bool:
+    return (
+        event_type not in EVENT_TYPES
+        and event_type.split(".", 1)[0] not in CORE_EVENT_NAMESPACES
+        and len(event_type) <= MAX_EVENT_TYPE
+        and PLUGIN_EVENT_TYPE.match(event_type) is not None
+    )
+
+
+def _subscription_problem(event_type: str) -> str | None:
+    """Why ``events`` cannot list ``event_type``: neither Orbit's nor a plugin's type."""
+    if event_type == "*" or event_type in EVENT_TYPES or _plugin_event_type(event_type):
+        return None
+    return (
+        f"unknown event type {event_type!r}: one of Orbit's "
+        f"({', '.join(sorted(EVENT_TYPES))}), a plugin's <plugin id>.<name> or '*'"
     )
 
 
@@ -302,6 +367,7 @@ def incompatibility(manifest: Manifest, orbit_version: str) -> str | None:
 
 __all__ = [
     "PLUGIN_SCOPES",
+    "SCOPE_DESCRIPTIONS",
     "UI_SLOTS",
     "Manifest",
     "ManifestError",

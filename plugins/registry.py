@@ -24,6 +24,7 @@ from orbit.plugins.manifest import Manifest, ManifestError, incompatibility, par
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from types import ModuleType
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,26 @@ class Listing:
     def loaded(self) -> bool:
         """Whether the plugin's hooks run."""
         return self.problem is None
+
+
+def declared_hookspecs(manifest: Manifest) -> ModuleType:
+    """The module of hooks a plugin declares, checked: each is ``<plugin id>_…``.
+
+    Raises ``ValueError`` (or ``ImportError``) naming what is wrong.
+    """
+    assert manifest.hookspecs is not None  # noqa: S101 - callers check
+    module = importlib.import_module(manifest.hookspecs)
+    marker = f"{hookspecs.hookspec.project_name}_spec"
+    names = [name for name, value in vars(module).items() if hasattr(value, marker)]
+    if not names:
+        raise ValueError(f"hookspecs: {manifest.hookspecs} declares no @hookspec function")
+    prefix = f"{manifest.id}_"
+    wrong = sorted(name for name in names if not name.startswith(prefix))
+    if wrong:
+        raise ValueError(
+            f"hookspecs: {', '.join(wrong)} must be named {prefix}… (the plugin's own hooks)"
+        )
+    return module
 
 
 class PluginRegistry:
@@ -89,9 +110,11 @@ class PluginRegistry:
             return checked
         plugin, manifest = checked
         try:
+            if manifest.hookspecs:
+                self.pm.add_hookspecs(declared_hookspecs(manifest))
             self.pm.register(plugin, name=manifest.id)
-            self.pm.check_pending()
-        except (pluggy.PluginValidationError, ValueError) as exc:
+            self._check_pending()
+        except (pluggy.PluginValidationError, ValueError, ImportError) as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
             return self._refuse(manifest.id, source, manifest, f"bad hook: {exc}")
@@ -100,6 +123,22 @@ class PluginRegistry:
         self._subsets.clear()
         log.info("plugin %s %s loaded from %s", manifest.id, manifest.version, source)
         return listing
+
+    def _check_pending(self) -> None:
+        """Every implementation has a specification, except of plugins' own hooks.
+
+        An implementation of ``<other plugin>_…`` waits for that plugin's hookspecs
+        (pluggy checks it against them when they are added); Orbit's ``orbit_…`` hooks
+        must all exist.
+        """
+        for name, caller in vars(self.pm.hook).items():
+            if name.startswith("_") or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if name.startswith(("orbit_", f"{impl.plugin_name}_")):
+                    raise pluggy.PluginValidationError(
+                        impl.plugin, f"unknown hook {name!r} in plugin {impl.plugin_name}"
+                    )
 
     def _checked(self, source: str, obtain: Callable[[], Any]) -> tuple[object, Manifest] | Listing:
         """The plugin and its manifest, or the listing of why it cannot load."""

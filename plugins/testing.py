@@ -177,6 +177,7 @@ class PluginHarness:
             scopes=frozenset(manifest.scopes) if self.scopes is None else self.scopes,
             core_db=self.db,
             links=self.links,
+            emits=frozenset(manifest.emits),
         )
 
     @asynccontextmanager

@@ -7,6 +7,7 @@ A crash between the commit and the delivery loses nothing: the event row commits
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +44,33 @@ EVENT_TYPES = frozenset(
 )
 """Every event type Orbit emits; webhook filters choose among these."""
 
+PLUGIN_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}(\.[a-z][a-z0-9_]{0,39}){1,2}$")
+"""A plugin's own event type: ``<plugin id>.<name>`` (the name may have one more part)."""
+MAX_EVENT_TYPE = 64
 
-async def emit(db: Database, tenant_id: UUID, event_type: str, data: dict[str, Any]) -> UUID:
-    """Record ``event_type`` with ``data`` (JSON-serialisable) in the current transaction."""
-    if event_type not in EVENT_TYPES:
+
+async def emit(
+    db: Database,
+    tenant_id: UUID,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    declared_by_plugin: bool = False,
+) -> UUID:
+    """Record ``event_type`` with ``data`` (JSON-serialisable) in the current transaction.
+
+    ``declared_by_plugin``: the type is one a plugin declares (its manifest's ``emits``,
+    checked by the plugin's context) rather than one of :data:`EVENT_TYPES`.
+    """
+    if declared_by_plugin:
+        known = (
+            event_type not in EVENT_TYPES
+            and len(event_type) <= MAX_EVENT_TYPE
+            and PLUGIN_EVENT_TYPE.match(event_type) is not None
+        )
+    else:
+        known = event_type in EVENT_TYPES
+    if not known:
         raise ValueError(f"unknown event type {event_type!r}")
     event_id = new_id()
     await db.execute(

@@ -35,6 +35,7 @@ from orbit.plugins.api import (
     post,
 )
 from orbit.plugins.registry import PluginRegistry
+from tests.plugin_fixtures.services import SERVICE_PLUGINS
 
 CALLS: dict[str, list[tuple[str, Any]]] = defaultdict(list)
 """Tenant slug → (hook, detail) calls the plugins saw, for assertions."""
@@ -332,7 +333,7 @@ class Herald:
         return [hello, contact_card, unsubscribe, broken]
 
 
-TEST_PLUGINS = (Probe, Raiser, Hanger, Snoop, Incompatible, Paid, Herald)
+TEST_PLUGINS = (Probe, Raiser, Hanger, Snoop, Incompatible, Paid, Herald, *SERVICE_PLUGINS)
 APPS = ("tests.plugin_fixtures.piccolo_app",)
 
 
