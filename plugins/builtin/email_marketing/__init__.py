@@ -9,7 +9,20 @@ complaints, consent and the suppression list are its deliverability half
 
 from __future__ import annotations
 
-from orbit.plugins.api import Manifest, Setting
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from orbit.plugins.api import (
+    Event,
+    Manifest,
+    PluginContext,
+    ScheduledJob,
+    Setting,
+    TimelineEntry,
+    hookimpl,
+)
+from orbit.plugins.builtin.email_marketing import api, audiences, sending, timeline
 
 __version__ = "0.1.0"
 
@@ -127,3 +140,54 @@ MANIFEST = Manifest(
     migrations="orbit.plugins.builtin.email_marketing.piccolo_app",
     readme=README,
 )
+
+
+# --- hooks ----------------------------------------------------------------------------
+# Each hook is defined once here; the modules below do the work.
+
+
+@hookimpl
+def orbit_api_routes() -> list[Any]:
+    """The REST API: lists, segments, templates, campaigns."""
+    return api.routes()
+
+
+async def _send_job(ctx: PluginContext) -> None:
+    await sending.send_due(ctx)
+
+
+@hookimpl
+def orbit_scheduled_jobs() -> list[ScheduledJob]:
+    """The send job: starts due campaigns and sends their queue at the workspace's pace."""
+    return [ScheduledJob(name="send", every=timedelta(seconds=1), run=_send_job)]
+
+
+@hookimpl
+async def orbit_event(ctx: PluginContext, event: Event) -> None:
+    """Deleted and merged-away contacts leave every list (idempotent: deleting twice is fine)."""
+    if event.type == "contact.deleted":
+        await audiences.forget_contacts(ctx, [UUID(str(event.data["id"]))])
+    elif event.type == "contact.merged":
+        await audiences.forget_contacts(ctx, [UUID(str(i)) for i in event.data["merged_ids"]])
+
+
+@hookimpl
+async def orbit_timeline_entries(
+    ctx: PluginContext, subject_type: str, subject_id: UUID
+) -> list[TimelineEntry] | None:
+    """A contact's campaign emails and what they did with them."""
+    if subject_type != "contact":
+        return None
+    return await timeline.entries(ctx, subject_id)
+
+
+@hookimpl
+async def orbit_contact_export(ctx: PluginContext, contact_id: UUID) -> dict[str, Any] | None:
+    """The contact's list memberships, messages and events."""
+    return await timeline.export(ctx, contact_id)
+
+
+@hookimpl
+async def orbit_contact_erase(ctx: PluginContext, contact_id: UUID) -> None:
+    """Forget the contact: memberships, messages (address and values) and events."""
+    await timeline.erase(ctx, contact_id)
