@@ -22,7 +22,13 @@ from orbit.plugins.api import (
     TimelineEntry,
     hookimpl,
 )
-from orbit.plugins.builtin.email_marketing import api, audiences, sending, timeline
+from orbit.plugins.builtin.email_marketing import (
+    api,
+    audiences,
+    public_routes,
+    sending,
+    timeline,
+)
 
 __version__ = "0.1.0"
 
@@ -150,6 +156,12 @@ MANIFEST = Manifest(
 def orbit_api_routes() -> list[Any]:
     """The REST API: lists, segments, templates, campaigns."""
     return api.routes()
+
+
+@hookimpl
+def orbit_public_routes() -> list[Any]:
+    """Open pixel, click redirects, unsubscribe and the preference centre."""
+    return public_routes.routes()
 
 
 async def _send_job(ctx: PluginContext) -> None:

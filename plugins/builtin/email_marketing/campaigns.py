@@ -30,8 +30,6 @@ COUNTERS = (
     "sent",
     "deferred",
     "failed",
-    "bounced",
-    "complained",
     "opened_human",
     "opened_machine",
     "clicked_human",
@@ -40,7 +38,13 @@ COUNTERS = (
 )
 QUEUED = (
     "(SELECT count(*) FROM email_marketing_messages m WHERE m.tenant_id = c.tenant_id "
-    "AND m.campaign_id = c.id AND m.status IN ('queued', 'deferred')) AS queued"
+    "AND m.campaign_id = c.id AND m.status IN ('queued', 'deferred')) AS queued, "
+    # Bounces and complaints are counted from their events, whoever recorded them.
+    "(SELECT count(DISTINCT e.message_id) FROM email_marketing_events e "
+    "WHERE e.tenant_id = c.tenant_id AND e.campaign_id = c.id AND e.kind = 'bounce') AS bounced, "
+    "(SELECT count(DISTINCT e.message_id) FROM email_marketing_events e "
+    "WHERE e.tenant_id = c.tenant_id AND e.campaign_id = c.id AND e.kind = 'complaint') "
+    "AS complained"
 )
 COLUMNS = (
     "id, name, template_id, audience_kind, audience_id, from_name, from_email, reply_to, "
@@ -282,7 +286,7 @@ def report(campaign: dict[str, Any]) -> dict[str, Any]:
         "paused_reason": campaign["paused_reason"],
         "started_at": campaign["started_at"],
         "finished_at": campaign["finished_at"],
-        **{name: campaign[name] for name in COUNTERS},
+        **{name: campaign[name] for name in (*COUNTERS, "bounced", "complained")},
         "open_rate": rate(campaign["opened_human"]),
         "click_rate": rate(campaign["clicked_human"]),
         "queued": campaign["queued"],

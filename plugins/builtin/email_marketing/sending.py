@@ -58,11 +58,7 @@ async def suppressed(ctx: PluginContext, emails: list[str]) -> set[str]:
     if not emails:
         return set()
     found: set[str] = set()
-    try:
-        module = importlib.import_module(f"{__package__}.suppression")
-    except ModuleNotFoundError:
-        module = None
-    check = getattr(module, "suppressed", None)
+    check = deliverability("suppression", "suppressed")
     if check is not None:
         found |= {e.lower() for e in await check(ctx, emails)}
     rows = await ctx.db.fetch(
@@ -275,8 +271,7 @@ class TrackedLinks:
         self._base = base
 
     def _token(self, purpose: str, **more: Any) -> str:
-        token: str = self._ctx.sign({"m": self._id, **more}, purpose)  # type: ignore[attr-defined]
-        return token
+        return self._ctx.sign({"m": self._id, **more}, purpose)
 
     def link(self, index: int) -> str:
         """The click-tracking redirect of link ``index``."""
@@ -291,15 +286,9 @@ class TrackedLinks:
         return f"{self._base}/u/{self._token('unsubscribe')}"
 
 
-def tracking_available(ctx: PluginContext) -> bool:
-    """Whether this Orbit signs tokens and serves public routes (plugin API 1.1)."""
-    return hasattr(ctx, "sign") and hasattr(ctx, "url")
-
-
 def public_base(ctx: PluginContext) -> str:
     """Where the plugin's public routes live (``…/p/email_marketing``)."""
-    base: str = ctx.url("", public=True)  # type: ignore[attr-defined]
-    return base.rstrip("/")
+    return ctx.url("", public=True).rstrip("/")
 
 
 @dataclass
@@ -354,36 +343,60 @@ def build_message(
     date: str,
     links: templates.Links | None = None,
     subject_prefix: str = "",
+    ref: str | None = None,
 ) -> bytes:
     """One campaign email as bytes: personalised, tracked, with one-click unsubscribe."""
-    if links is None and tracking_available(ctx):
+    if links is None:
         links = TrackedLinks(ctx, message_id, public_base(ctx))
-    elif links is None:
-        links = templates.PlainLinks(parts.template.links)
     rendered = templates.render(parts.template, {"contact": values}, links)
     message = EmailMessage(policy=SMTP)
     message["From"] = parts.sender
     message["To"] = recipient
     message["Subject"] = subject_prefix + rendered.subject
     message["Date"] = date
-    message["Message-ID"] = f"<{message_id}@{parts.sender.domain}>"
+    message["Message-ID"] = f"<{ref or message_id}@{parts.sender.domain}>"
+    if ref:
+        message["X-Orbit-Ref"] = ref
     if parts.reply_to:
         message["Reply-To"] = parts.reply_to
     unsubscribe = links.unsubscribe()
-    if unsubscribe.startswith("https://") or unsubscribe.startswith("http://"):
-        token = unsubscribe.rsplit("/", 1)[-1]
-        message["List-Unsubscribe"] = (
-            f"<{unsubscribe}>, <mailto:{parts.unsubscribe_mailto}?subject=unsubscribe%20{token}>"
-        )
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    else:  # an Orbit without public routes: the mailbox only (RFC 2369)
-        message["List-Unsubscribe"] = f"<mailto:{parts.unsubscribe_mailto}?subject=unsubscribe>"
+    token = unsubscribe.rsplit("/", 1)[-1]
+    # RFC 2369 (a page and a mailbox) and RFC 8058 (one POST, no confirmation).
+    message["List-Unsubscribe"] = (
+        f"<{unsubscribe}>, <mailto:{parts.unsubscribe_mailto}?subject=unsubscribe%20{token}>"
+    )
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Precedence"] = "bulk"
     message["Feedback-ID"] = parts.feedback_id
     message["X-Orbit-Message"] = str(message_id)
     message.set_content(rendered.text, cte="quoted-printable")
     message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
     return message.as_bytes()
+
+
+class ReturnPaths:
+    """Per-message return paths (VERP) from bounce handling, when it is installed.
+
+    ``b+{ref}@{bounce domain}``, the ref an HMAC of the message id under the
+    workspace's key, so every bounce maps to one message; without bounce handling,
+    the sender's own address.
+    """
+
+    def __init__(self, ctx: PluginContext) -> None:
+        self._ctx = ctx
+        self._key: bytes | None = None
+        self._sign = deliverability("bounces", "sign_ref")
+        self._workspace_key = deliverability("bounces", "workspace_key")
+        self._domain = deliverability("bounces", "bounce_domain")
+
+    async def of(self, message_id: UUID, parts: CampaignParts) -> tuple[str, str | None]:
+        """(the envelope sender, the message's ref or ``None``)."""
+        if self._sign is None or self._workspace_key is None or self._domain is None:
+            return parts.sender.addr_spec, None
+        if self._key is None:
+            self._key = await self._workspace_key(self._ctx)
+        ref: str = self._sign(self._key, self._ctx.tenant_id, message_id)
+        return f"b+{ref}@{self._domain(self._ctx)}", ref
 
 
 # --- the send job ---------------------------------------------------------------------
@@ -421,36 +434,6 @@ async def _claim(ctx: PluginContext, limit: int, skip: Iterable[UUID]) -> list[A
     )
 
 
-def _envelope_sender(parts: CampaignParts) -> str:
-    return parts.sender.addr_spec
-
-
-async def _spike(ctx: PluginContext, tally: Tally, campaign_id: UUID) -> str | None:
-    """Whether this run's bounces, with the campaign's counts before it, make a spike."""
-    row = await ctx.db.fetchrow(
-        "SELECT sent, bounced, complained FROM email_marketing_campaigns "
-        "WHERE tenant_id = $1 AND id = $2",
-        ctx.tenant_id,
-        campaign_id,
-    )
-    if row is None:
-        return None
-    counts = tally.counts.get(campaign_id, {})
-    sent = row["sent"] + counts.get("sent", 0)
-    bounced = row["bounced"] + counts.get("bounced", 0)
-    attempted = sent + bounced
-    if attempted < tracking.MIN_SAMPLE or attempted > tracking.FIRST + tracking.MIN_SAMPLE:
-        return None
-    if bounced / attempted > tracking.MAX_BOUNCE_RATE:
-        return (
-            f"paused automatically: {bounced} bounces in the first {attempted} messages "
-            f"({100 * bounced / attempted:.1f}% > {100 * tracking.MAX_BOUNCE_RATE:g}%)"
-        )
-    if row["complained"] / attempted > tracking.MAX_COMPLAINT_RATE:
-        return f"paused automatically: {row['complained']} complaints in the first {attempted}"
-    return None
-
-
 async def _render_batch(
     ctx: PluginContext,
     claimed: list[Any],
@@ -460,6 +443,7 @@ async def _render_batch(
     """Suppression check and rendering: the messages to send and their rows."""
     blocked = await suppressed(ctx, [row["email"] for row in claimed])
     date = formatdate(usegmt=True)
+    refs = ReturnPaths(ctx)
     outgoing: list[transport.OutgoingMessage] = []
     rows: list[Any] = []
     suppressed_ids: list[UUID] = []
@@ -473,10 +457,9 @@ async def _render_batch(
             parts = parts_of[row["campaign_id"]] = await campaign_parts(ctx, row["campaign_id"])
         values = row["merge_values"]
         values = json.loads(values) if isinstance(values, str) else dict(values)
-        data = build_message(ctx, parts, row["id"], row["email"], values, date)
-        outgoing.append(
-            transport.OutgoingMessage(row["id"], _envelope_sender(parts), row["email"], data)
-        )
+        sender, ref = await refs.of(row["id"], parts)
+        data = build_message(ctx, parts, row["id"], row["email"], values, date, ref=ref)
+        outgoing.append(transport.OutgoingMessage(row["id"], sender, row["email"], data))
         rows.append(row)
     if suppressed_ids:
         await ctx.db.execute(
@@ -499,14 +482,13 @@ async def _send_batch(
     results = await transport.send(ctx, outgoing)
     sent_ids: list[UUID] = []
     deferred: list[tuple[UUID, int, str, str]] = []
-    bounced: list[tuple[Any, str]] = []
+    bounced: list[tuple[Any, transport.Delivery]] = []
     for row, result in zip(rows, results, strict=True):
         if result.ok:
             sent_ids.append(row["id"])
             tally.add(row["campaign_id"], "sent")
         elif result.permanent:
-            bounced.append((row, f"{result.code} {result.detail}".strip()))
-            tally.add(row["campaign_id"], "bounced")
+            bounced.append((row, result))
         else:
             wait = next_attempt(row["attempts"] + 1)
             status = "failed" if wait is None else "deferred"
@@ -541,8 +523,23 @@ async def _send_batch(
     return len(sent_ids)
 
 
-async def _record_smtp_bounces(ctx: PluginContext, bounced: list[tuple[Any, str]]) -> None:
-    """5xx at SMTP time: the message bounced (counted by the run's tally), an event each."""
+def deliverability(module: str, name: str) -> Any:
+    """A function of the plugin's deliverability half (``bounces``, ``suppression``), if any."""
+    try:
+        found = importlib.import_module(f"{__package__}.{module}")
+    except ModuleNotFoundError:
+        return None
+    return getattr(found, name, None)
+
+
+async def _record_smtp_bounces(
+    ctx: PluginContext, bounced: list[tuple[Any, transport.Delivery]]
+) -> None:
+    """5xx at SMTP time: the message bounced and is never retried; an event each.
+
+    Bounce handling (when installed) records it and suppresses the address as its
+    classification says (a hard bounce at once, soft ones after several).
+    """
     await ctx.db.execute(
         """
         UPDATE email_marketing_messages m SET status = 'bounced', attempts = m.attempts + 1,
@@ -552,36 +549,29 @@ async def _record_smtp_bounces(ctx: PluginContext, bounced: list[tuple[Any, str]
         """,
         ctx.tenant_id,
         [row["id"] for row, _ in bounced],
-        [error for _, error in bounced],
+        [f"{result.code} {result.detail}" for _, result in bounced],
     )
-    await ctx.db.execute(
-        """
-        INSERT INTO email_marketing_events
-            (tenant_id, id, message_id, campaign_id, contact_id, kind, reason)
-        SELECT $1, b.id, m.id, m.campaign_id, m.contact_id, 'bounce', left(b.error, 500)
-        FROM unnest($2::uuid[], $3::uuid[], $4::text[]) AS b (id, message_id, error)
-        JOIN email_marketing_messages m ON m.tenant_id = $1 AND m.id = b.message_id
-        """,
-        ctx.tenant_id,
-        [uuid7() for _ in bounced],
-        [row["id"] for row, _ in bounced],
-        [f"at SMTP time: {error}" for _, error in bounced],
-    )
+    record = deliverability("bounces", "record_smtp_failure")
+    for row, result in bounced:
+        if record is not None:
+            await record(ctx, row["id"], result.code, result.detail, row["email"])
+        else:
+            await tracking.record_bounce(
+                ctx, row["id"], reason=f"at SMTP time: {result.code} {result.detail}"
+            )
 
 
 async def _write_tally(ctx: PluginContext, tally: Tally) -> None:
     for campaign_id, counts in tally.counts.items():
         await ctx.db.execute(
             """
-            UPDATE email_marketing_campaigns SET sent = sent + $3, bounced = bounced + $4,
-                deferred = deferred + $5, failed = failed + $6, suppressed = suppressed + $7,
-                updated_at = now()
+            UPDATE email_marketing_campaigns SET sent = sent + $3, deferred = deferred + $4,
+                failed = failed + $5, suppressed = suppressed + $6, updated_at = now()
             WHERE tenant_id = $1 AND id = $2
             """,
             ctx.tenant_id,
             campaign_id,
             counts.get("sent", 0),
-            counts.get("bounced", 0),
             counts.get("deferred", 0),
             counts.get("failed", 0),
             counts.get("suppressed", 0),
@@ -664,7 +654,8 @@ async def send_due(ctx: PluginContext, seconds: float = RUN_SECONDS) -> int:
         throttle.tenant.tokens -= len(batch)
         sent += await _send_batch(ctx, batch, parts_of, tally)
         for campaign_id in {row["campaign_id"] for row in batch} - set(tally.paused):
-            if reason := await _spike(ctx, tally, campaign_id):
+            sent_here = tally.counts.get(campaign_id, {}).get("sent", 0)
+            if reason := await tracking.spike(ctx, campaign_id, sent_here):
                 tally.paused[campaign_id] = reason
     await _write_tally(ctx, tally)
     await finish_campaigns(ctx)

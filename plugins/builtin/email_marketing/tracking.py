@@ -311,10 +311,11 @@ async def record_bounce(
     reason: str = "",
     at: datetime | None = None,
 ) -> bool:
-    """A bounce (or a complaint) of a message, counted once per message; whether it was new.
+    """A bounce (or a complaint) of a message, once per message; whether it was new.
 
-    Called for 5xx answers at SMTP time by the send job, and for DSNs, ARF reports and
-    provider webhooks mapped to a message. A spike pauses the campaign.
+    Campaign counters count bounce and complaint events per message, whoever wrote
+    them (this, the send job at SMTP time, or bounce processing); a spike pauses the
+    campaign.
     """
     at = at or datetime.now(UTC)
     message = await _message(ctx, message_id)
@@ -331,9 +332,7 @@ async def record_bounce(
     if seen:
         return False
     await _insert(ctx, message, kind, Verdict(machine=False), at=at, reason=reason[:500])
-    if complaint:
-        await _bump(ctx, message["campaign_id"], "complained")
-    else:
+    if not complaint:
         await ctx.db.execute(
             "UPDATE email_marketing_messages SET status = 'bounced', error = $3 "
             "WHERE tenant_id = $1 AND id = $2",
@@ -341,42 +340,64 @@ async def record_bounce(
             message_id,
             reason[:500] or None,
         )
-        await _bump(ctx, message["campaign_id"], "bounced")
     await pause_on_spike(ctx, message["campaign_id"])
     return True
 
 
-async def pause_on_spike(ctx: PluginContext, campaign_id: UUID) -> str | None:
-    """Pause a sending campaign whose bounces or complaints spike in its first thousand."""
+async def spike(ctx: PluginContext, campaign_id: UUID, sent_meanwhile: int = 0) -> str | None:
+    """Why the campaign must pause (bounces or complaints spiking early), or ``None``.
+
+    Judged once ``MIN_SAMPLE`` messages were tried and up to the first thousand:
+    bounces over 5 % or complaints over 0.1 % of them.
+    """
     row = await ctx.db.fetchrow(
-        "SELECT status, sent, bounced, complained FROM email_marketing_campaigns "
-        "WHERE tenant_id = $1 AND id = $2",
+        """
+        SELECT c.sent + $3 AS sent,
+               (SELECT count(*) FROM email_marketing_messages m WHERE m.tenant_id = c.tenant_id
+                AND m.campaign_id = c.id AND m.status = 'bounced' AND m.sent_at IS NULL)
+                   AS refused,
+               (SELECT count(DISTINCT e.message_id) FROM email_marketing_events e
+                WHERE e.tenant_id = c.tenant_id AND e.campaign_id = c.id AND e.kind = 'bounce')
+                   AS bounced,
+               (SELECT count(DISTINCT e.message_id) FROM email_marketing_events e
+                WHERE e.tenant_id = c.tenant_id AND e.campaign_id = c.id
+                  AND e.kind = 'complaint') AS complained
+        FROM email_marketing_campaigns c WHERE c.tenant_id = $1 AND c.id = $2
+        """,
         ctx.tenant_id,
         campaign_id,
+        sent_meanwhile,
     )
-    if row is None or row["status"] != "sending":
+    if row is None:
         return None
-    attempted = row["sent"] + row["bounced"]
+    attempted = row["sent"] + row["refused"]
     if attempted < MIN_SAMPLE or attempted > FIRST + MIN_SAMPLE:
         return None
-    reason = None
     if row["bounced"] / attempted > MAX_BOUNCE_RATE:
-        reason = (
+        return (
             f"paused automatically: {row['bounced']} bounces in the first {attempted} "
             f"messages ({100 * row['bounced'] / attempted:.1f}% > {100 * MAX_BOUNCE_RATE:g}%)"
         )
-    elif row["complained"] / attempted > MAX_COMPLAINT_RATE:
-        reason = (
+    if row["complained"] / attempted > MAX_COMPLAINT_RATE:
+        return (
             f"paused automatically: {row['complained']} complaints in the first {attempted} "
             f"messages (> {100 * MAX_COMPLAINT_RATE:g}%)"
         )
-    if reason:
-        await ctx.db.execute(
-            "UPDATE email_marketing_campaigns SET status = 'paused', paused_reason = $3, "
-            "updated_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'sending'",
-            ctx.tenant_id,
-            campaign_id,
-            reason,
-        )
+    return None
+
+
+async def pause_on_spike(ctx: PluginContext, campaign_id: UUID) -> str | None:
+    """Pause a sending campaign whose bounces or complaints spike in its first thousand."""
+    reason = await spike(ctx, campaign_id)
+    if reason is None:
+        return None
+    status = await ctx.db.execute(
+        "UPDATE email_marketing_campaigns SET status = 'paused', paused_reason = $3, "
+        "updated_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'sending'",
+        ctx.tenant_id,
+        campaign_id,
+        reason,
+    )
+    if status != "UPDATE 0":
         ctx.log.warning("campaign %s %s", campaign_id, reason)
     return reason

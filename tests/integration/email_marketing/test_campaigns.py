@@ -32,7 +32,8 @@ async def test_a_list_campaign_reaches_the_sink_personalised_with_one_click_unsu
     assert to_ada.get_content_type() == "multipart/alternative"
     text = to_ada.get_body(preferencelist=("plain",))
     html = to_ada.get_body(preferencelist=("html",))
-    assert text is not None and html is not None
+    assert text is not None
+    assert html is not None
     assert "Hello Ada" in text.get_content()
     assert "See the offer" in text.get_content()
     body = html.get_content()
