@@ -144,6 +144,7 @@ MANIFEST = Manifest(
         "email_marketing_consents",
     ),
     migrations="orbit.plugins.builtin.email_marketing.piccolo_app",
+    hookspecs="orbit.plugins.builtin.email_marketing.hookspecs",
     readme=README,
 )
 

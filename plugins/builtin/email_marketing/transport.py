@@ -205,10 +205,7 @@ async def send_smtp(server: SmtpServer, messages: list[OutgoingMessage]) -> list
 
 async def send(ctx: PluginContext, messages: list[OutgoingMessage]) -> list[Delivery]:
     """Send through the first plugin transport that answers, else over SMTP."""
-    hooks = getattr(ctx, "hooks", None)
-    if hooks is not None:
-        answer = await hooks.first("email_marketing_transport", messages=messages)
-        value = getattr(answer, "value", answer)
-        if isinstance(value, list) and len(value) == len(messages):
-            return value
+    answer = await ctx.hooks.first("email_marketing_transport", messages=messages)
+    if isinstance(answer, list) and len(answer) == len(messages):
+        return answer
     return await send_smtp(SmtpServer.from_settings(ctx.settings), messages)
