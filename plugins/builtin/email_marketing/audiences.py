@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from uuid_utils.compat import uuid7
@@ -39,11 +39,6 @@ BEHAVIOUR_EVENTS = {
     "not_clicked": "click",
 }
 MAX_BEHAVIOUR = 10
-
-
-def _contacts(ctx: PluginContext) -> Any:
-    """Orbit's contact service; ``query`` and ``count`` arrived with plugin API 1.1."""
-    return cast("Any", ctx.contacts)
 
 
 def _name(raw: Any, problems: Problems) -> str:
@@ -231,7 +226,7 @@ async def _check_segment(ctx: PluginContext, body: dict[str, Any]) -> tuple[str,
     behaviour = check_behaviour(body.get("behaviour"), problems)
     problems.raise_any()
     # Orbit checks the contact filters (a 400 naming filters[i]… when malformed).
-    await _contacts(ctx).count(filters)
+    await ctx.contacts.count(filters)
     return name, filters, _behaviour_json(behaviour)
 
 
@@ -346,7 +341,7 @@ async def segment_contacts(ctx: PluginContext, segment: dict[str, Any]) -> Async
     admitted, excluded = await _behaviour_sets(ctx, _conditions(segment))
     after: UUID | None = None
     while True:
-        page = await _contacts(ctx).query(segment["filters"] or None, after=after, limit=PAGE)
+        page = await ctx.contacts.query(segment["filters"] or None, after=after, limit=PAGE)
         for contact in page:
             if contact.id in excluded or (admitted is not None and contact.id not in admitted):
                 continue
@@ -360,7 +355,7 @@ async def count_segment(ctx: PluginContext, segment: dict[str, Any]) -> int:
     """How many contacts the segment holds now."""
     conditions = _conditions(segment)
     if not conditions:
-        count: int = await _contacts(ctx).count(segment["filters"] or None)
+        count: int = await ctx.contacts.count(segment["filters"] or None)
         return count
     return sum([1 async for _ in segment_contacts(ctx, segment)])
 
