@@ -19,6 +19,9 @@ PUBLIC_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
     "X-Robots-Tag": "noindex",
+    # A customer accepting a quote must not be clicking inside another site's frame.
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
 }
 
 
@@ -65,7 +68,7 @@ class PublicPage(Template):
     """A standalone page for a public route: Orbit's styles, no navigation, no user data.
 
     Sent with ``Referrer-Policy: no-referrer``, ``Cache-Control: no-store`` and
-    ``X-Robots-Tag: noindex`` (public URLs carry tokens).
+    ``X-Robots-Tag: noindex`` (public URLs carry tokens), and never in a frame.
     """
 
     def __init__(

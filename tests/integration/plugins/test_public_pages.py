@@ -71,6 +71,7 @@ async def test_public_get_and_one_click_post_work_without_a_session(
     assert "<nav" not in hello.text  # the standalone layout: no navigation, no user
     assert hello.headers["referrer-policy"] == "no-referrer"
     assert hello.headers["cache-control"] == "no-store"
+    assert hello.headers["x-frame-options"] == "DENY"
     await _enable(alice)
     links = await _links(alice, await _contact(alice, "Ada"))
     assert links["view"].startswith(f"{runtime.settings.public_url}/p/herald/c/")
