@@ -16,7 +16,7 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from orbit.platform.events.outbox import EVENT_TYPES, MAX_EVENT_TYPE, PLUGIN_EVENT_TYPE
+from orbit.platform.events.outbox import EVENT_TYPES, is_plugin_event_type
 
 PLUGIN_ID = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 """Plugin ids: lower-case, start with a letter, 2–40 characters (they name URLs and tables)."""
@@ -54,9 +54,6 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     "mail:send": "Send email from the workspace (counts against the plan's emails a month)",
 }
 """What each scope lets a plugin do, as the consent page says it (English msgids)."""
-
-CORE_EVENT_NAMESPACES = frozenset({"contact", "company", "deal", "task", "activity", "plugin"})
-"""Event types in these namespaces are Orbit's own; plugin types are ``<plugin id>.<name>``."""
 
 UI_SLOTS = frozenset({"contact.sidebar", "deal.sidebar", "company.sidebar", "dashboard"})
 """Named places in Orbit's pages a plugin may fill (``orbit_ui_slot``)."""
@@ -310,7 +307,7 @@ def parse_manifest(raw: Manifest | dict[str, Any], *, source: str = "?") -> Mani
         problems += [
             f"emits: {t!r} must be {plugin_id}.<name> (lower-case letters, digits, '_')"
             for t in emits
-            if not t.startswith(f"{plugin_id}.") or not _plugin_event_type(t)
+            if not t.startswith(f"{plugin_id}.") or not is_plugin_event_type(t)
         ]
     nav = _nav(raw.get("nav"), problems)
     if problems:
@@ -339,18 +336,9 @@ def parse_manifest(raw: Manifest | dict[str, Any], *, source: str = "?") -> Mani
     )
 
 
-def _plugin_event_type(event_type: str) -> bool:
-    return (
-        event_type not in EVENT_TYPES
-        and event_type.split(".", 1)[0] not in CORE_EVENT_NAMESPACES
-        and len(event_type) <= MAX_EVENT_TYPE
-        and PLUGIN_EVENT_TYPE.match(event_type) is not None
-    )
-
-
 def _subscription_problem(event_type: str) -> str | None:
     """Why ``events`` cannot list ``event_type``: neither Orbit's nor a plugin's type."""
-    if event_type == "*" or event_type in EVENT_TYPES or _plugin_event_type(event_type):
+    if event_type == "*" or event_type in EVENT_TYPES or is_plugin_event_type(event_type):
         return None
     return (
         f"unknown event type {event_type!r}: one of Orbit's "

@@ -47,6 +47,17 @@ EVENT_TYPES = frozenset(
 PLUGIN_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}(\.[a-z][a-z0-9_]{0,39}){1,2}$")
 """A plugin's own event type: ``<plugin id>.<name>`` (the name may have one more part)."""
 MAX_EVENT_TYPE = 64
+CORE_EVENT_NAMESPACES = frozenset(t.split(".", 1)[0] for t in EVENT_TYPES)
+"""``contact``, ``deal``, …: types in these namespaces are Orbit's own."""
+
+
+def is_plugin_event_type(event_type: str) -> bool:
+    """Whether ``event_type`` is shaped as a plugin's own type, outside Orbit's namespaces."""
+    return (
+        len(event_type) <= MAX_EVENT_TYPE
+        and event_type.split(".", 1)[0] not in CORE_EVENT_NAMESPACES
+        and PLUGIN_EVENT_TYPE.match(event_type) is not None
+    )
 
 
 async def emit(
@@ -62,14 +73,7 @@ async def emit(
     ``declared_by_plugin``: the type is one a plugin declares (its manifest's ``emits``,
     checked by the plugin's context) rather than one of :data:`EVENT_TYPES`.
     """
-    if declared_by_plugin:
-        known = (
-            event_type not in EVENT_TYPES
-            and len(event_type) <= MAX_EVENT_TYPE
-            and PLUGIN_EVENT_TYPE.match(event_type) is not None
-        )
-    else:
-        known = event_type in EVENT_TYPES
+    known = is_plugin_event_type(event_type) if declared_by_plugin else event_type in EVENT_TYPES
     if not known:
         raise ValueError(f"unknown event type {event_type!r}")
     event_id = new_id()

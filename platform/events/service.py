@@ -11,7 +11,7 @@ from msgspec import UNSET
 from orbit.platform import validation
 from orbit.platform.audit.log import Action, record
 from orbit.platform.errors import InvalidInputError, NotFoundError
-from orbit.platform.events.outbox import EVENT_TYPES
+from orbit.platform.events.outbox import EVENT_TYPES, is_plugin_event_type
 from orbit.platform.events.schemas import (
     AttemptOut,
     DeliveryOut,
@@ -62,11 +62,15 @@ def webhook_url(value: str, field: str = "url") -> str:
 
 
 def event_types(values: list[str], field: str = "events") -> list[str]:
-    """The event types, de-duplicated in order; a 400 naming ``field`` for an unknown one."""
-    unknown = [value for value in values if value not in EVENT_TYPES]
+    """The event types, de-duplicated in order; a 400 naming ``field`` for an unknown one.
+
+    Orbit's own types, or a plugin's ``<plugin id>.<name>`` (its manifest's ``emits``).
+    """
+    unknown = [v for v in values if v not in EVENT_TYPES and not is_plugin_event_type(v)]
     if unknown:
         reason = (
             f"unknown event type {unknown[0][:64]!r}; choose from {', '.join(sorted(EVENT_TYPES))}"
+            " or a plugin's <plugin id>.<name>"
         )
         raise InvalidInputError(f"{field}: {reason}", fields={field: reason})
     if not values:

@@ -59,6 +59,36 @@ async def test_an_emitted_event_reaches_subscribers_of_the_same_workspace_only(
     assert json.loads(rows[0]["data"]) == {"invoice": 42}
 
 
+async def test_a_plugin_event_goes_to_webhooks_subscribed_to_it(
+    alice: Member, runtime: Runtime, endpoints: Endpoints
+) -> None:
+    await _enable(alice, "servant")
+    hook = await alice.client.post(
+        "/api/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/pinged", "events": ["servant.pinged"]},
+    )
+    assert hook.status_code == 201, hook.text
+    typo = await alice.client.post(
+        "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x", "events": ["deal.closed"]}
+    )
+    assert typo.status_code == 400
+    emitted = await alice.client.post(
+        f"{APP}/emit", json={"type": "servant.pinged", "data": {"invoice": 7}}
+    )
+    while await dispatch_batch(runtime.db, 100, runtime.plugins.registry):
+        pass
+    admin = await asyncpg.connect(endpoints.admin_dsn)
+    try:
+        queued = await admin.fetch(
+            "SELECT endpoint_id FROM webhook_deliveries WHERE tenant_id = $1 AND event_id = $2",
+            alice.workspace_id,
+            emitted.json()["id"],
+        )
+    finally:
+        await admin.close()
+    assert [str(r["endpoint_id"]) for r in queued] == [hook.json()["id"]]
+
+
 async def test_an_undeclared_or_bad_emit_is_refused(alice: Member) -> None:
     await _enable(alice, "servant")
     for event_type in ("servant.other", "deal.won", "listener.pinged"):
