@@ -14,6 +14,7 @@ from markupsafe import Markup
 from orbit.frontend.pages import go, live_list, page
 from orbit.platform.errors import InvalidInputError, OrbitError
 from orbit.platform.runtime import Runtime
+from orbit.plugins.manifest import SCOPE_DESCRIPTIONS
 from orbit.tenants.context import Principal, TenantContext
 from orbit.tenants.roles import Scope
 
@@ -176,6 +177,7 @@ class MarketplacePages(Controller):
             entry=entry,
             manifest=manifest,
             readme=readme_html(manifest.readme) if manifest else Markup(),
+            scope_descriptions=SCOPE_DESCRIPTIONS,
             error=error.message if error else None,
             errors=error.fields if error and error.fields else {},
             form=form or entry.settings or {},

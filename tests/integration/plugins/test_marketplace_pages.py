@@ -67,3 +67,16 @@ async def test_the_marketplace_link_and_pages_are_for_admins_only(
     assert f'href="/t/{alice.slug}/marketplace"' in home.text
     other = await bob.client.get(f"/t/{alice.slug}/marketplace")
     assert other.status_code in {403, 404}
+
+
+async def test_the_consent_page_lists_the_new_scopes_with_what_they_allow(alice: Member) -> None:
+    detail = await alice.client.get(f"/t/{alice.slug}/marketplace/servant")
+    assert detail.status_code == 200
+    for scope, says in (
+        ("tasks:write", "Create tasks for members"),
+        ("users:read", "members: names, email addresses, roles, time zones"),
+        ("mail:send", "Send email from the workspace"),
+        ("deals:write", "Move deals between stages"),
+    ):
+        assert f'name="scopes" value="{scope}"' in detail.text
+        assert says in detail.text
