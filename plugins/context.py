@@ -164,6 +164,23 @@ class Company:
 
 
 @dataclass(frozen=True, slots=True)
+class Task:
+    """A task as plugins see it; ``assignee_id`` is a member's id (``ctx.users``)."""
+
+    id: UUID
+    title: str
+    notes: str
+    due_at: datetime
+    assignee_id: UUID | None
+    priority: str
+    contact_id: UUID | None
+    company_id: UUID | None
+    deal_id: UUID | None
+    done_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     """An active member of the workspace; ``id`` is what ``owner_id`` and ``assignee_id`` hold."""
 
@@ -590,7 +607,17 @@ class Deals(_Scoped):
 
 
 class Tasks(_Scoped):
-    """Tasks for the workspace's members (``tasks:write``)."""
+    """Tasks for the workspace's members (``tasks:read``; creating them ``tasks:write``)."""
+
+    async def get(self, task_id: UUID) -> Task | None:
+        """One task, or ``None`` when the tenant has no such task."""
+        row = await self._fetchrow(
+            "tasks:read",
+            "SELECT id, title, notes, due_at, assignee_id, priority, contact_id, company_id, "
+            "deal_id, done_at, created_at FROM tasks WHERE tenant_id = $1 AND id = $2",
+            task_id,
+        )
+        return None if row is None else Task(**dict(row))
 
     async def create(
         self,

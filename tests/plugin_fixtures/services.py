@@ -25,6 +25,7 @@ SERVICE_SCOPES = (
     "companies:read",
     "deals:read",
     "deals:write",
+    "tasks:read",
     "tasks:write",
     "users:read",
     "mail:send",
@@ -99,6 +100,10 @@ def service_routes() -> list[Any]:  # noqa: C901 - one small route per service
         )
         return {"id": str(task_id)}
 
+    @get("/tasks/{task_id:uuid}")
+    async def read_task(plugin: PluginContext, task_id: UUID) -> dict[str, Any] | None:
+        return _plain(await plugin.tasks.get(task_id))
+
     @get("/users")
     async def users(plugin: PluginContext) -> list[dict[str, Any]]:
         return [_plain(u) for u in await plugin.users.list()]
@@ -144,6 +149,7 @@ def service_routes() -> list[Any]:  # noqa: C901 - one small route per service
         won,
         move,
         task,
+        read_task,
         users,
         mail,
         emit,

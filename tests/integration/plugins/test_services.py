@@ -149,6 +149,7 @@ async def test_each_service_refuses_without_its_scope(alice: Member) -> None:
             f"{bare}/deals/{contact['id']}/move", json={"stage_id": contact["id"]}
         ),
         "tasks:write": alice.client.post(f"{bare}/tasks", json={"title": "Call"}),
+        "tasks:read": alice.client.get(f"{bare}/tasks/{contact['id']}"),
         "users:read": alice.client.get(f"{bare}/users"),
         "mail:send": alice.client.post(
             f"{bare}/mail", json={"to": "a@example.com", "subject": "Hi", "text": "Hi"}
@@ -364,11 +365,23 @@ async def test_tasks_users_and_companies(alice: Member, bob: Member) -> None:
         contact["id"],
     )
     assert task["due_at"].startswith("2027-01-05T07:00:00")
+    read = (await alice.client.get(f"{APP}/tasks/{task['id']}")).json()
+    assert (read["title"], read["notes"], read["done_at"]) == (
+        "Call Ada",
+        "About the invoice",
+        None,
+    )
     entry = (await _entries(alice, record_type="task", record_id=task["id"]))[0]
     assert (entry["action"], entry["actor_display"]) == ("create", "plugin servant")
 
     bobs_company = (await bob.client.post("/api/v1/companies", json={"name": "Bobco"})).json()
     bobs_contact = await _contact(bob, first_name="Bert")
+    bobs_task = await bob.client.post(
+        "/api/v1/tasks", json={"title": "Bob's", "due_at": "2027-01-05T09:00:00+00:00"}
+    )
+    assert bobs_task.status_code == 201, bobs_task.text
+    theirs = await alice.client.get(f"{APP}/tasks/{bobs_task.json()['id']}")
+    assert theirs.content in (b"", b"null")
     assert (await alice.client.get(f"{APP}/companies/{bobs_company['id']}")).content in (
         b"",
         b"null",
