@@ -114,6 +114,12 @@ def orbit_page_routes() -> list[Any]:
 
 
 @hookimpl
+def orbit_public_routes() -> list[Any]:
+    """The parts' public routes (portal, Stripe's webhook), under ``/p/invoicing/``."""
+    return _routes("public_routes")
+
+
+@hookimpl
 def orbit_scheduled_jobs() -> list[ScheduledJob]:
     """The parts' periodic jobs (the outbox among them)."""
     return _routes("scheduled_jobs")
