@@ -76,6 +76,7 @@ MANIFEST = Manifest(
     scopes=("deals:read", "contacts:read", *gather_names(PARTS, "SCOPES")),
     slots=("deal.sidebar",),
     events=gather_names(PARTS, "EVENTS"),
+    emits=gather_names(PARTS, "EMITS"),
     settings=BASE_SETTINGS + tuple(s for part in PARTS for s in getattr(part, "SETTINGS", ())),
     tables=(
         "invoicing_units",
