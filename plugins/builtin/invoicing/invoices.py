@@ -16,6 +16,7 @@ are credit notes, finalized in their own series.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -231,13 +232,10 @@ async def create_draft(
     ctx: PluginContext,
     data: InvoiceIn,
     *,
-    kind: str = "invoice",
-    quote_id: UUID | None = None,
-    credited_invoice_id: UUID | None = None,
-    source: dict[str, Any] | None = None,
     customer: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A new draft (no number) with its lines and totals."""
+    """A new draft (no number) with its lines priced from the catalogue, and its totals."""
     prices = await _price_list(ctx, data.price_list_id)
     currency = (data.currency or (prices["currency"] if prices else company_currency(ctx))).upper()
     if prices is not None and prices["currency"].strip() != currency:
@@ -254,6 +252,40 @@ async def create_draft(
         prices_include_tax=inclusive,
         quote=False,
     )
+    invoice_id = await insert_draft(
+        ctx,
+        header,
+        lines,
+        customer=customer if customer is not None else _customer(data.customer),
+        company_id=data.company_id,
+        contact_id=data.contact_id,
+        deal_id=data.deal_id,
+        due_date=data.due_date,
+        notes=data.notes,
+        terms=data.terms,
+        source=source,
+    )
+    return await invoice(ctx, invoice_id)
+
+
+async def insert_draft(
+    ctx: PluginContext,
+    header: Header,
+    lines: list[StoredLine],
+    *,
+    customer: dict[str, Any],
+    kind: str = "invoice",
+    company_id: UUID | None = None,
+    contact_id: UUID | None = None,
+    deal_id: UUID | None = None,
+    quote_id: UUID | None = None,
+    credited_invoice_id: UUID | None = None,
+    due_date: date | None = None,
+    notes: str = "",
+    terms: str = "",
+    source: dict[str, Any] | None = None,
+) -> UUID:
+    """Write a draft with lines already priced (a quote's, an invoice's being credited)."""
     result, _ = totals(header, lines)
     invoice_id = uuid7()
     await ctx.db.execute(
@@ -265,24 +297,24 @@ async def create_draft(
         ctx.tenant_id,
         invoice_id,
         kind,
-        data.deal_id,
-        data.company_id,
-        data.contact_id,
+        deal_id,
+        company_id,
+        contact_id,
         quote_id,
         credited_invoice_id,
-        json.dumps(customer if customer is not None else _customer(data.customer)),
-        currency,
-        inclusive,
-        data.discount_percent,
-        data.discount_amount,
-        data.due_date,
-        data.notes[:10000],
-        data.terms[:10000],
+        json.dumps(customer),
+        header.currency,
+        header.prices_include_tax,
+        header.discount_percent,
+        header.discount_amount,
+        due_date,
+        notes[:10000],
+        terms[:10000],
         json.dumps(source or {}),
     )
-    await _write_lines(ctx, invoice_id, lines)
+    await _write_lines(ctx, invoice_id, [replace(x, position=i) for i, x in enumerate(lines)])
     await _store_totals(ctx, invoice_id, result)
-    return await invoice(ctx, invoice_id)
+    return invoice_id
 
 
 async def _row(ctx: PluginContext, invoice_id: UUID, *, lock: bool = False) -> Any:
@@ -633,43 +665,34 @@ async def credit_note(ctx: PluginContext, invoice_id: UUID, data: CreditNoteIn) 
         )
     if not credited:
         raise invalid("positions", "a credit note needs at least one line")
-    customer = row["customer"]
-    note = await create_draft(
-        ctx,
-        InvoiceIn(
-            lines=[],
-            currency=row["currency"].strip(),
-            company_id=row["company_id"],
-            contact_id=row["contact_id"],
-            deal_id=row["deal_id"],
-            prices_include_tax=row["prices_include_tax"],
-            discount_percent=row["discount_percent"],
-            notes=data.notes or f"Credit note for invoice {row['number']}",
-        ),
-        kind="credit_note",
-        credited_invoice_id=invoice_id,
-        customer=json.loads(customer) if isinstance(customer, str) else customer,
-    )
-    note_id = UUID(note["id"])
-    # A fixed document discount is shared in proportion to what is credited.
+    header = _header(row)
+    discount_amount = Decimal(0)
     if row["discount_amount"]:
-        header = _header(row)
+        # A fixed document discount is shared in proportion to what is credited.
         full, _ = totals(header, lines)
-        share = Decimal(0)
+        part, _ = totals(Header(header.currency, header.prices_include_tax), credited)
         if full.line_net_total:
-            part, _ = totals(Header(header.currency, header.prices_include_tax), credited)
-            share = (row["discount_amount"] * part.line_net_total / full.line_net_total).quantize(
-                Decimal("0.000001")
+            discount_amount = max(
+                (row["discount_amount"] * part.line_net_total / full.line_net_total).quantize(
+                    Decimal("0.000001")
+                ),
+                Decimal(0),
             )
-        await ctx.db.execute(
-            "UPDATE invoicing_invoices SET discount_amount = $3 WHERE tenant_id = $1 AND id = $2",
-            ctx.tenant_id,
-            note_id,
-            max(share, Decimal(0)),
-        )
-    await _write_lines(ctx, note_id, credited)
-    result, _ = totals(_header(await _row(ctx, note_id)), credited)
-    await _store_totals(ctx, note_id, result)
+    customer = row["customer"]
+    note_id = await insert_draft(
+        ctx,
+        Header(
+            header.currency, header.prices_include_tax, header.discount_percent, discount_amount
+        ),
+        credited,
+        customer=json.loads(customer) if isinstance(customer, str) else customer,
+        kind="credit_note",
+        company_id=row["company_id"],
+        contact_id=row["contact_id"],
+        deal_id=row["deal_id"],
+        credited_invoice_id=invoice_id,
+        notes=data.notes or f"Credit note for invoice {row['number']}",
+    )
     return await invoice(ctx, note_id)
 
 
