@@ -303,7 +303,7 @@ def line_from_row(row: asyncpg.Record) -> StoredLine:
     """A stored line from its row (quote or invoice lines)."""
     raw = row["taxes"]
     taxes = json.loads(raw) if isinstance(raw, str) else raw
-    keys = row.keys()
+    keys = set(row.keys())
     return StoredLine(
         position=row["position"],
         kind=row["kind"],

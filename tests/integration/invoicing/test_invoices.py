@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 from uuid import UUID
@@ -281,3 +282,42 @@ async def _rows(runtime: Runtime, tenant: UUID) -> tuple[int, int, int]:
         )
     assert row is not None
     return row["n"], row["low"], row["high"]
+
+
+async def test_finalizing_emits_an_event_with_the_line_refs(
+    seller: Member, runtime: Runtime
+) -> None:
+    draft = await created(
+        seller,
+        "/invoices",
+        {
+            "customer": {"name": "C"},
+            "lines": [
+                {"description": "Design", "unit_price": "10", "quantity": "2", "ref": "time:41"},
+                {"description": "Build", "unit_price": "10", "ref": "time:42"},
+            ],
+        },
+    )
+    number = (await _finalize(seller, draft["id"])).json()["number"]
+    note = await created(seller, f"/invoices/{draft['id']}/credit-note", {"positions": [1]})
+    await _finalize(seller, note["id"])
+    tenant = UUID(seller.workspace_id)
+    async with runtime.db.transaction(tenant):
+        rows = await runtime.db.fetch(
+            "SELECT type, data FROM outbox_events WHERE tenant_id = $1 AND type LIKE 'invoicing.%' "
+            "ORDER BY occurred_at",
+            tenant,
+        )
+    events = [
+        (r["type"], json.loads(r["data"]) if isinstance(r["data"], str) else r["data"])
+        for r in rows
+    ]
+    assert [t for t, _ in events] == [
+        "invoicing.invoice_finalized",
+        "invoicing.credit_note_finalized",
+    ]
+    invoice_event, credit_event = events[0][1], events[1][1]
+    assert invoice_event["number"] == number
+    assert [x["ref"] for x in invoice_event["lines"]] == ["time:41", "time:42"]
+    assert credit_event["credited_invoice_id"] == draft["id"]
+    assert [x["ref"] for x in credit_event["lines"]] == ["time:42"]
