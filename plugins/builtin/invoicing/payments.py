@@ -145,7 +145,7 @@ class Balance:
         }
 
 
-_BALANCE_SQL = """
+BALANCE_SQL = """
     SELECT i.id, i.kind, i.number, i.currency, i.payable_total, i.due_date, i.company_id,
            i.contact_id, i.status, i.credited_invoice_id,
            COALESCE((SELECT sum(a.amount) FROM invoicing_allocations a
@@ -156,7 +156,8 @@ _BALANCE_SQL = """
 """
 
 
-def _balance(row: Any) -> Balance:
+def balance_from_row(row: Any) -> Balance:
+    """A row of :data:`BALANCE_SQL` as a :class:`Balance`."""
     return Balance(
         invoice_id=row["id"],
         kind=row["kind"],
@@ -180,8 +181,8 @@ async def balance(ctx: PluginContext, invoice_id: UUID, *, lock: bool = False) -
             ctx.tenant_id,
             invoice_id,
         )
-    row = await ctx.db.fetchrow(_BALANCE_SQL + " AND i.id = $2", ctx.tenant_id, invoice_id)
-    return None if row is None else _balance(row)
+    row = await ctx.db.fetchrow(BALANCE_SQL + " AND i.id = $2", ctx.tenant_id, invoice_id)
+    return None if row is None else balance_from_row(row)
 
 
 # --- request bodies ------------------------------------------------------------------
@@ -546,7 +547,7 @@ def bucket(days_overdue: int) -> str:
 async def aged_receivables(ctx: PluginContext, as_of: date) -> dict[str, Any]:
     """Open invoice amounts per currency and customer, in ageing buckets on ``as_of``."""
     rows = await ctx.db.fetch(
-        _BALANCE_SQL + " AND i.kind = 'invoice' AND i.status <> 'draft' "
+        BALANCE_SQL + " AND i.kind = 'invoice' AND i.status <> 'draft' "
         "AND i.issue_date <= $2 ORDER BY i.due_date NULLS FIRST, i.number",
         ctx.tenant_id,
         as_of,
@@ -554,7 +555,7 @@ async def aged_receivables(ctx: PluginContext, as_of: date) -> dict[str, Any]:
     names = [name for name, _ in BUCKETS]
     currencies: dict[str, dict[str, Any]] = {}
     for row in rows:
-        bal = _balance(row)
+        bal = balance_from_row(row)
         if bal.due <= 0:
             continue
         days = (as_of - bal.due_date).days if bal.due_date else 0
