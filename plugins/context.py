@@ -371,14 +371,11 @@ class Contacts(_Scoped):
         """
         if not isinstance(email, str) or not email.strip():
             return None
-        row = await self._fetchrow(
-            "contacts:read",
-            f"SELECT {_CONTACT_COLUMNS} FROM contacts r WHERE r.tenant_id = $1 "
-            "AND lower(r.email) = lower($2) AND r.email IS NOT NULL AND r.email <> '' "
-            "ORDER BY r.id LIMIT 1",
-            email.strip(),
-        )
-        return None if row is None else _contact(row)
+        self._ctx.require("contacts:read")
+        async with self._ctx.as_app():
+            # Through the email index (a query of the app role would read every contact).
+            found = await self._db.fetchval("SELECT orbit_contact_by_email($1)", email.strip())
+        return None if found is None else await self.get(found)
 
     async def query(
         self,
