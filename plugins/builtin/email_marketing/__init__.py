@@ -25,6 +25,7 @@ from orbit.plugins.api import (
 from orbit.plugins.builtin.email_marketing import (
     api,
     audiences,
+    pages,
     public_routes,
     sending,
     timeline,
@@ -145,6 +146,7 @@ MANIFEST = Manifest(
     ),
     migrations="orbit.plugins.builtin.email_marketing.piccolo_app",
     hookspecs="orbit.plugins.builtin.email_marketing.hookspecs",
+    nav=("Email marketing", "/"),
     readme=README,
 )
 
@@ -157,6 +159,12 @@ MANIFEST = Manifest(
 def orbit_api_routes() -> list[Any]:
     """The REST API: lists, segments, templates, campaigns."""
     return api.routes()
+
+
+@hookimpl
+def orbit_page_routes() -> list[Any]:
+    """Campaigns, lists, segments and templates in Orbit's layout."""
+    return pages.routes()
 
 
 @hookimpl

@@ -132,7 +132,7 @@ async def take_snapshot(ctx: PluginContext, campaign_id: UUID, kind: str, audien
         written, blocked = written + done, blocked + out
     await ctx.db.execute(
         """
-        UPDATE email_marketing_campaigns SET status = 'sending', started_at = now(),
+        UPDATE email_marketing_campaigns SET status = 'sending', started_at = clock_timestamp(),
             recipients = $3, suppressed = $4, updated_at = now()
         WHERE tenant_id = $1 AND id = $2
         """,
@@ -591,7 +591,7 @@ async def finish_campaigns(ctx: PluginContext) -> int:
     """Campaigns with nothing left to send are sent; how many finished."""
     status = await ctx.db.execute(
         """
-        UPDATE email_marketing_campaigns c SET status = 'sent', finished_at = now(),
+        UPDATE email_marketing_campaigns c SET status = 'sent', finished_at = clock_timestamp(),
             updated_at = now()
         WHERE c.tenant_id = $1 AND c.status = 'sending' AND NOT EXISTS (
             SELECT 1 FROM email_marketing_messages m
@@ -603,6 +603,23 @@ async def finish_campaigns(ctx: PluginContext) -> int:
     return int(status.split()[-1])
 
 
+async def _next_due(ctx: PluginContext, skip: Iterable[UUID]) -> float | None:
+    """Seconds until the next message of a sending campaign comes due (``None``: none left)."""
+    seconds = await ctx.db.fetchval(
+        """
+        SELECT extract(epoch FROM min(m.next_attempt_at) - clock_timestamp())
+        FROM email_marketing_messages m
+        JOIN email_marketing_campaigns c
+          ON c.tenant_id = m.tenant_id AND c.id = m.campaign_id AND c.status = 'sending'
+        WHERE m.tenant_id = $1 AND m.status IN ('queued', 'deferred')
+          AND NOT m.campaign_id = ANY($2::uuid[])
+        """,
+        ctx.tenant_id,
+        list(skip),
+    )
+    return None if seconds is None else max(0.0, float(seconds))
+
+
 def _within_pace(
     throttle: Throttle, claimed: list[Any], want: int, now: float
 ) -> tuple[list[Any], list[UUID]]:
@@ -610,8 +627,10 @@ def _within_pace(
     batch: list[Any] = []
     later: list[UUID] = []
     for row in claimed:
+        if len(batch) >= want:
+            break  # not sent in this batch, left as they are: claimed again next round
         bucket = throttle.domain(row["domain"], now)
-        if len(batch) < want and bucket.tokens >= 1:
+        if bucket.tokens >= 1:
             bucket.tokens -= 1
             batch.append(row)
         else:
@@ -638,7 +657,11 @@ async def send_due(ctx: PluginContext, seconds: float = RUN_SECONDS) -> int:
         want = min(BATCH, math.floor(throttle.tenant.tokens))
         claimed = await _claim(ctx, want * 2, tally.paused)
         if not claimed:
-            break
+            wait = await _next_due(ctx, tally.paused)
+            if wait is None or wait >= left:
+                break
+            await asyncio.sleep(wait)
+            continue
         batch, later = _within_pace(throttle, claimed, want, now)
         if later:
             # Over a receiving domain's pace: step aside for a moment so others go first.

@@ -84,7 +84,7 @@ async def test_a_spike_of_bounces_in_the_first_messages_pauses_the_campaign(
     await run_send_job(runtime)
 
     report = (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()
-    assert report["status"] == "paused"
+    assert report["status"] == "paused", str(report)
     assert "bounces in the first" in report["paused_reason"]
     assert report["bounced"] == 5
     assert report["sent"] == len(sink.received) < 75  # stopped before the end
