@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from orbit.plugins.api import Manifest, Setting, hookimpl
+from orbit.plugins.builtin.invoicing.invoices import draft_for_plugin
 from orbit.plugins.builtin.invoicing.parts import gather_names, load_parts
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ MANIFEST = Manifest(
         *gather_names(PARTS, "TABLES"),
     ),
     migrations="orbit.plugins.builtin.invoicing.piccolo_app",
+    hookspecs="orbit.plugins.builtin.invoicing.hookspecs",
     readme=README,
 )
 
@@ -171,3 +173,14 @@ async def orbit_ui_slot(ctx: PluginContext, slot: str, subject_id: UUID | None) 
             if fragment is not None:
                 return fragment
     return None
+
+
+@hookimpl
+async def invoicing_create_draft_invoice(
+    ctx: PluginContext,
+    customer: dict[str, Any],
+    lines: list[dict[str, Any]],
+    source: dict[str, Any],
+) -> dict[str, Any]:
+    """A draft invoice for another plugin (see :mod:`.hookspecs`)."""
+    return await draft_for_plugin(ctx, customer, lines, source)

@@ -139,7 +139,8 @@ def _header(row: Any) -> Header:
     )
 
 
-def _customer(raw: CustomerIn | None) -> dict[str, Any]:
+def customer_snapshot(raw: CustomerIn | None) -> dict[str, Any]:
+    """The customer as the document keeps it, checked (a 400 naming the bad field)."""
     if raw is None:
         return {}
     name = raw.name.strip()
@@ -169,6 +170,62 @@ def setting(ctx: PluginContext, name: str, default: Any) -> Any:
 def company_currency(ctx: PluginContext) -> str:
     """The currency the workspace keeps its books in."""
     return str(setting(ctx, "company_currency", "EUR")).upper()
+
+
+async def customer_from_crm(
+    ctx: PluginContext, company_id: UUID | None, contact_id: UUID | None
+) -> dict[str, Any]:
+    """The customer as printed: the company's name and address, the contact's email."""
+    customer: dict[str, Any] = {}
+    if company_id is not None:
+        company = await ctx.companies.get(company_id)
+        if company is None:
+            raise invalid("company_id", f"company {company_id} is not in this workspace")
+        customer["name"] = company.name
+        customer["address"] = company.address or ""
+    if contact_id is not None:
+        contact = await ctx.contacts.get(contact_id)
+        if contact is None:
+            raise invalid("contact_id", f"contact {contact_id} is not in this workspace")
+        customer.setdefault("name", contact.name)
+        customer["contact_name"] = contact.name
+        customer["email"] = contact.email
+    return customer
+
+
+async def draft_for_plugin(
+    ctx: PluginContext,
+    customer: dict[str, Any],
+    lines: list[dict[str, Any]],
+    source: dict[str, Any],
+) -> dict[str, Any]:
+    """``invoicing_create_draft_invoice`` (see :mod:`.hookspecs`): a draft from another plugin."""
+    from litestar.exceptions import ValidationException  # noqa: PLC0415
+
+    try:
+        given = msgspec.convert(
+            {"lines": lines, **({"currency": source["currency"]} if "currency" in source else {})},
+            InvoiceIn,
+            strict=False,
+        )
+        ids = {k: UUID(str(customer[k])) for k in ("company_id", "contact_id") if customer.get(k)}
+        snapshot = await customer_from_crm(ctx, ids.get("company_id"), ids.get("contact_id"))
+        extra = {
+            k: customer[k]
+            for k in ("name", "email", "address", "country", "vat_id")
+            if k in customer
+        }
+        if extra.get("name") or not snapshot.get("name"):
+            snapshot.update(customer_snapshot(msgspec.convert(extra, CustomerIn)))
+        snapshot.pop("contact_name", None)
+        data = msgspec.structs.replace(given, **ids)
+        draft = await create_draft(ctx, data, customer=snapshot, source=dict(source))
+    except ValidationException as exc:
+        fields = [item.get("key") for item in exc.extra or [] if isinstance(item, dict)]
+        return {"ok": False, "field": fields[0] if fields else None, "error": exc.detail}
+    except (msgspec.ValidationError, ValueError, KeyError) as exc:
+        return {"ok": False, "field": None, "error": str(exc)}
+    return {"ok": True, "invoice": draft}
 
 
 async def _price_list(ctx: PluginContext, price_list_id: UUID | None) -> Any:
@@ -256,7 +313,7 @@ async def create_draft(
         ctx,
         header,
         lines,
-        customer=customer if customer is not None else _customer(data.customer),
+        customer=customer if customer is not None else customer_snapshot(data.customer),
         company_id=data.company_id,
         contact_id=data.contact_id,
         deal_id=data.deal_id,
@@ -415,7 +472,7 @@ async def update_draft(ctx: PluginContext, invoice_id: UUID, data: InvoicePatch)
     else:
         lines = await stored_lines(ctx, invoice_id)
     result, _ = totals(header, lines)
-    customer = None if data.customer is None else json.dumps(_customer(data.customer))
+    customer = None if data.customer is None else json.dumps(customer_snapshot(data.customer))
     await ctx.db.execute(
         "UPDATE invoicing_invoices SET discount_percent = $3, discount_amount = $4, "
         "due_date = coalesce($5, due_date), notes = coalesce($6, notes), "
