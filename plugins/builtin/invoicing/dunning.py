@@ -32,10 +32,14 @@ from uuid import UUID  # noqa: TC003 - Litestar reads the handlers' hints at run
 
 import msgspec
 from litestar import Controller
+from litestar.exceptions import ValidationException
+from litestar.response import Redirect
 from uuid_utils.compat import uuid7
 
 from orbit.plugins.api import (
+    Page,
     PluginContext,
+    Request,
     Response,
     ScheduledJob,
     Setting,
@@ -47,7 +51,16 @@ from orbit.plugins.api import (
 )
 from orbit.plugins.builtin.invoicing.errors import invalid, not_found
 from orbit.plugins.builtin.invoicing.money import format_money, round_money
-from orbit.plugins.builtin.invoicing.payments import BALANCE_SQL, Balance, balance_from_row
+from orbit.plugins.builtin.invoicing.payments import (
+    BALANCE_SQL,
+    METHODS,
+    AllocationIn,
+    Balance,
+    PaymentIn,
+    balance,
+    balance_from_row,
+    record_payment,
+)
 
 TABLES = (
     "invoicing_dunning_levels",
@@ -738,8 +751,8 @@ def api_routes() -> list[Any]:
 
 
 def page_routes() -> list[Any]:
-    """The same routes for pages (the dossier download link in the lawyer's email)."""
-    return [DunningController]
+    """The collection page, and the dunning routes for pages (the dossier link)."""
+    return [DunningController, CollectionPages]
 
 
 async def _daily(ctx: PluginContext) -> None:
@@ -786,3 +799,197 @@ async def timeline_entries(
             )
         )
     return entries
+
+
+# --- the invoice's collection page: documents, payments, reminders ------------------------
+
+
+async def _collection_html(ctx: PluginContext, invoice_id: UUID, error: str = "") -> str:
+    bal = await balance(ctx, invoice_id)
+    if bal is None or bal.kind != "invoice":
+        raise not_found(f"invoice {invoice_id}")
+    today = _today()
+    lang = str(ctx.settings.get("document_language") or "en")
+
+    def money(value: Decimal) -> str:
+        return str(escape(format_money(value, bal.currency, lang)))
+
+    base = ctx.url(f"/invoices/{invoice_id}/collection")
+    parts = [f"<p class='error' role='alert'>{escape(error)}</p>" if error else ""]
+    kinds = {
+        row["kind"]
+        for row in await ctx.db.fetch(
+            "SELECT kind FROM invoicing_documents WHERE tenant_id = $1 AND invoice_id = $2",
+            ctx.tenant_id,
+            invoice_id,
+        )
+    }
+    links = [
+        f"<a href='{escape(ctx.url(f'/invoices/{invoice_id}/{path}'))}'>{label}</a>"
+        for kind, path, label in (
+            ("pdf", "pdf", "PDF (Factur-X)"),
+            ("cii", "factur-x.xml", "Factur-X XML"),
+            ("ubl", "ubl.xml", "UBL (Peppol)"),
+        )
+        if kind in kinds
+    ]
+    parts.append(
+        "<h2>Documents</h2><p>"
+        + (" · ".join(links) if links else "Being issued (the worker renders them).")
+        + "</p>"
+    )
+    parts.append(
+        f"<h2>Payments</h2><p id='balance'>Status: <strong>{escape(bal.status(today))}</strong>"
+        f" · paid {money(bal.allocated)} of {money(bal.payable)} · due {money(bal.due)}"
+        f"{' by ' + escape(str(bal.due_date)) if bal.due_date else ''}</p>"
+    )
+    allocations = await ctx.db.fetch(
+        "SELECT a.amount, a.created_at, p.method, p.reference, p.received_on, "
+        "n.number AS credit_note FROM invoicing_allocations a "
+        "LEFT JOIN invoicing_payments p ON p.tenant_id = a.tenant_id AND p.id = a.payment_id "
+        "LEFT JOIN invoicing_invoices n ON n.tenant_id = a.tenant_id AND n.id = a.credit_note_id "
+        "WHERE a.tenant_id = $1 AND a.invoice_id = $2 ORDER BY a.created_at",
+        ctx.tenant_id,
+        invoice_id,
+    )
+    if allocations:
+        rows = "".join(
+            f"<tr><td>{escape(str(a['received_on'] or a['created_at'].date()))}</td>"
+            f"<td>{escape(a['method'] or 'credit note ' + str(a['credit_note']))}</td>"
+            f"<td>{escape(a['reference'] or '')}</td><td class='num'>{money(a['amount'])}</td></tr>"
+            for a in allocations
+        )
+        parts.append(f"<table class='table'><tbody>{rows}</tbody></table>")
+    if bal.due > 0:
+        parts.append(
+            f"<form method='post' action='{escape(base)}/payment'>{ctx.csrf_field()}"
+            f"<label>Amount <input name='amount' value='{escape(str(bal.due))}' required></label> "
+            f"<label>Received on <input type='date' name='received_on' value='{today}'></label> "
+            "<label>Method <select name='method'>"
+            + "".join(f"<option>{m}</option>" for m in METHODS)
+            + "</select></label> <label>Reference <input name='reference'></label> "
+            "<button>Record payment</button></form>"
+        )
+    case = await case_of(ctx, invoice_id)
+    parts.append("<h2>Reminders</h2>")
+    if case is None:
+        parts.append("<p>No reminder yet.</p>")
+    else:
+        steps = "".join(
+            f"<li>Level {s['level']} · {escape(s['action'])} · {escape(s['fired_on'])}"
+            f"{' · fee ' + money(Decimal(s['fee'])) if Decimal(s['fee']) else ''}</li>"
+            for s in case["steps"]
+        )
+        parts.append(f"<p>Case: <strong>{escape(case['status'])}</strong></p><ol>{steps}</ol>")
+    if bal.due > 0:
+        parts.append(
+            f"<form method='post' action='{escape(base)}/remind'>{ctx.csrf_field()}"
+            "<button>Send the next reminder now</button></form>"
+            f"<form method='post' action='{escape(base)}/note'>{ctx.csrf_field()}"
+            "<select name='kind'><option value='call'>Call note</option>"
+            "<option value='promise'>Promise to pay</option>"
+            "<option value='dispute'>Dispute</option>"
+            "<option value='resume'>Resume</option></select> "
+            "<input name='body' placeholder='What was said'> "
+            "<input type='date' name='promised_until'> <button>Add</button></form>"
+        )
+    if case is not None and case["status"] == "escalated":
+        parts.append(
+            f"<p><a href='{escape(ctx.url(f'/dunning/invoices/{invoice_id}/dossier.zip'))}'>"
+            "Lawyer's dossier (zip)</a></p>"
+        )
+    return "".join(parts)
+
+
+async def _refused(ctx: PluginContext, invoice_id: UUID, exc: Exception) -> Page:
+    """The page again with the reason, as a 400 (nothing the form started is kept)."""
+    await ctx.db.execute("ROLLBACK TO SAVEPOINT invoicing_form")
+    return await _collection_page(ctx, invoice_id, _message(exc), status_code=400)
+
+
+async def _collection_page(
+    ctx: PluginContext, invoice_id: UUID, error: str = "", *, status_code: int = 200
+) -> Page:
+    number = await ctx.db.fetchval(
+        "SELECT number FROM invoicing_invoices WHERE tenant_id = $1 AND id = $2",
+        ctx.tenant_id,
+        invoice_id,
+    )
+    html = await _collection_html(ctx, invoice_id, error)
+    return Page(f"Invoice {number or ''}: payments and reminders", html, status_code=status_code)
+
+
+def _back(ctx: PluginContext, invoice_id: UUID) -> Redirect:
+    return Redirect(ctx.url(f"/invoices/{invoice_id}/collection"), status_code=303)
+
+
+class CollectionPages(Controller):
+    """``/invoices/{id}/collection``: documents, payments and reminders of one invoice."""
+
+    path = "/invoices/{invoice_id:uuid}/collection"
+
+    @get("/")
+    async def show(self, plugin: PluginContext, invoice_id: UUID) -> Page:
+        """The page."""
+        return await _collection_page(plugin, invoice_id)
+
+    @post("/payment", status_code=303)
+    async def pay(
+        self, plugin: PluginContext, invoice_id: UUID, request: Request[Any, Any, Any]
+    ) -> Redirect | Page:
+        """Record a payment on this invoice from the page's form."""
+        form = await request.form()
+        bal = await balance(plugin, invoice_id)
+        if bal is None:
+            raise not_found(f"invoice {invoice_id}")
+        amount = str(form.get("amount", "")).strip()
+        await plugin.db.execute("SAVEPOINT invoicing_form")
+        try:
+            received = date.fromisoformat(str(form.get("received_on") or _today()))
+            await record_payment(
+                plugin,
+                PaymentIn(
+                    amount=amount,
+                    currency=bal.currency,
+                    received_on=received,
+                    company_id=bal.company_id,
+                    contact_id=bal.contact_id,
+                    method=str(form.get("method") or "bank_transfer"),
+                    reference=str(form.get("reference") or ""),
+                    allocations=[AllocationIn(invoice_id, amount)] if amount else [],
+                ),
+            )
+        except (ValidationException, ValueError) as exc:
+            return await _refused(plugin, invoice_id, exc)
+        await plugin.db.execute("RELEASE SAVEPOINT invoicing_form")
+        return _back(plugin, invoice_id)
+
+    @post("/remind", status_code=303)
+    async def remind(self, plugin: PluginContext, invoice_id: UUID) -> Redirect:
+        """Fire the next level now (the manual trigger)."""
+        await run_dunning(plugin, _today(), invoice_id=invoice_id, trigger="manual", now=True)
+        return _back(plugin, invoice_id)
+
+    @post("/note", status_code=303)
+    async def note(
+        self, plugin: PluginContext, invoice_id: UUID, request: Request[Any, Any, Any]
+    ) -> Redirect | Page:
+        """Add a call note, promise, dispute or resume from the page's form."""
+        form = await request.form()
+        until = str(form.get("promised_until") or "")
+        await plugin.db.execute("SAVEPOINT invoicing_form")
+        try:
+            data = NoteIn(
+                kind=str(form.get("kind") or ""),
+                body=str(form.get("body") or ""),
+                promised_until=date.fromisoformat(until) if until else None,
+            )
+            await add_note(plugin, invoice_id, data, _today())
+        except (ValidationException, ValueError) as exc:
+            return await _refused(plugin, invoice_id, exc)
+        await plugin.db.execute("RELEASE SAVEPOINT invoicing_form")
+        return _back(plugin, invoice_id)
+
+
+def _message(exc: Exception) -> str:
+    return str(getattr(exc, "detail", None) or exc)

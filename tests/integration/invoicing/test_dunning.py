@@ -279,3 +279,46 @@ async def test_bad_policy_or_note_is_a_4xx_naming_the_field_and_changes_nothing(
     assert error_fields(bad) == {"promised_until"}
     missing = await seller.client.get(f"{API}/dunning/invoices/{invoice['id']}")
     assert missing.status_code == 404  # no case was opened by the refused note
+
+
+async def test_the_collection_page_records_payments_and_reminders_from_plain_forms(
+    runtime: Runtime, seller: Member, rival: Member
+) -> None:
+    await _setup(seller)
+    invoice = await _overdue(seller, await _company(seller))
+    async with plugin_context(runtime, seller) as ctx:
+        await run_due(ctx)
+    page_url = f"/t/{seller.slug}/apps/invoicing/invoices/{invoice['id']}/collection"
+    page = await seller.client.get(page_url + "/")
+    assert page.status_code == 200, page.text
+    assert "PDF (Factur-X)" in page.text
+    assert "Status: <strong>open</strong>" in page.text
+    paid = await seller.client.post(
+        page_url + "/payment",
+        data={"csrf_token": seller.csrf, "amount": "100.00", "received_on": str(TODAY),
+              "method": "cash", "reference": "counter"},
+    )  # fmt: skip
+    assert paid.status_code == 303, paid.text
+    refused = await seller.client.post(
+        page_url + "/payment",
+        data={"csrf_token": seller.csrf, "amount": "9999.00", "received_on": str(TODAY),
+              "method": "cash"},
+    )  # fmt: skip
+    assert refused.status_code == 400
+    assert "left to pay" in refused.text
+    assert "paid €100.00 of €452.80" in refused.text  # the refused payment is not shown
+    balance = (await seller.client.get(f"{API}/invoices/{invoice['id']}/balance")).json()
+    assert (balance["status"], balance["paid"]) == ("partially_paid", "100.00")
+    reminded = await seller.client.post(page_url + "/remind", data={"csrf_token": seller.csrf})
+    assert reminded.status_code == 303
+    noted = await seller.client.post(
+        page_url + "/note",
+        data={"csrf_token": seller.csrf, "kind": "promise", "body": "Friday",
+              "promised_until": str(TODAY + timedelta(days=3))},
+    )  # fmt: skip
+    assert noted.status_code == 303, noted.text
+    page = await seller.client.get(page_url + "/")
+    assert "Case: <strong>promised</strong>" in page.text
+    assert "Level 1 · reminder" in page.text
+    foreign = f"/t/{rival.slug}/apps/invoicing/invoices/{invoice['id']}/collection/"
+    assert (await rival.client.get(foreign)).status_code == 404
