@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 from markupsafe import Markup
 
-from orbit.platform.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from orbit.platform.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+)
 from orbit.plugins.links import TokenError
 from orbit.tenants.roles import Scope
 
@@ -281,8 +286,29 @@ class _Scoped:
         usable.
         """
         self._ctx.require(scope)
-        async with self._ctx.as_app(), self._db.connection.transaction():
-            return await action(self._ctx.principal(*core))
+        async with self._ctx.as_app():
+            await self._refuse_when_read_only()
+            async with self._db.connection.transaction():
+                return await action(self._ctx.principal(*core))
+
+    async def _refuse_when_read_only(self) -> None:
+        """A 402, as the API answers, while the workspace's subscription leaves it read-only."""
+        from orbit.billing.entitlements import entitlements  # noqa: PLC0415 - plans load late
+
+        row = await self._db.fetchrow(
+            "SELECT name, plan, subscription_status, past_due_since FROM tenants WHERE id = $1",
+            self._ctx.tenant_id,
+        )
+        if (
+            row is not None
+            and entitlements(
+                row["plan"], row["subscription_status"], row["past_due_since"], datetime.now(UTC)
+            ).read_only
+        ):
+            raise PaymentRequiredError(
+                f"{row['name']} is read-only until its subscription is paid; plugin "
+                f"{self._ctx.plugin_id} cannot change its records either"
+            )
 
 
 def _loaded(value: Any) -> dict[str, Any]:

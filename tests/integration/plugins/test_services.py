@@ -17,6 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from orbit.platform.db.servers import Endpoints
+from orbit.platform.errors import PaymentRequiredError
 from orbit.platform.events.mail import SmtpServer, send_due_emails
 from orbit.platform.runtime import Runtime
 from tests.conftest import Member
@@ -473,3 +474,29 @@ async def test_mail_is_queued_with_the_request_and_sent_with_its_parts(
     parts = {part.get_content_type(): part.get_payload(decode=True) for part in message.walk()}
     assert b"Plain words" in parts["text/plain"]
     assert b"<b>words</b>" in parts["text/html"]
+
+
+async def test_a_read_only_workspace_refuses_plugin_writes_but_not_reads(
+    alice: Member, runtime: Runtime, endpoints: Endpoints
+) -> None:
+    await _enable(alice)
+    contact = await _contact(alice, first_name="Ada")
+    admin = await asyncpg.connect(endpoints.admin_dsn)
+    try:  # what billing's webhook does when a subscription is canceled
+        await admin.execute(
+            "UPDATE tenants SET subscription_status = 'canceled' WHERE id = $1",
+            uuid.UUID(alice.workspace_id),
+        )
+    finally:
+        await admin.close()
+    tenant_id = uuid.UUID(alice.workspace_id)
+    async with runtime.db.transaction(tenant_id):  # as a job or an event delivery would
+        ctx = (await runtime.plugins.for_tenant(tenant_id, alice.slug)).context("servant")
+        with pytest.raises(PaymentRequiredError, match="read-only"):
+            await ctx.contacts.update(uuid.UUID(contact["id"]), first_name="Eve")
+        with pytest.raises(PaymentRequiredError):
+            await ctx.tasks.create("Call Ada")
+        found = await ctx.contacts.get(uuid.UUID(contact["id"]))
+        assert found is not None
+        assert found.first_name == "Ada"
+    assert (await alice.client.get(f"{APP}/contacts/{contact['id']}")).json()["first_name"] == "Ada"
