@@ -65,6 +65,7 @@ image: ## build the container image with podman or docker (IMAGE=orbit:dev)
 BENCH_SCALE ?= 1
 bench: sync ## plugin dispatch overhead, then 1M contacts timed against raw SQL; tables of targets met or missed
 	$(UV) run --frozen python bench/plugin_dispatch.py
+	$(UV) run --frozen python bench/invoice_pdf.py
 	PYTHONPATH=$(CURDIR) $(UV) run --frozen python -m bench.run --scale $(BENCH_SCALE) $(BENCH_ARGS)
 
 i18n: sync ## extract user-facing strings into frontend/locale/orbit.pot
