@@ -25,9 +25,12 @@ from orbit.plugins.api import (
 from orbit.plugins.builtin.email_marketing import (
     api,
     audiences,
+    consent,
+    inbound,
     pages,
     public_routes,
     sending,
+    suppression,
     timeline,
 )
 
@@ -54,7 +57,7 @@ MANIFEST = Manifest(
     author="Orbit",
     license="AGPL-3.0-or-later",
     requires_orbit=">=0.1",
-    scopes=("contacts:read",),
+    scopes=("contacts:read", "mail:send"),
     events=("contact.deleted", "contact.merged"),
     settings=(
         Setting(
@@ -157,20 +160,20 @@ MANIFEST = Manifest(
 
 @hookimpl
 def orbit_api_routes() -> list[Any]:
-    """The REST API: lists, segments, templates, campaigns."""
-    return api.routes()
+    """The REST API: lists, segments, templates, campaigns, the suppression list."""
+    return [*api.routes(), *suppression.API_ROUTES]
 
 
 @hookimpl
 def orbit_page_routes() -> list[Any]:
-    """Campaigns, lists, segments and templates in Orbit's layout."""
-    return pages.routes()
+    """Campaigns, lists, segments, templates and deliverability in Orbit's layout."""
+    return [*pages.routes(), *suppression.PAGE_ROUTES]
 
 
 @hookimpl
 def orbit_public_routes() -> list[Any]:
-    """Open pixel, click redirects, unsubscribe and the preference centre."""
-    return public_routes.routes()
+    """Open pixel, click redirects, unsubscribe, preference centre, opt-in, bounce webhooks."""
+    return [*public_routes.routes(), *consent.PUBLIC_ROUTES, *inbound.PUBLIC_ROUTES]
 
 
 async def _send_job(ctx: PluginContext) -> None:
@@ -179,8 +182,11 @@ async def _send_job(ctx: PluginContext) -> None:
 
 @hookimpl
 def orbit_scheduled_jobs() -> list[ScheduledJob]:
-    """The send job: starts due campaigns and sends their queue at the workspace's pace."""
-    return [ScheduledJob(name="send", every=timedelta(seconds=1), run=_send_job)]
+    """The send job (due campaigns at the workspace's pace); the bounce receiver and mailbox."""
+    return [
+        ScheduledJob(name="send", every=timedelta(seconds=1), run=_send_job),
+        *inbound.SCHEDULED_JOBS,
+    ]
 
 
 @hookimpl
@@ -204,11 +210,19 @@ async def orbit_timeline_entries(
 
 @hookimpl
 async def orbit_contact_export(ctx: PluginContext, contact_id: UUID) -> dict[str, Any] | None:
-    """The contact's list memberships, messages and events."""
-    return await timeline.export(ctx, contact_id)
+    """The contact's list memberships, messages and events; consent proof, bounces, suppressions."""
+    sent = await timeline.export(ctx, contact_id)
+    proof = await consent.export_contact(ctx, contact_id)
+    if sent is None and proof is None:
+        return None
+    return {**(sent or {}), **(proof or {})}
 
 
 @hookimpl
 async def orbit_contact_erase(ctx: PluginContext, contact_id: UUID) -> None:
-    """Forget the contact: memberships, messages (address and values) and events."""
+    """Forget the contact: memberships, messages, events, consent proof and bounce log.
+
+    Suppression entries stay: an objection to marketing must still be honoured.
+    """
+    await consent.erase_contact(ctx, contact_id)
     await timeline.erase(ctx, contact_id)

@@ -17,13 +17,18 @@ import.
 from __future__ import annotations
 
 from enum import StrEnum
+from gettext import gettext as _
 from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
+from litestar.response import Redirect
+
+from orbit.plugins.api import Page, PluginContext, Request, delete, escape, get, post
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
-
-    from orbit.plugins.api import PluginContext
 
 
 class Reason(StrEnum):
@@ -39,6 +44,14 @@ class Reason(StrEnum):
 ADMIN_REMOVABLE = frozenset({Reason.MANUAL, Reason.BOUNCE_HARD, Reason.BOUNCE_SOFT})
 """Reasons an admin may lift; a complaint or an unsubscribe only the person can undo."""
 MAX_PAGE = 500
+
+
+def invalid(fields: dict[str, str]) -> ValidationException:
+    """A 400 naming each field and what is wrong with it (Orbit's error shape)."""
+    detail = "; ".join(f"{key}: {message}" for key, message in fields.items())
+    return ValidationException(
+        detail, extra=[{"key": key, "message": message} for key, message in fields.items()]
+    )
 
 
 def normalise(email: str) -> str:
@@ -148,3 +161,149 @@ async def for_email(ctx: PluginContext, email: str) -> list[dict[str, Any]]:
         normalise(email),
     )
     return [dict(row) for row in rows]
+
+
+# --- the admin API and page ---------------------------------------------------------------
+
+
+class ManualEntry(msgspec.Struct, forbid_unknown_fields=True):
+    """An address an admin puts on the list."""
+
+    email: str
+    detail: str = ""
+
+
+def _check_email(email: str) -> str:
+    address = normalise(email)
+    local, at, domain = address.rpartition("@")
+    if not at or not local or "." not in domain or len(address) > 254 or " " in address:  # noqa: PLR2004
+        raise invalid({"email": f"{email!r} is not an email address"})
+    return address
+
+
+def _reason(value: str | None, field: str = "reason") -> Reason | None:
+    if not value:
+        return None
+    try:
+        return Reason(value)
+    except ValueError:
+        raise invalid({field: f"one of {', '.join(r.value for r in Reason)}"}) from None
+
+
+def _entry(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **row,
+        "created_at": row["created_at"].isoformat(),
+        "removable": row["reason"] in ADMIN_REMOVABLE,
+    }
+
+
+@get("/suppressions")
+async def list_suppressions(
+    plugin: PluginContext, q: str = "", reason: str | None = None, limit: int = 100
+) -> dict[str, Any]:
+    """The workspace's suppression list, newest first (``q`` filters by address)."""
+    rows = await entries(plugin, q=q, reason=_reason(reason), limit=limit)
+    return {"items": [_entry(row) for row in rows]}
+
+
+@post("/suppressions")
+async def add_suppression(plugin: PluginContext, data: ManualEntry) -> dict[str, Any]:
+    """Put an address on the list by hand (idempotent)."""
+    address = _check_email(data.email)
+    added = await suppress(plugin, address, Reason.MANUAL, "admin", data.detail)
+    return {"email": address, "reason": Reason.MANUAL.value, "added": added}
+
+
+@delete("/suppressions/{email:str}", status_code=204)
+async def remove_suppression(plugin: PluginContext, email: str, reason: str = "manual") -> None:
+    """Lift a manual or bounce entry; complaints and unsubscribes are refused (403)."""
+    chosen = _reason(reason) or Reason.MANUAL
+    if chosen not in ADMIN_REMOVABLE:
+        raise PermissionDeniedException(
+            f"a {chosen.value} suppression is the person's own choice: only their opt-in lifts it"
+        )
+    if not await unsuppress(plugin, email, chosen):
+        raise NotFoundException(
+            f"{chosen.value} suppression of {normalise(email)} not found in this workspace"
+        )
+
+
+API_ROUTES = [list_suppressions, add_suppression, remove_suppression]
+"""Under ``/api/v1/apps/email_marketing/``."""
+
+
+def _label(reason: Reason) -> str:
+    return {
+        Reason.BOUNCE_HARD: _("Hard bounce"),
+        Reason.BOUNCE_SOFT: _("Repeated soft bounces"),
+        Reason.COMPLAINT: _("Spam complaint"),
+        Reason.UNSUBSCRIBE: _("Unsubscribed"),
+        Reason.MANUAL: _("Added by an admin"),
+    }[reason]
+
+
+@get("/deliverability")
+async def deliverability_page(plugin: PluginContext, q: str = "") -> Page:
+    """The suppression list with add and remove forms, and where bounces come in."""
+    from orbit.plugins.builtin.email_marketing.inbound import webhook_urls  # noqa: PLC0415
+
+    rows = await entries(plugin, q=q, limit=200)
+    csrf = plugin.csrf_field()
+    lines = []
+    for row in rows:
+        remove = ""
+        if row["reason"] in ADMIN_REMOVABLE:
+            remove = (
+                f'<form method="post" action="{escape(plugin.url("/deliverability/remove"))}">'
+                f'{csrf}<input type="hidden" name="email" value="{escape(row["email"])}">'
+                f'<input type="hidden" name="reason" value="{escape(row["reason"])}">'
+                f'<button type="submit">{escape(_("Remove"))}</button></form>'
+            )
+        lines.append(
+            f"<tr><td>{escape(row['email'])}</td>"
+            f"<td>{escape(_label(Reason(row['reason'])))}</td>"
+            f"<td>{escape(row['detail'][:120])}</td>"
+            f"<td>{escape(row['created_at'].strftime('%Y-%m-%d %H:%M'))} UTC</td>"
+            f"<td>{remove}</td></tr>"
+        )
+    urls = webhook_urls(plugin)
+    html = (
+        f"<h2>{escape(_('Suppression list'))}</h2>"
+        f'<form method="get"><input name="q" value="{escape(q)}" '
+        f'placeholder="{escape(_("Search addresses"))}"></form>'
+        f'<form method="post" action="{escape(plugin.url("/deliverability/add"))}" '
+        f'id="suppression-add">{csrf}<input name="email" type="email" required '
+        f'placeholder="{escape(_("Address to suppress"))}">'
+        f'<button type="submit">{escape(_("Suppress"))}</button></form>'
+        f'<table id="suppressions"><thead><tr><th>{escape(_("Address"))}</th>'
+        f"<th>{escape(_('Reason'))}</th><th>{escape(_('Detail'))}</th>"
+        f"<th>{escape(_('Since'))}</th><th></th></tr></thead><tbody>{''.join(lines)}</tbody></table>"
+        f"<h2>{escape(_('Bounce webhooks'))}</h2>"
+        f"<p>{escape(_('Amazon SES (SNS subscription)'))}: <code>{escape(urls['ses'])}</code></p>"
+        f"<p>{escape(_('Signed JSON'))}: <code>{escape(urls['hook'])}</code></p>"
+    )
+    return Page(_("Deliverability"), html)
+
+
+@post("/deliverability/add")
+async def deliverability_add(plugin: PluginContext, request: Request[Any, Any, Any]) -> Redirect:
+    """The page's add form."""
+    form = await request.form()
+    await suppress(plugin, _check_email(str(form.get("email", ""))), Reason.MANUAL, "admin")
+    return Redirect(plugin.url("/deliverability"))
+
+
+@post("/deliverability/remove")
+async def deliverability_remove(plugin: PluginContext, request: Request[Any, Any, Any]) -> Redirect:
+    """The page's remove buttons."""
+    form = await request.form()
+    chosen = _reason(str(form.get("reason", "manual"))) or Reason.MANUAL
+    if chosen not in ADMIN_REMOVABLE:
+        raise PermissionDeniedException("only manual and bounce entries can be removed")
+    await unsuppress(plugin, str(form.get("email", "")), chosen)
+    return Redirect(plugin.url("/deliverability"))
+
+
+PAGE_ROUTES = [deliverability_page, deliverability_add, deliverability_remove]
+"""Under ``/t/{slug}/apps/email_marketing/``."""
