@@ -37,7 +37,7 @@ from uuid import UUID
 
 from uuid_utils.compat import uuid7
 
-from orbit.plugins.builtin.email_marketing import suppression
+from orbit.plugins.builtin.email_marketing import suppression, tracking
 from orbit.plugins.builtin.email_marketing.suppression import Reason
 
 if TYPE_CHECKING:
@@ -85,6 +85,8 @@ class Report:
     report_id: str | None = None
     """The report's own id (its Message-ID, a provider's feedback id): makes it idempotent."""
     source: str = "mail"
+    final: bool = True
+    """The message will not be delivered (``False``: a delay warning, a retried 4xx)."""
 
 
 # --- return path -----------------------------------------------------------------------
@@ -257,6 +259,10 @@ _AUTO_REPLY_SUBJECT = re.compile(
     r"abwesenheit|vacation|on leave|away from",
     re.IGNORECASE,
 )
+_WARNING_WORDS = re.compile(
+    r"not yet been delivered|still being retried|will (?:be )?retr|this is a warning",
+    re.IGNORECASE,
+)
 _COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus", "other", ""})
 """ARF feedback types that are a complaint (``not-spam``, ``auth-failure``… are not)."""
 _FINAL_ACTIONS = ("failed", "delayed")
@@ -301,6 +307,7 @@ def parse_report(raw: bytes, envelope_to: Iterable[str] = ()) -> Report | None:
         diagnostic=_diagnostic_line(text),
         refs=refs,
         report_id=report_id,
+        final=not _WARNING_WORDS.search(text),
     )
 
 
@@ -489,7 +496,9 @@ def _from_status(
     recipient = _address(_header(chosen, "Original-Recipient")) or _address(
         _header(chosen, "Final-Recipient")
     )
-    return Report(kind, recipient, status, diagnostic_text[:1000], refs, report_id)
+    return Report(
+        kind, recipient, status, diagnostic_text[:1000], refs, report_id, final=action != "delayed"
+    )
 
 
 def _complaint(feedback: Message, refs: tuple[str, ...], report_id: str | None) -> Report | None:
@@ -673,6 +682,7 @@ async def record_smtp_failure(
         diagnostic=f"{code} {text}"[:1000],
         report_id=f"smtp:{message_id}:{code}:{status or ''}",
         source="smtp",
+        final=code >= 500,  # noqa: PLR2004 - a 4xx is retried by the send job
     )
     return await _record(ctx, message_id, report)
 
@@ -712,26 +722,14 @@ async def _record(ctx: PluginContext, message_id: UUID, report: Report) -> Outco
     )
     if inserted is None:
         return Outcome(message_id, email, report.kind, None, duplicate=True)
-    if message is not None:
-        await ctx.db.execute(
-            "INSERT INTO email_marketing_events (tenant_id, id, message_id, campaign_id, "
-            "contact_id, kind, machine, reason) VALUES ($1, $2, $3, $4, $5, $6, false, $7)",
-            ctx.tenant_id,
-            uuid7(),
+    if message is not None and (report.final or report.kind is Kind.COMPLAINT):
+        # The campaign's counters, the contact's timeline and the spike pause follow.
+        await tracking.record_bounce(
+            ctx,
             message_id,
-            message["campaign_id"],
-            message["contact_id"],
-            "complaint" if report.kind is Kind.COMPLAINT else "bounce",
-            f"{report.kind.value} {report.status or ''}".strip(),
+            complaint=report.kind is Kind.COMPLAINT,
+            reason=f"{report.kind.value} {report.status or ''}: {report.diagnostic}".strip(),
         )
-        if report.kind is Kind.HARD:
-            await ctx.db.execute(
-                "UPDATE email_marketing_messages SET status = 'bounced', error = $3 "
-                "WHERE tenant_id = $1 AND id = $2",
-                ctx.tenant_id,
-                message_id,
-                report.diagnostic[:500],
-            )
     reason = await _reason(ctx, email, report.kind)
     added = None
     if reason is not None and await suppression.suppress(
