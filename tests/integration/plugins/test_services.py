@@ -109,6 +109,35 @@ async def test_query_pages_by_id_with_after(alice: Member) -> None:
     assert "limit" in _problems(too_many)
 
 
+async def test_query_filters_custom_fields_as_saved_views_do(alice: Member, bob: Member) -> None:
+    await _enable(alice)
+    for member in (alice, bob):
+        defined = await member.client.post(
+            "/api/v1/custom-fields",
+            json={
+                "object_type": "contact",
+                "key": "tier",
+                "label": "Tier",
+                "type": "select",
+                "options": ["gold", "silver"],
+            },
+        )
+        assert defined.status_code == 201, defined.text
+    gold = await _contact(alice, first_name="Goldie", custom={"tier": "gold"})
+    await _contact(alice, first_name="Silvia", custom={"tier": "silver"})
+    await _contact(bob, first_name="Bob Gold", custom={"tier": "gold"})
+    golden = [{"field": "custom.tier", "op": "equals", "value": "gold"}]
+    found = (await alice.client.post(f"{APP}/contacts/query", json={"filters": golden})).json()
+    assert [c["id"] for c in found] == [gold["id"]]
+    assert found[0]["custom"] == {"tier": "gold"}
+    counted = await alice.client.post(f"{APP}/contacts/count", json={"filters": golden})
+    assert counted.json() == {"count": 1}
+    platinum = [{"field": "custom.tier", "op": "equals", "value": "platinum"}]
+    refused = await alice.client.post(f"{APP}/contacts/count", json={"filters": platinum})
+    assert refused.status_code == 400
+    assert "not one of: gold, silver" in _problems(refused)["filters[0].value"]
+
+
 @pytest.mark.parametrize(
     ("filters", "named"),
     [
