@@ -83,6 +83,7 @@ MANIFEST = Manifest(
         *gather_names(PARTS, "SCOPES"),
     ),
     slots=("deal.sidebar",),
+    nav=("Invoicing", "/"),
     events=gather_names(PARTS, "EVENTS"),
     emits=gather_names(PARTS, "EMITS"),
     settings=BASE_SETTINGS + tuple(s for part in PARTS for s in getattr(part, "SETTINGS", ())),

@@ -342,6 +342,28 @@ async def update_quote(ctx: PluginContext, quote_id: UUID, data: QuotePatch) -> 
     return await quote(ctx, quote_id)
 
 
+async def add_lines(ctx: PluginContext, quote_id: UUID, *given: LineIn) -> dict[str, Any]:
+    """Append lines to a draft quote, priced now; the lines already there stay as they are."""
+    row = await quote_row(ctx, quote_id, lock=True)
+    if row["status"] != "draft":
+        raise conflict(f"quote {row['number']} was {row['status']}; revise it to change it")
+    header = header_of(row)
+    current = await quote_lines(ctx, quote_id)
+    added = await resolve(
+        ctx,
+        list(given),
+        currency=header.currency,
+        price_list_id=row["price_list_id"],
+        prices_include_tax=header.prices_include_tax,
+        quote=True,
+    )
+    lines = current + [replace(x, position=len(current) + i) for i, x in enumerate(added)]
+    totals(header, lines)  # a 400 before anything is written when the totals cannot be computed
+    await _write_lines(ctx, quote_id, lines)
+    await _store_totals(ctx, quote_id, header, lines)
+    return await quote(ctx, quote_id)
+
+
 async def revise(ctx: PluginContext, quote_id: UUID) -> dict[str, Any]:
     """A new draft revision of a sent, declined or expired quote; the old one is superseded."""
     row = await quote_row(ctx, quote_id, lock=True)
