@@ -30,6 +30,8 @@ from orbit.plugins.builtin.email_marketing import (
     pages,
     public_routes,
     sending,
+    sequence_routes,
+    sequences,
     suppression,
     timeline,
 )
@@ -47,6 +49,11 @@ Send newsletters and campaigns to your contacts, from Orbit.
   automatically when bounces or complaints spike, with live counters.
 - **Opens and clicks** split between people and machines (privacy proxies, link scanners).
 - **One-click unsubscribe** in every email (RFC 8058): a scanner cannot unsubscribe anyone.
+- **Sequences**: follow-ups that start when someone joins a list or segment, confirms an
+  opt-in, reaches a deal stage or gets a field value, then wait, check (a person's click
+  or open, fields, deal stage) and email, tag, create a task for the owner or call a
+  webhook — outside quiet hours in the contact's time zone, leaving on unsubscribe,
+  reply or a won deal.
 """
 
 MANIFEST = Manifest(
@@ -57,8 +64,19 @@ MANIFEST = Manifest(
     author="Orbit",
     license="AGPL-3.0-or-later",
     requires_orbit=">=0.1",
-    scopes=("contacts:read", "mail:send"),
-    events=("contact.deleted", "contact.merged"),
+    scopes=("contacts:read", "contacts:write", "deals:read", "tasks:write", "mail:send"),
+    events=(
+        "contact.deleted",
+        "contact.merged",
+        "contact.created",
+        "contact.updated",
+        "deal.created",
+        "deal.stage_changed",
+        "deal.won",
+        sequences.LIST_JOINED,
+        sequences.OPT_IN_CONFIRMED,
+    ),
+    emits=(sequences.LIST_JOINED, sequences.OPT_IN_CONFIRMED),
     settings=(
         Setting(
             name="smtp_url",
@@ -126,6 +144,19 @@ MANIFEST = Manifest(
         ),
         Setting(name="bounce_mailbox_password", label="Bounce mailbox password", type="secret"),
         Setting(
+            name="time_zone",
+            label="Workspace time zone",
+            default="UTC",
+            help="IANA name (Europe/Athens): sequences' quiet hours and 'wait until' times "
+            "for contacts without their own.",
+        ),
+        Setting(
+            name="time_zone_field",
+            label="Contact time zone field",
+            default="time_zone",
+            help="The custom field holding a contact's IANA time zone.",
+        ),
+        Setting(
             name="webhook_secret",
             label="Bounce webhook secret",
             type="secret",
@@ -146,6 +177,10 @@ MANIFEST = Manifest(
         "email_marketing_bounces",
         "email_marketing_suppressions",
         "email_marketing_consents",
+        "email_marketing_sequences",
+        "email_marketing_sequence_steps",
+        "email_marketing_enrolments",
+        "email_marketing_sequence_runs",
     ),
     migrations="orbit.plugins.builtin.email_marketing.piccolo_app",
     hookspecs="orbit.plugins.builtin.email_marketing.hookspecs",
@@ -160,8 +195,8 @@ MANIFEST = Manifest(
 
 @hookimpl
 def orbit_api_routes() -> list[Any]:
-    """The REST API: lists, segments, templates, campaigns, the suppression list."""
-    return [*api.routes(), *suppression.API_ROUTES]
+    """The REST API: lists, segments, templates, campaigns, sequences, the suppression list."""
+    return [*api.routes(), *sequence_routes.routes(), *suppression.API_ROUTES]
 
 
 @hookimpl
@@ -180,22 +215,31 @@ async def _send_job(ctx: PluginContext) -> None:
     await sending.send_due(ctx)
 
 
+async def _sequence_job(ctx: PluginContext) -> None:
+    await sequences.run_due(ctx)
+
+
 @hookimpl
 def orbit_scheduled_jobs() -> list[ScheduledJob]:
-    """The send job (due campaigns at the workspace's pace); the bounce receiver and mailbox."""
+    """The send job (due campaigns at the workspace's pace), the sequence job; bounce intake."""
     return [
         ScheduledJob(name="send", every=timedelta(seconds=1), run=_send_job),
+        ScheduledJob(name="sequences", every=timedelta(seconds=30), run=_sequence_job),
         *inbound.SCHEDULED_JOBS,
     ]
 
 
 @hookimpl
 async def orbit_event(ctx: PluginContext, event: Event) -> None:
-    """Deleted and merged-away contacts leave every list (idempotent: deleting twice is fine)."""
+    """Deleted and merged-away contacts leave every list; sequences enrol and let go.
+
+    Idempotent: an event delivered twice changes nothing more.
+    """
     if event.type == "contact.deleted":
         await audiences.forget_contacts(ctx, [UUID(str(event.data["id"]))])
     elif event.type == "contact.merged":
         await audiences.forget_contacts(ctx, [UUID(str(i)) for i in event.data["merged_ids"]])
+    await sequences.on_event(ctx, event)
 
 
 @hookimpl
@@ -210,19 +254,21 @@ async def orbit_timeline_entries(
 
 @hookimpl
 async def orbit_contact_export(ctx: PluginContext, contact_id: UUID) -> dict[str, Any] | None:
-    """The contact's list memberships, messages and events; consent proof, bounces, suppressions."""
+    """The contact's lists, messages, events, consent proof, bounces, suppressions, sequences."""
     sent = await timeline.export(ctx, contact_id)
     proof = await consent.export_contact(ctx, contact_id)
-    if sent is None and proof is None:
+    enrolled = await sequences.export(ctx, contact_id)
+    if sent is None and proof is None and not enrolled:
         return None
-    return {**(sent or {}), **(proof or {})}
+    return {**(sent or {}), **(proof or {}), **({"sequences": enrolled} if enrolled else {})}
 
 
 @hookimpl
 async def orbit_contact_erase(ctx: PluginContext, contact_id: UUID) -> None:
-    """Forget the contact: memberships, messages, events, consent proof and bounce log.
+    """Forget the contact: memberships, messages, events, consent proof, bounce log, enrolments.
 
     Suppression entries stay: an objection to marketing must still be honoured.
     """
+    await sequences.erase(ctx, contact_id)
     await consent.erase_contact(ctx, contact_id)
     await timeline.erase(ctx, contact_id)

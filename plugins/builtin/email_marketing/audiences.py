@@ -118,7 +118,11 @@ async def get_list(ctx: PluginContext, list_id: UUID) -> dict[str, Any]:
 
 
 async def add_members(ctx: PluginContext, list_id: UUID, contact_ids: Any) -> int:
-    """Add contacts of this workspace to a list; how many were new. Unknown ids are a 400."""
+    """Add contacts of this workspace to a list; how many were new. Unknown ids are a 400.
+
+    The new members are announced as ``email_marketing.list_member_added`` (sequences
+    triggered by the list enrol them).
+    """
     await get_list(ctx, list_id)
     problems = Problems()
     if not isinstance(contact_ids, list) or not contact_ids or len(contact_ids) > MAX_ADD:
@@ -130,16 +134,21 @@ async def add_members(ctx: PluginContext, list_id: UUID, contact_ids: Any) -> in
         if contact_id is not None and await ctx.contacts.get(contact_id) is None:
             problems.add(f"contact_ids[{index}]", f"contact {contact_id} not found here")
     problems.raise_any()
-    status = await ctx.db.execute(
+    added = await ctx.db.fetch(
         """
         INSERT INTO email_marketing_list_members (tenant_id, list_id, contact_id)
-        SELECT $1, $2, unnest($3::uuid[]) ON CONFLICT DO NOTHING
+        SELECT $1, $2, unnest($3::uuid[]) ON CONFLICT DO NOTHING RETURNING contact_id
         """,
         ctx.tenant_id,
         list_id,
         list(dict.fromkeys(ids)),
     )
-    return int(status.split()[-1])
+    if added:
+        await ctx.events.emit(
+            "email_marketing.list_member_added",
+            {"list_id": str(list_id), "contact_ids": [str(row["contact_id"]) for row in added]},
+        )
+    return len(added)
 
 
 async def remove_member(ctx: PluginContext, list_id: UUID, contact_id: UUID) -> bool:

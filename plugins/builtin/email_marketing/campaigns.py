@@ -4,7 +4,8 @@ States: ``draft`` → ``scheduled`` (a time, or now) → ``sending`` (the recipi
 snapshot is taken when the send job starts it) → ``sent``; ``sending`` ⇄ ``paused``
 (by a person, or automatically when bounces or complaints spike); ``cancelled`` from
 any state before ``sent``. Counters move with each message and event; the pages poll
-them.
+them. A sequence's email steps are campaigns too (audience kind ``sequence``), run by
+their sequence (:mod:`.sequences`) and left out here.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ async def get(ctx: PluginContext, campaign_id: UUID) -> dict[str, Any]:
     """One campaign with its counters, or a 404."""
     row = await ctx.db.fetchrow(
         f"SELECT {COLUMNS}, {QUEUED} FROM email_marketing_campaigns c "
-        "WHERE c.tenant_id = $1 AND c.id = $2",
+        "WHERE c.tenant_id = $1 AND c.id = $2 AND c.audience_kind <> 'sequence'",
         ctx.tenant_id,
         campaign_id,
     )
@@ -196,7 +197,7 @@ async def all_campaigns(ctx: PluginContext) -> list[dict[str, Any]]:
     """The workspace's campaigns, newest first."""
     rows = await ctx.db.fetch(
         f"SELECT {COLUMNS}, {QUEUED} FROM email_marketing_campaigns c WHERE c.tenant_id = $1 "
-        "ORDER BY created_at DESC, id DESC LIMIT 500",
+        "AND c.audience_kind <> 'sequence' ORDER BY created_at DESC, id DESC LIMIT 500",
         ctx.tenant_id,
     )
     return [dict(row) for row in rows]

@@ -181,14 +181,29 @@ async def confirm(
     await suppression.lift_for_opt_in(ctx, row["email"])
     purpose: str = row["purpose"]
     if purpose.startswith("list:") and row["contact_id"] is not None:
-        await ctx.db.execute(
+        joined = await ctx.db.fetchval(
             "INSERT INTO email_marketing_list_members (tenant_id, list_id, contact_id) "
             "SELECT $1, id, $3 FROM email_marketing_lists WHERE tenant_id = $1 AND id::text = $2 "
-            "ON CONFLICT DO NOTHING",
+            "ON CONFLICT DO NOTHING RETURNING list_id",
             ctx.tenant_id,
             purpose.removeprefix("list:"),
             row["contact_id"],
         )
+        if joined is not None:
+            await ctx.events.emit(
+                "email_marketing.list_member_added",
+                {"list_id": str(joined), "contact_ids": [str(row["contact_id"])]},
+            )
+    # Sequences triggered by a confirmed opt-in enrol the person.
+    await ctx.events.emit(
+        "email_marketing.opt_in_confirmed",
+        {
+            "consent_id": str(row["id"]),
+            "contact_id": str(row["contact_id"]) if row["contact_id"] else None,
+            "email": row["email"],
+            "purpose": purpose,
+        },
+    )
     return dict(row)
 
 

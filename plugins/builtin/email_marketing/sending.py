@@ -593,7 +593,8 @@ async def finish_campaigns(ctx: PluginContext) -> int:
         """
         UPDATE email_marketing_campaigns c SET status = 'sent', finished_at = clock_timestamp(),
             updated_at = now()
-        WHERE c.tenant_id = $1 AND c.status = 'sending' AND NOT EXISTS (
+        WHERE c.tenant_id = $1 AND c.status = 'sending' AND c.audience_kind <> 'sequence'
+          AND NOT EXISTS (
             SELECT 1 FROM email_marketing_messages m
             WHERE m.tenant_id = c.tenant_id AND m.campaign_id = c.id
               AND m.status IN ('queued', 'deferred'))

@@ -1,0 +1,233 @@
+"""Sequences under a frozen clock: trigger, waits, a person's click, email, task; exits; isolation.
+
+The sequence job is called with an explicit ``now`` days apart; the campaign send job
+then delivers what the sequence queued to the local SMTP sink.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import asyncpg
+import httpx
+
+from orbit.platform.db.servers import Endpoints
+from orbit.platform.events.jobs import dispatch_batch
+from orbit.platform.runtime import Runtime
+from orbit.plugins.builtin.email_marketing import sequences
+from orbit.plugins.jobs import deliver_plugin_events
+from tests.conftest import Member
+
+from .conftest import API, Sink, contact, run_send_job, template
+from .deliverability import acting
+
+BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 Version/17.0"
+SCANNER = "Mozilla/5.0 (compatible; Barracuda Sentinel scanner)"
+
+
+async def _deliver(runtime: Runtime) -> None:
+    """What the worker does: dispatch committed events, then deliver them to plugins."""
+    while await dispatch_batch(runtime.db, 100, runtime.plugins.registry):
+        pass
+    while await deliver_plugin_events(runtime.plugins):
+        pass
+
+
+async def _run(runtime: Runtime, member: Member, now: datetime) -> int:
+    """One run of the sequence job in the member's workspace, at ``now``."""
+    async with acting(runtime, member) as ctx:
+        return await sequences.run_due(ctx, now)
+
+
+async def _admin(endpoints: Endpoints, query: str, *args: Any) -> Any:
+    admin = await asyncpg.connect(endpoints.admin_dsn)
+    try:
+        return await admin.fetch(query, *args)
+    finally:
+        await admin.close()
+
+
+async def _sequence(
+    member: Member, body: dict[str, Any], *, activate: bool = True
+) -> dict[str, Any]:
+    made = await member.client.post(
+        f"{API}/sequences", json={"from_email": "hello@shop.example.com", **body}
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["status"] == "draft"
+    if activate:
+        active = await member.client.post(f"{API}/sequences/{made.json()['id']}/activate")
+        assert active.status_code == 200, active.text
+        assert active.json()["status"] == "active"
+        return dict(active.json())
+    return dict(made.json())
+
+
+async def _enrolments(member: Member, sequence_id: str) -> dict[str, dict[str, Any]]:
+    """The sequence's enrolments by contact id."""
+    listed = await member.client.get(f"{API}/sequences/{sequence_id}/enrolments")
+    assert listed.status_code == 200, listed.text
+    return {row["contact_id"]: row for row in listed.json()["items"]}
+
+
+async def _owner(member: Member) -> str:
+    members = (await member.client.get("/api/v1/members")).json()
+    return str(members[0]["id"])
+
+
+def _links(message: Any) -> tuple[list[str], list[str]]:
+    """(tracked click links, unsubscribe links) of a received message's HTML."""
+    part = message.get_body(preferencelist=("html",))
+    hrefs = re.findall(r'href="([^"]+)"', str(part.get_content()))
+    return (
+        [h for h in hrefs if "/p/email_marketing/c/" in h],
+        [h for h in hrefs if "/p/email_marketing/u/" in h],
+    )
+
+
+def _public(app: object) -> httpx.AsyncClient:
+    """A cookie-less visitor (a mail reader, a scanner)."""
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
+
+
+async def test_a_sequence_waits_two_days_emails_and_gives_the_owner_a_task_for_a_person_s_click(
+    app: object, marketer: Member, sink: Sink, runtime: Runtime, endpoints: Endpoints
+) -> None:
+    owner = await _owner(marketer)
+    ada = await contact(marketer, first_name="Ada", email="ada@example.org", owner_id=owner)
+    bob = await contact(marketer, first_name="Bob", email="bob@example.net", owner_id=owner)
+    made = await template(marketer)
+    created = await marketer.client.post(f"{API}/lists", json={"name": "Trial"})
+    list_id = created.json()["id"]
+    sequence = await _sequence(
+        marketer,
+        {
+            "name": "Trial follow-up",
+            "trigger": {"type": "list_joined", "list_id": list_id},
+            "quiet_hours": None,
+            "steps": [
+                {"type": "wait", "days": 2},
+                {"type": "email", "template_id": made["id"]},
+                {"type": "wait", "days": 1},
+                {"type": "condition", "when": "clicked", "yes": "next", "no": "end"},
+                {"type": "task", "title": "Call about the trial", "due_in_hours": 4},
+            ],
+        },
+    )
+    joined = await marketer.client.post(
+        f"{API}/lists/{list_id}/members", json={"contact_ids": [ada["id"], bob["id"]]}
+    )
+    assert joined.status_code == 201, joined.text
+    await _deliver(runtime)
+    enrolled = await _enrolments(marketer, sequence["id"])
+    assert set(enrolled) == {ada["id"], bob["id"]}
+    assert enrolled[ada["id"]]["step"] == 1
+    assert enrolled[ada["id"]]["status"] == "active"
+    t0 = datetime.fromisoformat(enrolled[ada["id"]]["enrolled_at"])
+    assert datetime.fromisoformat(enrolled[ada["id"]]["due_at"]) == t0 + timedelta(days=2)
+
+    # The event delivered again enrols nobody twice.
+    await _admin(
+        endpoints,
+        "UPDATE plugin_event_deliveries SET status = 'pending', next_attempt_at = now() "
+        "WHERE tenant_id = $1 AND plugin_id = 'email_marketing'",
+        UUID(marketer.workspace_id),
+    )
+    await _deliver(runtime)
+    assert len(await _enrolments(marketer, sequence["id"])) == 2
+
+    # Day 1: still waiting, nothing sent.
+    assert await _run(runtime, marketer, t0 + timedelta(days=1)) == 0
+    await run_send_job(runtime)
+    assert sink.received == []
+
+    # Day 2: the email goes out once, however often the job runs.
+    day2 = t0 + timedelta(days=2, minutes=1)
+    assert await _run(runtime, marketer, day2) == 4  # the wait and the email, twice
+    assert await _run(runtime, marketer, day2) == 0
+    await run_send_job(runtime)
+    [to_ada] = sink.to("ada@example.org")
+    [to_bob] = sink.to("bob@example.net")
+    assert to_ada["Subject"] == "Spring for Ada"
+    assert to_ada["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "/p/email_marketing/u/" in to_ada["List-Unsubscribe"]
+    enrolled = await _enrolments(marketer, sequence["id"])
+    assert enrolled[ada["id"]]["step"] == 3
+    assert datetime.fromisoformat(enrolled[ada["id"]]["due_at"]) == day2 + timedelta(days=1)
+
+    # Ada clicks herself an hour later; Bob's mail scanner follows the links.
+    await _admin(
+        endpoints,
+        "UPDATE email_marketing_messages SET sent_at = sent_at - interval '1 hour' "
+        "WHERE tenant_id = $1",
+        UUID(marketer.workspace_id),
+    )
+    ada_clicks, _ = _links(to_ada)
+    bob_clicks, _ = _links(to_bob)
+    async with _public(app) as visitor:
+        clicked = await visitor.get(_path(ada_clicks[0]), headers={"User-Agent": BROWSER})
+        assert clicked.status_code == 302
+        for url in bob_clicks:  # every link at once, the hidden one included
+            await visitor.get(_path(url), headers={"User-Agent": SCANNER})
+
+    # Day 3: the condition sees Ada's click as a person's and Bob's as a machine's.
+    day3 = day2 + timedelta(days=1, minutes=1)
+    await _run(runtime, marketer, day3)
+    await _run(runtime, marketer, day3)
+    enrolled = await _enrolments(marketer, sequence["id"])
+    assert enrolled[ada["id"]]["status"] == "completed"
+    assert enrolled[bob["id"]]["status"] == "completed"
+    ada_steps = {h["step"]: h for h in enrolled[ada["id"]]["history"]}
+    bob_steps = {h["step"]: h for h in enrolled[bob["id"]]["history"]}
+    assert ada_steps[4]["outcome"] == "yes"
+    assert bob_steps[4]["outcome"] == "no"
+    assert 5 not in bob_steps
+    task_id = ada_steps[5]["detail"]["task_id"]
+    task = (await marketer.client.get(f"/api/v1/tasks/{task_id}")).json()
+    assert task["title"] == "Call about the trial"
+    assert task["assignee_id"] == owner
+    assert task["contact_id"] == ada["id"]
+    assert datetime.fromisoformat(task["due_at"]) == day3 + timedelta(hours=4)
+    mine = (await marketer.client.get("/api/v1/tasks")).json()
+    assert [t["id"] for t in mine if t["contact_id"] in {ada["id"], bob["id"]}] == [task_id]
+
+    # A retried job that walks Ada's enrolment again from the email sends and creates nothing.
+    email_step = sequence["steps"][1]["id"]
+    await _admin(
+        endpoints,
+        "UPDATE email_marketing_enrolments SET status = 'active', step_id = $2, "
+        "due_at = $3, finished_at = NULL WHERE tenant_id = $1 AND contact_id = $4",
+        UUID(marketer.workspace_id),
+        UUID(email_step),
+        day2,
+        UUID(ada["id"]),
+    )
+    await _run(runtime, marketer, day3 + timedelta(days=2))
+    await run_send_job(runtime)
+    assert len(sink.to("ada@example.org")) == 1
+    mine = (await marketer.client.get("/api/v1/tasks")).json()
+    assert [t["id"] for t in mine if t["contact_id"] == ada["id"]] == [task_id]
+    queued = await _admin(
+        endpoints,
+        "SELECT count(*) AS n FROM email_marketing_messages WHERE tenant_id = $1",
+        UUID(marketer.workspace_id),
+    )
+    assert queued[0]["n"] == 2
+    # The step campaign counted both sends and Ada's human click only.
+    report = await _admin(
+        endpoints,
+        "SELECT sent, clicked_human, status FROM email_marketing_campaigns WHERE id = $1",
+        UUID(email_step),
+    )
+    assert dict(report[0]) == {"sent": 2, "clicked_human": 1, "status": "sending"}
+    listed = (await marketer.client.get(f"{API}/campaigns")).json()["items"]
+    assert listed == []  # a sequence's emails are not campaigns of their own on the list
