@@ -232,8 +232,11 @@ def seller_party(settings: Any) -> Party:
     )
 
 
-def buyer_party(customer: Any) -> Party:
-    """The customer snapshot stored on the invoice as buyer (flat or nested address)."""
+def buyer_party(customer: Any, default_country: str = "FR") -> Party:
+    """The customer snapshot stored on the invoice as buyer (flat or nested address).
+
+    Without a country the buyer is taken to be in the seller's (``default_country``).
+    """
     data: dict[str, Any] = json.loads(customer) if isinstance(customer, str) else dict(customer)
     nested = data.get("address")
     address: dict[str, Any] = nested if isinstance(nested, dict) else data
@@ -247,7 +250,7 @@ def buyer_party(customer: Any) -> Party:
     return Party(
         name=text(data, "name", "company_name", "contact_name") or "—",
         address=Address(
-            country=(text(address, "country", "country_code") or "FR").upper()[:2],
+            country=(text(address, "country", "country_code") or default_country).upper()[:2],
             street=text(address, "street", "line1", "address"),
             city=text(address, "city"),
             postcode=text(address, "postcode", "postal_code", "zip"),
@@ -328,7 +331,7 @@ def einvoice_from(view: InvoiceView, settings: Any) -> EInvoice:
         due_date=row.get("due_date"),
         currency=view.currency,
         seller=seller_party(settings),
-        buyer=buyer_party(row.get("customer") or {}),
+        buyer=buyer_party(row.get("customer") or {}, seller_party(settings).address.country),
         lines=tuple(lines),
         taxes=taxes,
         totals=Totals(
@@ -426,7 +429,7 @@ def render_html(view: InvoiceView, settings: Any) -> str:
             due_date=row["due_date"].isoformat() if row.get("due_date") else "",
             preceding=view.preceding[0] if view.preceding else "",
             seller=seller_party(settings),
-            buyer=buyer_party(row.get("customer") or {}),
+            buyer=buyer_party(row.get("customer") or {}, seller_party(settings).address.country),
             rows=rows,
             totals=summary,
             notes=row.get("notes") or "",

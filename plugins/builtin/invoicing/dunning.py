@@ -88,6 +88,8 @@ SETTINGS = (
     ),
 )
 ACTIONS = ("reminder", "call", "lawyer")
+RUN_LIMIT = 300
+"""Invoices looked at per run (the oldest due first), to stay inside the job's 60 s."""
 DEFAULT_POLICY = (
     (1, "Friendly reminder", 3, "reminder", Decimal(0), False, 7),
     (2, "Call the customer", 14, "call", Decimal(0), False, 7),
@@ -283,18 +285,29 @@ async def run_dunning(
     if not levels:
         return []
     rows = await ctx.db.fetch(
-        BALANCE_SQL + " AND i.kind = 'invoice' AND i.status = 'finalized' "
+        "SELECT * FROM (" + BALANCE_SQL + " AND i.kind = 'invoice' AND i.status = 'finalized' "
         "AND i.due_date IS NOT NULL AND ($2::uuid IS NULL OR i.id = $2) "
-        "AND ($2::uuid IS NOT NULL OR i.due_date < $3) ORDER BY i.due_date, i.id",
+        "AND ($2::uuid IS NOT NULL OR i.due_date < $3)) b "
+        # Open amounts, and paid ones whose case is still to be closed.
+        "WHERE b.payable_total > b.allocated OR EXISTS (SELECT 1 FROM invoicing_dunning_cases c "
+        "  WHERE c.tenant_id = $1 AND c.invoice_id = b.id AND c.status <> 'closed') "
+        "ORDER BY b.due_date, b.id LIMIT $4",
         ctx.tenant_id,
         invoice_id,
         today,
+        RUN_LIMIT,
     )
     fired: list[Fired] = []
     for row in rows:
         bal = balance_from_row(row)
-        if bal.due <= 0 or bal.due_date is None:
-            continue  # paid: the chain stops
+        if bal.due <= 0 or bal.due_date is None:  # paid: the chain stops, the case closes
+            await ctx.db.execute(
+                "UPDATE invoicing_dunning_cases SET status = 'closed', updated_at = now() "
+                "WHERE tenant_id = $1 AND invoice_id = $2 AND status <> 'closed'",
+                ctx.tenant_id,
+                bal.invoice_id,
+            )
+            continue
         case = await _case(ctx, bal.invoice_id, bal.due_date)
         if _paused(case, today):
             continue
@@ -760,8 +773,12 @@ async def _daily(ctx: PluginContext) -> None:
 
 
 def scheduled_jobs() -> list[ScheduledJob]:
-    """The daily run (a missed day is caught up by the next run)."""
-    return [ScheduledJob("dunning", timedelta(days=1), _daily)]
+    """The daily run, tried every hour.
+
+    Levels fire at most once a day per invoice, so the extra runs only catch up sooner
+    after the worker was down (or when more than RUN_LIMIT invoices are open).
+    """
+    return [ScheduledJob("dunning", timedelta(hours=1), _daily)]
 
 
 async def timeline_entries(

@@ -168,6 +168,8 @@ async def test_payment_dispute_and_promise_stop_or_hold_the_chain(
     for offset in range(2, 30):
         await _run(runtime, seller, D + timedelta(days=offset))
     assert await _steps(runtime, seller, paid["id"]) == [(1, D + timedelta(days=1))]
+    closed = (await seller.client.get(f"{API}/dunning/invoices/{paid['id']}")).json()
+    assert closed["status"] == "closed"
     assert await _steps(runtime, seller, disputed["id"]) == []
     # The promise held level 2 (due D+10) until it ran out; then the chain went on,
     # level 3 after the new due date level 2 gave (D+16+5).
