@@ -164,28 +164,36 @@ async def ensure_receiver() -> None:
 
 async def drain_spool(ctx: PluginContext, spool: Path | None = None) -> list[Outcome]:
     """Record the spooled reports that are this workspace's; remove them and stale ones."""
-    spool = spool or spool_dir()
-    if not spool.is_dir():
+    entries = await asyncio.to_thread(_spooled, spool or spool_dir())
+    if not entries:
         return []
     key = await workspace_key(ctx)
     outcomes: list[Outcome] = []
-    for index in sorted(spool.glob("*.json")):
-        try:
-            entry = json.loads(index.read_text())
-        except (OSError, ValueError):
-            continue
+    for index, entry in entries:
         if not any(verify_ref(key, ctx.tenant_id, ref) for ref in entry.get("refs", [])):
             if time.time() - float(entry.get("received", 0)) > UNCLAIMED_FOR.total_seconds():
-                _remove(index)
+                await asyncio.to_thread(_remove, index)
             continue
-        raw_path = index.with_suffix(".eml")
         try:
-            raw = raw_path.read_bytes()
+            raw = await asyncio.to_thread(index.with_suffix(".eml").read_bytes)
         except OSError:
             continue
         outcomes += await ingest(ctx, raw, entry.get("rcpt", []))
-        _remove(index)
+        await asyncio.to_thread(_remove, index)
     return outcomes
+
+
+def _spooled(spool: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The spool's ready reports (index file, index), oldest first (blocking)."""
+    if not spool.is_dir():
+        return []
+    found = []
+    for index in sorted(spool.glob("*.json")):
+        try:
+            found.append((index, json.loads(index.read_text())))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def _remove(index: Path) -> None:
