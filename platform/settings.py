@@ -6,6 +6,7 @@ Nothing else in the code base reads ``os.environ``: commands build a
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -47,6 +48,11 @@ class Settings:
     """``ORBIT_HOST``: address the web server binds."""
     port: int = 8000
     """``ORBIT_PORT``: port the web server binds."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """``ORBIT_FORWARDED_ALLOW_IPS``: proxies whose ``X-Forwarded-For``/``-Proto`` are believed
+    (comma-separated addresses or networks, or ``*``). Behind an ingress, name the ingress
+    controller's pod network: otherwise every visitor has the ingress's address and shares
+    one per-address limit (login throttle, public pages)."""
     log_level: str = "INFO"
     """``ORBIT_LOG_LEVEL``: one of DEBUG, INFO, WARNING, ERROR, CRITICAL."""
     cookie_secure: bool = False
@@ -144,6 +150,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_url=env.get("REDIS_URL") or None,
         host=env.get("ORBIT_HOST", "127.0.0.1"),
         port=port,
+        forwarded_allow_ips=_forwarded_allow_ips(env),
         log_level=log_level,
         cookie_secure=_flag(env, "ORBIT_COOKIE_SECURE", default=False),
         demo_seed=_flag(env, "ORBIT_DEMO_SEED", default=True),
@@ -162,6 +169,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         api_rate_per_minute=_api_rate(env),
         public_rate_per_minute=_public_rate(env),
     )
+
+
+def _forwarded_allow_ips(env: Mapping[str, str]) -> str:
+    raw = env.get("ORBIT_FORWARDED_ALLOW_IPS") or "127.0.0.1"
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                "ORBIT_FORWARDED_ALLOW_IPS must list addresses or networks (10.0.0.0/8) "
+                f"separated by commas, or *; {entry!r} is neither"
+            ) from None
+    return ",".join(entries)
 
 
 def _api_rate(env: Mapping[str, str]) -> int | None:

@@ -12,7 +12,7 @@ import signal
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from orbit.platform.settings import SettingsError, generated_secret, load_settings
@@ -20,6 +20,8 @@ from orbit.platform.settings import SettingsError, generated_secret, load_settin
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
     from uuid import UUID
+
+    import uvicorn
 
     from orbit.platform.db.servers import Endpoints
     from orbit.platform.events.worker import EventWorker
@@ -93,6 +95,27 @@ async def cmd_web(settings: Settings, _args: argparse.Namespace) -> int:
         return await _serve(settings, endpoints)
 
 
+def server_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """Uvicorn's configuration for Orbit's web app."""
+    import uvicorn  # noqa: PLC0415
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        lifespan="on",
+        # Orbit's own access line (orbit.access) replaces uvicorn's; its loggers go
+        # through the root handler main() set up, in the chosen ORBIT_LOG_FORMAT.
+        access_log=False,
+        log_config=None,
+        # SIGTERM: stop accepting, let in-flight requests finish for this long.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
+
+
 async def _serve(settings: Settings, endpoints: Endpoints, *, worker: bool = False) -> int:
     import uvicorn  # noqa: PLC0415
 
@@ -114,20 +137,7 @@ async def _serve(settings: Settings, endpoints: Endpoints, *, worker: bool = Fal
         metrics.refreshers.append(background.refresh_metrics)
         app.on_startup.append(background.start)
         app.on_shutdown.insert(0, background.stop)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        lifespan="on",
-        # Orbit's own access line (orbit.access) replaces uvicorn's; its loggers go
-        # through the root handler main() set up, in the chosen ORBIT_LOG_FORMAT.
-        access_log=False,
-        log_config=None,
-        # SIGTERM: stop accepting, let in-flight requests finish for this long.
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
+    config = server_config(app, settings)
     log.info("Orbit is serving http://%s:%s", settings.host, settings.port)
     await uvicorn.Server(config).serve()
     return 0

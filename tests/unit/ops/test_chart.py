@@ -420,6 +420,16 @@ def test_a_custom_worker_metrics_port_reaches_probes_config_and_monitor(
     assert named(objects, "Service", "-worker-metrics")["spec"]["ports"][0]["port"] == 9200
 
 
+def test_trusted_proxies_reach_the_web_server_and_default_to_this_host_only(
+    chart: helm_python.Chart,
+) -> None:
+    default = named(render(chart, {}), "ConfigMap", "orbit")["data"]
+    assert default["ORBIT_FORWARDED_ALLOW_IPS"] == "127.0.0.1"
+    values = {"config": {"trustedProxies": "10.0.0.0/8"}}
+    config = named(render(chart, values), "ConfigMap", "orbit")["data"]
+    assert config["ORBIT_FORWARDED_ALLOW_IPS"] == "10.0.0.0/8"
+
+
 def test_a_chart_made_secret_key_is_generated_when_not_given(chart: helm_python.Chart) -> None:
     values = _merge(VALUE_SETS["chart-made-secret"], {"secrets": {"secretKey": ""}})
     (secret,) = by_kind(render(chart, values), "Secret")
