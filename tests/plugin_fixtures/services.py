@@ -132,7 +132,7 @@ def service_routes() -> list[Any]:  # noqa: C901 - one small route per service
             before = await plugin.db.fetchval("SELECT current_user")
             answers = await plugin.hooks.call(name, **data)
             after = await plugin.db.fetchval("SELECT current_user")
-            return {"roles": [before, after], "answers": len(answers)}
+            return {"roles": [before, after], "answers": [[a.plugin_id, a.value] for a in answers]}
         if data.pop("_first", False):
             return {"first": await plugin.hooks.first(name, **data)}
         return [[a.plugin_id, a.value] for a in await plugin.hooks.call(name, **data)]
@@ -184,6 +184,13 @@ class Servant:
     @hookimpl
     def orbit_api_routes(self) -> list[Any]:
         return service_routes()
+
+    @hookimpl
+    async def servant_quote(self, ctx: PluginContext, amount: int) -> str | None:
+        """Its own hook, answering only for 9: its SQL inside the caller's (the same plugin)."""
+        if amount != 9:  # noqa: PLR2004 - the nested-call test's amount
+            return None
+        return f"servant as {await ctx.db.fetchval('SELECT current_user')}"
 
 
 class Bare:

@@ -116,7 +116,15 @@ async def test_a_plugin_hook_reaches_the_workspace_s_enabled_plugins_isolated(
     nested = await alice.client.post(
         f"{APP}/hooks/servant_quote", json={"amount": 9, "_with_db": True}
     )
-    assert nested.json() == {"roles": ["orbit_plugin_data"] * 2, "answers": 1}
+    # The servant's own implementation opens its savepoint inside the caller's, and the
+    # caller's SQL goes on as orbit_plugin_data afterwards.
+    assert nested.json() == {
+        "roles": ["orbit_plugin_data"] * 2,
+        "answers": [
+            ["listener", f"listener quotes 9 in {alice.slug}"],
+            ["servant", "servant as orbit_plugin_data"],
+        ],
+    }
     # Bob's workspace has not enabled the listener: only grumpy answers (and fails).
     theirs = await bob.client.post(f"{APP}/hooks/servant_quote", json={"amount": 7})
     assert theirs.status_code == 200, theirs.text
