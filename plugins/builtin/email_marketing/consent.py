@@ -207,17 +207,6 @@ async def confirm(
     return dict(row)
 
 
-async def withdraw(ctx: PluginContext, email: str, *, source: str) -> None:
-    """The person unsubscribed: their consents are withdrawn and the address suppressed."""
-    await ctx.db.execute(
-        "UPDATE email_marketing_consents SET status = 'withdrawn', withdrawn_at = now() "
-        "WHERE tenant_id = $1 AND email = $2 AND status <> 'withdrawn'",
-        ctx.tenant_id,
-        suppression.normalise(email),
-    )
-    await suppression.suppress(ctx, email, suppression.Reason.UNSUBSCRIBE, source)
-
-
 async def check_import(
     ctx: PluginContext,
     emails: Iterable[str],

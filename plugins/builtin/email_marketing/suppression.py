@@ -77,19 +77,31 @@ async def suppressed(ctx: PluginContext, emails: Iterable[str]) -> set[str]:
 async def suppress(
     ctx: PluginContext, email: str, reason: Reason | str, source: str, detail: str = ""
 ) -> bool:
-    """Add ``email`` to the list for ``reason``; ``False`` when it was there already."""
+    """Add ``email`` to the list for ``reason``; ``False`` when it was there already.
+
+    An unsubscribe or a complaint also withdraws the address's consents in the ledger.
+    """
     address = normalise(email)
     if "@" not in address.strip("@"):
         raise ValueError(f"email {email!r} is not an address")
+    reason = Reason(reason)
     status = await ctx.db.execute(
         "INSERT INTO email_marketing_suppressions (tenant_id, email, reason, source, detail) "
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, email, reason) DO NOTHING",
         ctx.tenant_id,
         address,
-        Reason(reason).value,
+        reason.value,
         source[:200],
         detail[:1000],
     )
+    if reason in {Reason.UNSUBSCRIBE, Reason.COMPLAINT}:
+        # The consent ledger shows when the person took their consent back.
+        await ctx.db.execute(
+            "UPDATE email_marketing_consents SET status = 'withdrawn', withdrawn_at = now() "
+            "WHERE tenant_id = $1 AND email = $2 AND status <> 'withdrawn'",
+            ctx.tenant_id,
+            address,
+        )
     return status.endswith(" 1")
 
 

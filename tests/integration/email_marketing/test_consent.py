@@ -81,6 +81,13 @@ async def test_double_opt_in_needs_the_click_not_the_link(
         assert row["confirm_ip"]
         # The person opted in again themselves: their old unsubscribe no longer holds.
         assert await suppressed(ctx, ["reader@example.com"]) == set()
+        # Unsubscribing again (the one-click link) withdraws the consent in the ledger.
+        await suppress(ctx, "READER@example.com", Reason.UNSUBSCRIBE, "one-click")
+        row = await ctx.db.fetchrow(
+            "SELECT status, withdrawn_at FROM email_marketing_consents WHERE id = $1", consent_id
+        )
+        assert row["status"] == "withdrawn"
+        assert row["withdrawn_at"] is not None
 
 
 async def test_a_complaint_outlives_an_opt_in(runtime: Runtime, marketer: Member) -> None:
