@@ -188,7 +188,7 @@ class Servant:
     @hookimpl
     async def servant_quote(self, ctx: PluginContext, amount: int) -> str | None:
         """Its own hook, answering only for 9: its SQL inside the caller's (the same plugin)."""
-        if amount != 9:  # noqa: PLR2004 - the nested-call test's amount
+        if amount != 9:  # the nested-call test's amount
             return None
         return f"servant as {await ctx.db.fetchval('SELECT current_user')}"
 
