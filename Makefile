@@ -66,6 +66,7 @@ BENCH_SCALE ?= 1
 bench: sync ## plugin dispatch overhead, then 1M contacts timed against raw SQL; tables of targets met or missed
 	$(UV) run --frozen python bench/plugin_dispatch.py
 	$(UV) run --frozen python bench/invoice_pdf.py
+	PYTHONPATH=$(CURDIR) $(UV) run --frozen python -m bench.invoice_finalize
 	PYTHONPATH=$(CURDIR) $(UV) run --frozen python -m bench.run --scale $(BENCH_SCALE) $(BENCH_ARGS)
 
 i18n: sync ## extract user-facing strings into frontend/locale/orbit.pot

@@ -509,25 +509,17 @@ async def next_number(ctx: PluginContext, series: str, year: int) -> tuple[int, 
     The counter row stays locked until the caller's transaction ends; a rollback gives
     the number back. Call it last in a short transaction.
     """
+    # The series' first number this year creates the counter; after that the upsert is an
+    # UPDATE … RETURNING that locks the counter row until the transaction ends.
     seq = await ctx.db.fetchval(
-        "UPDATE invoicing_number_series SET next_number = next_number + 1 "
-        "WHERE tenant_id = $1 AND series = $2 AND year = $3 RETURNING next_number - 1",
+        "INSERT INTO invoicing_number_series (tenant_id, series, year, next_number) "
+        "VALUES ($1, $2, $3, 2) ON CONFLICT (tenant_id, series, year) "
+        "DO UPDATE SET next_number = invoicing_number_series.next_number + 1 "
+        "RETURNING next_number - 1",
         ctx.tenant_id,
         series,
         year,
     )
-    if seq is None:
-        # The series' first number this year: create the counter; a concurrent first
-        # finalization may win the insert, then this one waits on its row lock.
-        seq = await ctx.db.fetchval(
-            "INSERT INTO invoicing_number_series (tenant_id, series, year, next_number) "
-            "VALUES ($1, $2, $3, 2) ON CONFLICT (tenant_id, series, year) "
-            "DO UPDATE SET next_number = invoicing_number_series.next_number + 1 "
-            "RETURNING next_number - 1",
-            ctx.tenant_id,
-            series,
-            year,
-        )
     prefix = str(setting(ctx, SERIES[series], DEFAULT_PREFIX[series]))
     return int(seq), f"{prefix}{year}-{int(seq):05d}"
 
@@ -600,21 +592,38 @@ async def finalize(ctx: PluginContext, invoice_id: UUID, data: FinalizeIn) -> di
     )
     if due < issue_date:
         raise invalid("due_date", "is before the issue date")
-    # Everything above is checked: take the number last, so its lock lives milliseconds.
-    seq, number = await next_number(ctx, row["kind"], issue_date.year)
-    await ctx.db.execute(
-        "UPDATE invoicing_invoices SET status = 'finalized', series = $3, year = $4, seq = $5, "
-        "number = $6, issue_date = $7, due_date = $8, finalized_at = now(), "
-        "company_currency = $9, exchange_rate = $10, exchange_rate_source = $11, "
-        "exchange_rate_date = $12, net_total = $13, tax_total = $14, gross_total = $15, "
-        "payable_total = $16, totals = $17::jsonb, updated_at = now() "
-        "WHERE tenant_id = $1 AND id = $2",
+    # Everything above is checked. One statement takes the number (the counter row's lock,
+    # held until commit), writes it with the totals and queues the after-commit work: the
+    # lock lives for this statement, the event below and the commit.
+    tasks = _finalize_tasks()
+    series = row["kind"]
+    prefix = f"{setting(ctx, SERIES[series], DEFAULT_PREFIX[series])}{issue_date.year}-"
+    taken = await ctx.db.fetchrow(
+        "WITH counter AS ("
+        "  INSERT INTO invoicing_number_series (tenant_id, series, year, next_number) "
+        "  VALUES ($1, $3, $4, 2) ON CONFLICT (tenant_id, series, year) "
+        "  DO UPDATE SET next_number = invoicing_number_series.next_number + 1 "
+        "  RETURNING next_number - 1 AS seq"
+        "), done AS ("
+        "  UPDATE invoicing_invoices SET status = 'finalized', series = $3, year = $4, "
+        "  seq = counter.seq, number = $5 || CASE WHEN counter.seq < 100000 "
+        "  THEN lpad(counter.seq::text, 5, '0') ELSE counter.seq::text END, "
+        "  issue_date = $6, due_date = $7, finalized_at = now(), company_currency = $8, "
+        "  exchange_rate = $9, exchange_rate_source = $10, exchange_rate_date = $11, "
+        "  net_total = $12, tax_total = $13, gross_total = $14, payable_total = $15, "
+        "  totals = $16::jsonb, updated_at = now() FROM counter "
+        "  WHERE invoicing_invoices.tenant_id = $1 AND invoicing_invoices.id = $2 "
+        "  RETURNING invoicing_invoices.seq, invoicing_invoices.number"
+        "), queued AS ("
+        "  INSERT INTO invoicing_outbox (tenant_id, id, task, invoice_id, position) "
+        "  SELECT $1, x.id, x.task, $2, x.position FROM done, "
+        "  unnest($17::uuid[], $18::text[], $19::int[]) AS x (id, task, position) RETURNING 1"
+        ") SELECT seq, number, (SELECT count(*) FROM queued) AS queued FROM done",
         ctx.tenant_id,
         invoice_id,
-        row["kind"],
+        series,
         issue_date.year,
-        seq,
-        number,
+        prefix,
         issue_date,
         due,
         books,
@@ -626,19 +635,12 @@ async def finalize(ctx: PluginContext, invoice_id: UUID, data: FinalizeIn) -> di
         result.gross_total,
         result.payable,
         json.dumps(result.to_json()),
+        [uuid7() for _ in tasks],
+        [task for _, task in tasks],
+        [position for position, _ in tasks],
     )
-    tasks = _finalize_tasks()
-    if tasks:
-        await ctx.db.execute(
-            "INSERT INTO invoicing_outbox (tenant_id, id, task, invoice_id, position) "
-            "SELECT $1, x.id, x.task, $2, x.position "
-            "FROM unnest($3::uuid[], $4::text[], $5::int[]) AS x (id, task, position)",
-            ctx.tenant_id,
-            invoice_id,
-            [uuid7() for _ in tasks],
-            [task for _, task in tasks],
-            [position for position, _ in tasks],
-        )
+    assert taken is not None  # noqa: S101 - the draft is locked above: the update finds it
+    seq, number = int(taken["seq"]), str(taken["number"])
     await _emit_finalized(ctx, row, number, lines, result)
     return {
         "id": str(invoice_id),
