@@ -6,9 +6,14 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import imaplib
 import json
 import smtplib
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -281,3 +286,82 @@ async def test_the_receiver_job_needs_no_configuration(runtime: Runtime, markete
         await inbound.receiver_job(ctx)  # no ORBIT_BOUNCE_SMTP, no spool: nothing to do
         assert await inbound.read_mailbox(ctx) == []  # no mailbox configured
     assert UUID(marketer.workspace_id)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[int]:
+    """A real IMAP server (pymap, in memory) on a free port: user ``bounces``, password ``pw``."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "pymap"), "--host", "127.0.0.1", "--port", str(port),
+         "dict", "--demo-data", "--demo-user", "bounces", "--demo-password", "pw"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _imap(port: int) -> imaplib.IMAP4:
+    client = imaplib.IMAP4("127.0.0.1", port)
+    client.login("bounces", "pw")
+    client.select("INBOX")
+    return client
+
+
+def _deliver_to_mailbox(port: int, raw: bytes) -> int:
+    client = _imap(port)
+    try:
+        client.append("INBOX", None, None, raw)
+        _status, data = client.uid("SEARCH", "ALL")
+        return len(data[0].split())
+    finally:
+        client.logout()
+
+
+def _left_in_mailbox(port: int) -> int:
+    client = _imap(port)
+    try:
+        _status, data = client.uid("SEARCH", "ALL")
+        return len((data[0] or b"").split())
+    finally:
+        client.logout()
+
+
+async def test_the_bounce_mailbox_is_read_recorded_and_emptied(
+    runtime: Runtime, marketer: Member, outsider: Member, mailbox: int
+) -> None:
+    await configure(
+        marketer,
+        {
+            "bounce_mailbox_url": f"imap://bounces@127.0.0.1:{mailbox}/INBOX",
+            "bounce_mailbox_password": "pw",
+        },
+    )
+    async with acting(runtime, marketer) as ctx:
+        (message_id,) = await seed_messages(ctx, ["moved-away@example.org"])
+        verp = await return_path(ctx, message_id)
+    raw = DSN.format(verp=verp, email="moved-away@example.org", report_id="imap-1")
+    # The mailbox also holds the server's demo messages: read, not reports, deleted too.
+    held = await asyncio.to_thread(_deliver_to_mailbox, mailbox, raw.replace("\n", "\r\n").encode())
+    assert held > 1
+    async with acting(runtime, outsider) as other:
+        assert await inbound.read_mailbox(other) == []  # no mailbox of its own
+    async with acting(runtime, marketer) as ctx:
+        [outcome] = await inbound.read_mailbox(ctx)
+        assert (outcome.message_id, outcome.suppressed) == (message_id, Reason.BOUNCE_HARD)
+    assert await asyncio.to_thread(_left_in_mailbox, mailbox) == 0
+    async with acting(runtime, outsider) as other:
+        assert await suppressed(other, ["moved-away@example.org"]) == set()
