@@ -7,7 +7,7 @@ then delivers what the sequence queued to the local SMTP sink.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -22,7 +22,7 @@ from orbit.plugins.builtin.email_marketing import sequences
 from orbit.plugins.jobs import deliver_plugin_events
 from tests.conftest import Member
 
-from .conftest import API, Sink, contact, run_send_job, template
+from .conftest import API, Sink, configure, contact, run_send_job, template
 from .deliverability import acting
 
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 Version/17.0"
@@ -231,3 +231,271 @@ async def test_a_sequence_waits_two_days_emails_and_gives_the_owner_a_task_for_a
     assert dict(report[0]) == {"sent": 2, "clicked_human": 1, "status": "sending"}
     listed = (await marketer.client.get(f"{API}/campaigns")).json()["items"]
     assert listed == []  # a sequence's emails are not campaigns of their own on the list
+
+
+def _keys(response: httpx.Response) -> set[str]:
+    return {item["key"] for item in response.json()["extra"]}
+
+
+async def test_contacts_leave_on_unsubscribe_deal_won_and_reply_and_the_rest_go_on(
+    app: object, marketer: Member, sink: Sink, runtime: Runtime
+) -> None:
+    people = {
+        name: await contact(marketer, first_name=name.title(), email=f"{name}@example.org")
+        for name in ("ada", "bob", "cy", "dee")
+    }
+    made = await template(marketer)
+    sequence = await _sequence(
+        marketer,
+        {
+            "name": "Onboarding",
+            "trigger": {"type": "manual"},
+            "quiet_hours": None,
+            "steps": [
+                {"type": "email", "template_id": made["id"]},
+                {"type": "wait", "days": 1},
+                {"type": "email", "template_id": made["id"]},
+            ],
+        },
+    )
+    url = f"{API}/sequences/{sequence['id']}/enrolments"
+    enrolled = await marketer.client.post(
+        url, json={"contact_ids": [c["id"] for c in people.values()]}
+    )
+    assert enrolled.json() == {"enrolled": 4}, enrolled.text
+    t0 = datetime.fromisoformat(
+        (await _enrolments(marketer, sequence["id"]))[people["ada"]["id"]]["enrolled_at"]
+    )
+    await _run(runtime, marketer, t0 + timedelta(minutes=1))
+    await run_send_job(runtime)
+    assert sorted(rcpt for _, [rcpt], _ in sink.received) == [
+        "ada@example.org", "bob@example.org", "cy@example.org", "dee@example.org",
+    ]  # fmt: skip
+
+    # Ada unsubscribes with the one-click POST of her email's List-Unsubscribe header.
+    [to_ada] = sink.to("ada@example.org")
+    https, _mailto = (p.strip().strip("<>") for p in str(to_ada["List-Unsubscribe"]).split(","))
+    assert "/p/email_marketing/u/" in https
+    async with _public(app) as mail_provider:
+        done = await mail_provider.post(
+            _path(https),
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert done.status_code == 200, done.text
+    # Bob's deal is won.
+    deal = await marketer.client.post(
+        "/api/v1/deals",
+        json={"title": "Bob's order", "currency": "EUR", "contact_ids": [people["bob"]["id"]]},
+    )
+    assert deal.status_code == 201, deal.text
+    pipeline = (await marketer.client.get("/api/v1/pipelines")).json()[0]
+    won = next(s["id"] for s in pipeline["stages"] if s["kind"] == "won")
+    moved = await marketer.client.post(
+        f"/api/v1/deals/{deal.json()['id']}/move", json={"stage_id": won}
+    )
+    assert moved.status_code == 200, moved.text
+    await _deliver(runtime)
+    # Cy replies.
+    replied = await marketer.client.post(
+        f"{API}/sequences/replies", json={"email": "CY@example.org"}
+    )
+    assert replied.json() == {"exited": 1}, replied.text
+
+    state = await _enrolments(marketer, sequence["id"])
+    assert state[people["bob"]["id"]]["status"] == "exited"
+    assert state[people["bob"]["id"]]["exit_reason"] == "a deal was won"
+    assert state[people["cy"]["id"]]["exit_reason"] == "replied"
+    assert state[people["ada"]["id"]]["status"] == "active"  # leaves before her next step
+
+    await _run(runtime, marketer, t0 + timedelta(days=1, minutes=2))
+    await run_send_job(runtime)
+    state = await _enrolments(marketer, sequence["id"])
+    assert state[people["ada"]["id"]]["status"] == "exited"
+    assert state[people["ada"]["id"]]["exit_reason"] == "suppressed (unsubscribe)"
+    assert state[people["dee"]["id"]]["status"] == "completed"
+    assert len(sink.to("dee@example.org")) == 2
+    for name in ("ada", "bob", "cy"):
+        assert len(sink.to(f"{name}@example.org")) == 1
+
+
+async def test_emails_wait_out_quiet_hours_in_the_contact_s_time_zone_or_the_workspace_s(
+    marketer: Member, sink: Sink, runtime: Runtime
+) -> None:
+    await configure(
+        marketer,
+        {"smtp_url": sink.url, "rate_per_second": 1000, "domain_rate_per_second": 1000,
+         "time_zone": "Europe/Athens"},
+    )  # fmt: skip
+    tokyo = await contact(
+        marketer, first_name="Aiko", email="aiko@example.jp", custom={"time_zone": "Asia/Tokyo"}
+    )
+    athens = await contact(marketer, first_name="Eleni", email="eleni@example.gr")
+    made = await template(marketer)
+    sequence = await _sequence(
+        marketer,
+        {
+            "name": "Welcome",
+            "trigger": {"type": "manual"},
+            "quiet_hours": {"start": "21:00", "end": "08:00"},
+            "steps": [{"type": "email", "template_id": made["id"]}],
+        },
+    )
+    await marketer.client.post(
+        f"{API}/sequences/{sequence['id']}/enrolments",
+        json={"contact_ids": [tokyo["id"], athens["id"]]},
+    )
+    # 14:00 UTC: 23:00 in Tokyo (quiet), 16:00 in Athens.
+    now = datetime(2027, 3, 10, 14, 0, tzinfo=UTC)
+    await _run(runtime, marketer, now)
+    state = await _enrolments(marketer, sequence["id"])
+    assert state[athens["id"]]["status"] == "completed"
+    assert state[tokyo["id"]]["status"] == "active"
+    assert state[tokyo["id"]]["waiting"] == "quiet hours"
+    morning = datetime(2027, 3, 10, 23, 0, tzinfo=UTC)  # 08:00 on the 11th in Tokyo
+    assert datetime.fromisoformat(state[tokyo["id"]]["due_at"]) == morning
+    await _run(runtime, marketer, morning - timedelta(minutes=1))
+    await run_send_job(runtime)
+    assert [rcpt for _, [rcpt], _ in sink.received] == ["eleni@example.gr"]
+    await _run(runtime, marketer, morning)
+    await run_send_job(runtime)
+    assert len(sink.to("aiko@example.jp")) == 1
+    assert (await _enrolments(marketer, sequence["id"]))[tokyo["id"]]["status"] == "completed"
+
+
+async def test_bad_sequences_are_refused_naming_each_field_and_steps_stay_while_people_are_in(
+    marketer: Member,
+) -> None:
+    made = await template(marketer)
+    refused = await marketer.client.post(
+        f"{API}/sequences",
+        json={
+            "name": "",
+            "trigger": {"type": "list_joined", "list_id": "0190b3c4-0000-7000-8000-000000000000"},
+            "from_email": "not an address",
+            "quiet_hours": {"start": "25:00", "end": "08:00"},
+            "steps": [
+                {"type": "wait"},
+                {"type": "condition", "when": "clicked"},
+                {"type": "email", "template_id": "nope"},
+                {"type": "condition", "when": "opened", "email": 3, "yes": 1},
+                {"type": "condition", "when": "fields", "filters": [{"field": "x", "op": "eq"}]},
+                {"type": "tag", "tags": []},
+                {"type": "webhook", "url": "ftp://example.com"},
+                {"type": "dance"},
+            ],
+        },
+    )
+    assert refused.status_code == 400, refused.text
+    assert {
+        "name", "trigger.list_id", "from_email", "quiet_hours.start", "steps[0]",
+        "steps[1].when", "steps[2].template_id", "steps[3].yes", "steps[5].tags",
+        "steps[6].url", "steps[7].type",
+    } <= _keys(refused)  # fmt: skip
+    assert any(key.startswith("steps[4].filters") for key in _keys(refused))
+    assert (await marketer.client.get(f"{API}/sequences")).json() == {"items": []}
+
+    person = await contact(marketer, first_name="Ada", email="ada@example.org")
+    sequence = await _sequence(
+        marketer,
+        {
+            "name": "Nurture",
+            "trigger": {"type": "manual"},
+            "steps": [{"type": "wait", "days": 3}, {"type": "email", "template_id": made["id"]}],
+        },
+    )
+    assert sequence["quiet_hours"] == {"start": "21:00", "end": "08:00"}
+    await marketer.client.post(
+        f"{API}/sequences/{sequence['id']}/enrolments", json={"contact_ids": [person["id"]]}
+    )
+    changed = await marketer.client.put(
+        f"{API}/sequences/{sequence['id']}", json={"steps": [{"type": "wait", "days": 1}]}
+    )
+    assert changed.status_code == 409, changed.text
+    renamed = await marketer.client.put(
+        f"{API}/sequences/{sequence['id']}", json={"name": "Nurture 2"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == "Nurture 2"
+    assert [s["type"] for s in renamed.json()["steps"]] == ["wait", "email"]
+
+
+async def test_another_workspace_sees_no_sequence_and_its_events_enrol_nobody_here(
+    marketer: Member, outsider: Member, runtime: Runtime
+) -> None:
+    ada = await contact(marketer, first_name="Ada", email="ada@example.org")
+    zed = await contact(outsider, first_name="Zed", email="zed@example.org")
+    own_list = (await marketer.client.post(f"{API}/lists", json={"name": "Trial"})).json()["id"]
+    their_list = (await outsider.client.post(f"{API}/lists", json={"name": "Trial"})).json()["id"]
+    made = await template(marketer)
+    theirs_made = await template(outsider)
+    steps = [{"type": "wait", "days": 1}, {"type": "tag", "tags": ["followed"]}]
+    ours = await _sequence(
+        marketer,
+        {"name": "Trial", "trigger": {"type": "list_joined", "list_id": own_list}, "steps": steps},
+    )
+    theirs = await _sequence(
+        outsider,
+        {"name": "Trial", "trigger": {"type": "list_joined", "list_id": their_list},
+         "steps": [*steps, {"type": "email", "template_id": theirs_made["id"]}]},
+    )  # fmt: skip
+    assert made["id"] != theirs_made["id"]
+
+    await outsider.client.post(
+        f"{API}/lists/{their_list}/members", json={"contact_ids": [zed["id"]]}
+    )
+    await _deliver(runtime)
+    assert await _enrolments(marketer, ours["id"]) == {}
+    assert set(await _enrolments(outsider, theirs["id"])) == {zed["id"]}
+    await marketer.client.post(f"{API}/lists/{own_list}/members", json={"contact_ids": [ada["id"]]})
+    await _deliver(runtime)
+    assert set(await _enrolments(marketer, ours["id"])) == {ada["id"]}
+    assert set(await _enrolments(outsider, theirs["id"])) == {zed["id"]}
+
+    # Nothing of ours is reachable from there.
+    assert [s["id"] for s in (await outsider.client.get(f"{API}/sequences")).json()["items"]] == [
+        theirs["id"]
+    ]
+    for method, path in [
+        ("GET", f"{API}/sequences/{ours['id']}"),
+        ("PUT", f"{API}/sequences/{ours['id']}"),
+        ("POST", f"{API}/sequences/{ours['id']}/pause"),
+        ("GET", f"{API}/sequences/{ours['id']}/enrolments"),
+        ("POST", f"{API}/sequences/{ours['id']}/enrolments"),
+    ]:
+        response = await outsider.client.request(
+            method,
+            path,
+            json={"name": "x", "contact_ids": [zed["id"]]} if method != "GET" else None,
+        )
+        assert response.status_code == 404, (method, path, response.text)
+    stolen = await outsider.client.post(
+        f"{API}/sequences/{theirs['id']}/enrolments", json={"contact_ids": [ada["id"]]}
+    )
+    assert stolen.status_code == 400
+    assert _keys(stolen) == {"contact_ids[0]"}
+    borrowed = await outsider.client.post(
+        f"{API}/sequences",
+        json={"name": "Borrowed", "from_email": "a@b.example", "trigger":
+              {"type": "list_joined", "list_id": own_list},
+              "steps": [{"type": "email", "template_id": made["id"]}]},
+    )  # fmt: skip
+    assert _keys(borrowed) == {"trigger.list_id", "steps[0].template_id"}
+    reply = await outsider.client.post(
+        f"{API}/sequences/replies", json={"email": "ada@example.org"}
+    )
+    assert reply.json() == {"exited": 0}
+
+    # Their job, however late, walks only their enrolments.
+    later = datetime.now(UTC) + timedelta(days=3)
+    await _run(runtime, outsider, later)
+    assert (await _enrolments(outsider, theirs["id"]))[zed["id"]]["status"] == "completed"
+    mine = (await _enrolments(marketer, ours["id"]))[ada["id"]]
+    assert mine["status"] == "active"
+    assert mine["step"] == 1
+    assert (
+        "followed"
+        not in (await marketer.client.get(f"/api/v1/contacts/{ada['id']}")).json()["tags"]
+    )
+    await _run(runtime, marketer, later)
+    assert "followed" in (await marketer.client.get(f"/api/v1/contacts/{ada['id']}")).json()["tags"]
