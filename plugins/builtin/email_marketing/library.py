@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from email.headerregistry import Address
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 from uuid_utils.compat import uuid7
 
-from orbit.plugins.builtin.email_marketing import sending, templates, transport
+from orbit.plugins.builtin.email_marketing import mime, sending, templates, transport
 from orbit.plugins.builtin.email_marketing.audiences import MAX_NAME, parse_uuid
 from orbit.plugins.builtin.email_marketing.campaigns import _email
 from orbit.plugins.builtin.email_marketing.errors import Problems, invalid, not_found
@@ -160,10 +159,10 @@ async def test_send(ctx: PluginContext, template_id: UUID, body: dict[str, Any])
         template["preheader"],
         template["blocks"],
     )
-    local, _, domain = sender.partition("@")
     parts = sending.CampaignParts(
         template=made,
-        sender=Address(str(ctx.settings.get("from_name") or ""), local, domain),
+        sender=mime.address(str(ctx.settings.get("from_name") or ""), sender),
+        sender_email=sender,
         reply_to=None,
         unsubscribe_mailto=str(ctx.settings.get("unsubscribe_mailto") or sender),
         feedback_id=f"test:{ctx.tenant_id.hex[:16]}:orbit",

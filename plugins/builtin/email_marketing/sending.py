@@ -25,15 +25,18 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 from uuid_utils.compat import uuid7
 
-from orbit.plugins.builtin.email_marketing import audiences, templates, tracking, transport
+from orbit.plugins.builtin.email_marketing import (
+    audiences,
+    mime,
+    templates,
+    tracking,
+    transport,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -296,10 +299,17 @@ class CampaignParts:
     """What every message of one campaign shares."""
 
     template: templates.Compiled
-    sender: Address
+    sender: str
+    """``Name <address>`` for the From header."""
+    sender_email: str
     reply_to: str | None
     unsubscribe_mailto: str
     feedback_id: str
+
+    @property
+    def sender_domain(self) -> str:
+        """The sender address's domain (for Message-IDs)."""
+        return self.sender_email.rpartition("@")[2]
 
 
 async def campaign_parts(ctx: PluginContext, campaign_id: UUID) -> CampaignParts:
@@ -323,11 +333,11 @@ async def campaign_parts(ctx: PluginContext, campaign_id: UUID) -> CampaignParts
         row["preheader"],
         blocks,
     )
-    local, _, domain = row["from_email"].partition("@")
     mailto = str(ctx.settings.get("unsubscribe_mailto") or row["from_email"])
     return CampaignParts(
         template=compiled,
-        sender=Address(row["from_name"] or "", local, domain),
+        sender=mime.address(row["from_name"] or "", row["from_email"]),
+        sender_email=row["from_email"],
         reply_to=row["reply_to"],
         unsubscribe_mailto=mailto,
         feedback_id=f"{campaign_id.hex[:16]}:{ctx.tenant_id.hex[:16]}:orbit",
@@ -349,29 +359,29 @@ def build_message(
     if links is None:
         links = TrackedLinks(ctx, message_id, public_base(ctx))
     rendered = templates.render(parts.template, {"contact": values}, links)
-    message = EmailMessage(policy=SMTP)
-    message["From"] = parts.sender
-    message["To"] = recipient
-    message["Subject"] = subject_prefix + rendered.subject
-    message["Date"] = date
-    message["Message-ID"] = f"<{ref or message_id}@{parts.sender.domain}>"
-    if ref:
-        message["X-Orbit-Ref"] = ref
-    if parts.reply_to:
-        message["Reply-To"] = parts.reply_to
     unsubscribe = links.unsubscribe()
     token = unsubscribe.rsplit("/", 1)[-1]
-    # RFC 2369 (a page and a mailbox) and RFC 8058 (one POST, no confirmation).
-    message["List-Unsubscribe"] = (
-        f"<{unsubscribe}>, <mailto:{parts.unsubscribe_mailto}?subject=unsubscribe%20{token}>"
-    )
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Precedence"] = "bulk"
-    message["Feedback-ID"] = parts.feedback_id
-    message["X-Orbit-Message"] = str(message_id)
-    message.set_content(rendered.text, cte="quoted-printable")
-    message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
-    return message.as_bytes()
+    headers = [
+        ("From", parts.sender),
+        ("To", recipient),
+        ("Subject", subject_prefix + rendered.subject),
+        ("Date", date),
+        ("Message-ID", f"<{ref or message_id}@{parts.sender_domain}>"),
+        # RFC 2369 (a page and a mailbox) and RFC 8058 (one POST, no confirmation).
+        (
+            "List-Unsubscribe",
+            f"<{unsubscribe}>, <mailto:{parts.unsubscribe_mailto}?subject=unsubscribe%20{token}>",
+        ),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("Precedence", "bulk"),
+        ("Feedback-ID", parts.feedback_id),
+        ("X-Orbit-Message", str(message_id)),
+    ]
+    if ref:
+        headers.append(("X-Orbit-Ref", ref))
+    if parts.reply_to:
+        headers.append(("Reply-To", parts.reply_to))
+    return mime.compose(headers, rendered.text, rendered.html, f"=_orbit_{message_id.hex}")
 
 
 class ReturnPaths:
@@ -392,7 +402,7 @@ class ReturnPaths:
     async def of(self, message_id: UUID, parts: CampaignParts) -> tuple[str, str | None]:
         """(the envelope sender, the message's ref or ``None``)."""
         if self._sign is None or self._workspace_key is None or self._domain is None:
-            return parts.sender.addr_spec, None
+            return parts.sender_email, None
         if self._key is None:
             self._key = await self._workspace_key(self._ctx)
         ref: str = self._sign(self._key, self._ctx.tenant_id, message_id)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from orbit.plugins.api import PluginContext
 
-CONNECTIONS_PER_SERVER = 4
+CONNECTIONS_PER_SERVER = 8
 TIMEOUT = 30.0
 PERMANENT = 500
 
