@@ -39,7 +39,8 @@ async def test_an_admin_builds_a_campaign_and_watches_its_counters(
     # Enable it from the marketplace and point it at the local SMTP sink.
     await page.goto(f"/t/{slug}/marketplace/email_marketing")
     consent = page.locator("#consent")
-    await consent.get_by_role("checkbox", name="contacts:read").check()
+    for scope in await consent.get_by_role("checkbox").all():  # consent to every scope it asks
+        await scope.check()
     await consent.get_by_role("button", name="Enable").click()
     await expect(page.locator("#plugin-state")).to_have_text("Enabled")
     settings = page.locator("#settings")
