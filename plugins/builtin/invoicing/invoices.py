@@ -52,6 +52,10 @@ DEFAULT_PREFIX = {"invoice": "INV-", "credit_note": "CN-", "quote": "Q-"}
 
 EMITS = ("invoicing.invoice_finalized", "invoicing.credit_note_finalized")
 
+INVOICE_TOKEN = "invoice"  # noqa: S105 - what a link is for, not a secret
+FINALIZE_TASKS = ((30, "send_invoice"),)
+"""After the documents are rendered (position 10): email the customer their link."""
+
 
 class CustomerIn(msgspec.Struct, forbid_unknown_fields=True):
     """Who is billed, as printed on the invoice (a snapshot: later CRM edits do not change it)."""
@@ -753,6 +757,39 @@ async def credit_note(ctx: PluginContext, invoice_id: UUID, data: CreditNoteIn) 
         notes=data.notes or f"Credit note for invoice {row['number']}",
     )
     return await invoice(ctx, note_id)
+
+
+def invoice_link(ctx: PluginContext, invoice_id: UUID) -> str:
+    """The customer's link to the invoice's documents (valid for a year and a half)."""
+    token = ctx.sign({"invoice": str(invoice_id)}, INVOICE_TOKEN, max_age=timedelta(days=548))
+    return ctx.url(f"/invoices/{token}", public=True)
+
+
+async def send_invoice(ctx: PluginContext, task: dict[str, Any]) -> None:
+    """Outbox task: email the customer the finalized invoice's link, once, then mark it sent."""
+    row = await _row(ctx, task["invoice_id"], lock=True)
+    customer = row["customer"]
+    customer = json.loads(customer) if isinstance(customer, str) else customer
+    email = customer.get("email")
+    if row["sent_at"] is not None or not email or "mail:send" not in ctx.scopes:
+        return
+    what = "credit note" if row["kind"] == "credit_note" else "invoice"
+    amount = f"{row['payable_total']} {row['currency'].strip()}"
+    due = f", due on {row['due_date']}" if row["kind"] == "invoice" else ""
+    await ctx.mail.send(
+        email,
+        f"{what.capitalize()} {row['number']}",
+        f"Hello {customer.get('name', '')},\n\nyour {what} {row['number']} of {amount}{due} "
+        f"is ready:\n{invoice_link(ctx, row['id'])}\n",
+    )
+    await ctx.db.execute(
+        "UPDATE invoicing_invoices SET sent_at = now() WHERE tenant_id = $1 AND id = $2",
+        ctx.tenant_id,
+        row["id"],
+    )
+
+
+OUTBOX_TASKS = {"send_invoice": send_invoice}
 
 
 async def timeline_entries(ctx: PluginContext, subject_type: str, subject_id: UUID) -> list[Any]:

@@ -69,9 +69,9 @@ async def run_due(ctx: PluginContext, limit: int = BATCH) -> int:
             attempts = row["attempts"] + 1
             ctx.log.warning("outbox task %s %s failed: %r", row["task"], row["id"], exc)
             await ctx.db.execute(
-                "UPDATE invoicing_outbox SET attempts = $3, last_error = $4, "
+                "UPDATE invoicing_outbox SET attempts = $3::int, last_error = $4::text, "
                 "run_after = now() + $5::interval, "
-                "done_at = CASE WHEN $3 >= $6 THEN now() ELSE NULL END "
+                "done_at = CASE WHEN $3::int >= $6::int THEN now() ELSE NULL END "
                 "WHERE tenant_id = $1 AND id = $2",
                 ctx.tenant_id,
                 row["id"],

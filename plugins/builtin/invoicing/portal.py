@@ -36,6 +36,7 @@ from orbit.plugins.api import (
     get,
     post,
 )
+from orbit.plugins.builtin.invoicing.invoices import INVOICE_TOKEN
 from orbit.plugins.builtin.invoicing.lines import lines_json, totals
 from orbit.plugins.builtin.invoicing.money import format_money
 from orbit.plugins.builtin.invoicing.parts import load_parts
@@ -404,6 +405,61 @@ async def decline_quote(
         return await _view(ctx, token, row, "The quote is declined; thank you for telling us why.")
 
 
+@get("/invoices/{token:str}")
+async def view_invoice(token: str, public: PublicGate) -> PublicPage:
+    """The customer's invoice: its number, amount, due date and documents."""
+    async with public.open(token, INVOICE_TOKEN) as (ctx, data):
+        row = await ctx.db.fetchrow(
+            "SELECT i.kind, i.number, i.issue_date, i.due_date, i.payable_total, i.currency, "
+            "array(SELECT d.kind FROM invoicing_documents d WHERE d.tenant_id = i.tenant_id "
+            "AND d.invoice_id = i.id ORDER BY d.kind) AS documents "
+            "FROM invoicing_invoices i WHERE i.tenant_id = $1 AND i.id = $2 "
+            "AND i.status = 'finalized'",
+            ctx.tenant_id,
+            UUID(data["invoice"]),
+        )
+        if row is None:
+            raise HTTPException(status_code=404, detail="this invoice is not available")
+        what = "Credit note" if row["kind"] == "credit_note" else "Invoice"
+        links = (
+            " · ".join(
+                f'<a href="{escape(token)}/{escape(kind)}" id="invoice-{escape(kind)}">{escape(kind.upper())}</a>'
+                for kind in row["documents"]
+            )
+            or "The documents are being prepared; reload this page in a moment."
+        )
+        due = f", due on {row['due_date']}" if row["kind"] == "invoice" else ""
+        amount = format_money(row["payable_total"], row["currency"].strip())
+        html = (
+            f'<p id="invoice-summary">{escape(what)} {escape(row["number"])} of {escape(row["issue_date"].isoformat())}: '
+            f"<strong>{escape(amount)}</strong>{escape(due)}</p><p>{links}</p>"
+        )
+        return _page(f"{what} {row['number']}", html)
+
+
+@get("/invoices/{token:str}/{kind:str}")
+async def invoice_document(token: str, kind: str, public: PublicGate) -> Response[bytes]:
+    """One of the invoice's issued documents, exactly as stored."""
+    async with public.open(token, INVOICE_TOKEN) as (ctx, data):
+        row = await ctx.db.fetchrow(
+            "SELECT content, media_type, filename FROM invoicing_documents "
+            "WHERE tenant_id = $1 AND invoice_id = $2 AND kind = $3",
+            ctx.tenant_id,
+            UUID(data["invoice"]),
+            kind,
+        )
+        if row is None:
+            raise HTTPException(status_code=404, detail="no such document for this invoice")
+        return Response(
+            bytes(row["content"]),
+            media_type=row["media_type"],
+            headers={
+                "Content-Disposition": f'inline; filename="{row["filename"]}"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+
 def public_routes() -> list[Any]:
-    """The customer's quote pages under ``/p/invoicing/``."""
-    return [view_quote, quote_document, accept_quote, decline_quote]
+    """The customer's quote and invoice pages under ``/p/invoicing/``."""
+    return [view_quote, quote_document, accept_quote, decline_quote, view_invoice, invoice_document]
