@@ -38,6 +38,18 @@ class AuthenticatedKey:
     tenant_id: UUID
     key_id: UUID
     scopes: frozenset[Scope]
+    workspace: Any = None
+    """The workspace's row: slug, name, plan, subscription_status, past_due_since,
+    api_requests_per_minute."""
+
+
+_KEY_AND_WORKSPACE = """
+    SELECT k.id, k.tenant_id, k.secret_hash, k.revoked_at, k.scopes,
+           set_config('app.tenant_id', k.tenant_id::text, true),
+           t.slug, t.name, t.plan, t.subscription_status, t.past_due_since,
+           t.api_requests_per_minute
+    FROM orbit_api_key_by_prefix($1) k JOIN tenants t ON t.id = k.tenant_id
+"""
 
 
 def _scopes(requested: list[str]) -> list[str]:
@@ -112,20 +124,32 @@ class ApiKeyService:
         )
 
     async def authenticate(self, presented: str) -> AuthenticatedKey:
-        """Check a presented key; 401 naming why when it is malformed, unknown or revoked."""
+        """Check a presented key; 401 naming why when it is malformed, unknown or revoked.
+
+        In the same round trip the transaction is scoped to the key's workspace and the
+        workspace's row read (``AuthenticatedKey.workspace``: slug, name, plan,
+        subscription and rate); a key that fails the check leaves the scope cleared.
+        """
         match = _KEY_RE.match(presented)
         if match is None:
             raise NotAuthenticatedError("malformed API key; expected orbit_<prefix>_<secret>")
         prefix, secret = match.groups()
-        row = await self.db.fetchrow("SELECT * FROM orbit_api_key_by_prefix($1)", prefix)
-        if row is None or not hmac.compare_digest(row["secret_hash"], token_hash(secret)):
+        row = await self.db.fetchrow(_KEY_AND_WORKSPACE, prefix)
+        if row is None:
             raise NotAuthenticatedError("unknown API key")
-        if row["revoked_at"] is not None:
-            raise NotAuthenticatedError("this API key has been revoked")
+        problem = None
+        if not hmac.compare_digest(row["secret_hash"], token_hash(secret)):
+            problem = "unknown API key"
+        elif row["revoked_at"] is not None:
+            problem = "this API key has been revoked"
+        if problem is not None:
+            await self.db.clear_tenant()
+            raise NotAuthenticatedError(problem)
         return AuthenticatedKey(
             tenant_id=row["tenant_id"],
             key_id=row["id"],
             scopes=frozenset(Scope(s) for s in row["scopes"]),
+            workspace=row,
         )
 
     async def touch(self, tenant_id: UUID, key_id: UUID) -> None:

@@ -425,16 +425,8 @@ async def _api_key_principal(
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticatedError("the Authorization header must be 'Bearer <API key>'")
     keys = ApiKeyService(runtime.db)
-    key = await keys.authenticate(token.strip())
-    # Scope the transaction and read the workspace with its plan in one round trip.
-    tenant = await runtime.db.fetchrow(
-        "SELECT set_config('app.tenant_id', $2, true), slug, name, plan, subscription_status, "
-        "past_due_since, api_requests_per_minute FROM tenants WHERE id = $1",
-        key.tenant_id,
-        str(key.tenant_id),
-    )
-    if tenant is None:
-        raise NotAuthenticatedError("unknown API key")
+    key = await keys.authenticate(token.strip())  # also scopes the transaction
+    tenant = key.workspace
     await keys.touch(key.tenant_id, key.key_id)
     context = TenantContext(
         tenant_id=key.tenant_id,
