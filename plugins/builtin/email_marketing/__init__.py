@@ -30,6 +30,7 @@ from orbit.plugins.builtin.email_marketing import (
     pages,
     public_routes,
     sending,
+    sequence_pages,
     sequence_routes,
     sequences,
     suppression,
@@ -201,8 +202,8 @@ def orbit_api_routes() -> list[Any]:
 
 @hookimpl
 def orbit_page_routes() -> list[Any]:
-    """Campaigns, lists, segments, templates and deliverability in Orbit's layout."""
-    return [*pages.routes(), *suppression.PAGE_ROUTES]
+    """Campaigns, lists, segments, templates, sequences and deliverability in Orbit's layout."""
+    return [*pages.routes(), *sequence_pages.routes(), *suppression.PAGE_ROUTES]
 
 
 @hookimpl
