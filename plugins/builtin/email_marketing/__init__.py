@@ -196,8 +196,13 @@ MANIFEST = Manifest(
 
 @hookimpl
 def orbit_api_routes() -> list[Any]:
-    """The REST API: lists, segments, templates, campaigns, sequences, the suppression list."""
-    return [*api.routes(), *sequence_routes.routes(), *suppression.API_ROUTES]
+    """The REST API: lists, segments, templates, campaigns, sequences, suppressions, imports."""
+    return [
+        *api.routes(),
+        *sequence_routes.routes(),
+        *suppression.API_ROUTES,
+        *consent.API_ROUTES,
+    ]
 
 
 @hookimpl

@@ -18,12 +18,14 @@ back an address on the suppression list: those rows are set aside and reported.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
 from gettext import gettext as _
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import msgspec
 from uuid_utils.compat import uuid7
 
 from orbit.plugins.api import (
@@ -215,11 +217,13 @@ async def check_import(
     purpose: str,
     source: str,
     text_version: str = "",
+    contact_of: dict[str, UUID] | None = None,
 ) -> ImportCheck:
     """Which addresses an import into a list may add; ledger rows for those.
 
     A missing or unknown ``legal_basis`` is a 400 naming the field, with nothing
-    written. Suppressed addresses are left out whatever the basis.
+    written. Suppressed addresses are left out whatever the basis. ``contact_of``
+    links an address's ledger row to its contact.
     """
     if legal_basis not in LEGAL_BASES:
         raise invalid({"legal_basis": f"declare the legal basis, one of {', '.join(LEGAL_BASES)}"})
@@ -228,10 +232,10 @@ async def check_import(
     allowed = [email for email in given if email not in blocked]
     if allowed:
         await ctx.db.execute(
-            "INSERT INTO email_marketing_consents (tenant_id, id, email, purpose, legal_basis, "
-            "text_version, source, status, confirmed_at) "
-            "SELECT $1, c.id, c.email, $4, $5, $6, $7, 'confirmed', now() "
-            "FROM unnest($2::uuid[], $3::text[]) AS c (id, email)",
+            "INSERT INTO email_marketing_consents (tenant_id, id, email, contact_id, purpose, "
+            "legal_basis, text_version, source, status, confirmed_at) "
+            "SELECT $1, c.id, c.email, c.contact_id, $4, $5, $6, $7, 'confirmed', now() "
+            "FROM unnest($2::uuid[], $3::text[], $8::uuid[]) AS c (id, email, contact_id)",
             ctx.tenant_id,
             [uuid7() for _ in allowed],
             [suppression.normalise(email) for email in allowed],
@@ -239,6 +243,7 @@ async def check_import(
             legal_basis,
             _clip(text_version),
             _clip(source),
+            [(contact_of or {}).get(email) for email in allowed],
         )
     return ImportCheck(allowed=allowed, suppressed=[e for e in given if e in blocked])
 
@@ -309,6 +314,112 @@ async def erase_contact(ctx: PluginContext, contact_id: UUID) -> None:
             contact_id,
             email,
         )
+
+
+# --- importing into a list (API) ---------------------------------------------------------
+
+MAX_IMPORT = 1000
+
+
+class ListImport(msgspec.Struct, forbid_unknown_fields=True):
+    """Contacts to add to a list, with the legal basis for mailing them."""
+
+    contact_ids: list[UUID]
+    legal_basis: str | None = None
+    source: str = "import"
+    text_version: str = ""
+
+
+@post("/lists/{list_id:uuid}/import")
+async def import_into_list(
+    plugin: PluginContext, list_id: UUID, data: ListImport
+) -> dict[str, Any]:
+    """Add contacts to a list under a declared legal basis; suppressed addresses stay out.
+
+    Each added address gets a ledger row (basis, source, text version). Contacts
+    without an email address are reported, not added.
+    """
+    from orbit.plugins.builtin.email_marketing import audiences  # noqa: PLC0415
+
+    if not 1 <= len(data.contact_ids) <= MAX_IMPORT:
+        raise invalid({"contact_ids": f"1 to {MAX_IMPORT} contact ids"})
+    if data.legal_basis not in LEGAL_BASES:
+        raise invalid({"legal_basis": f"declare the legal basis, one of {', '.join(LEGAL_BASES)}"})
+    await audiences.get_list(plugin, list_id)
+    contact_of: dict[str, UUID] = {}
+    without_email: list[str] = []
+    for index, contact_id in enumerate(dict.fromkeys(data.contact_ids)):
+        contact = await plugin.contacts.get(contact_id)
+        if contact is None:
+            raise invalid({f"contact_ids[{index}]": f"contact {contact_id} not found here"})
+        if contact.email:
+            contact_of.setdefault(contact.email, contact_id)
+        else:
+            without_email.append(str(contact_id))
+    checked = await check_import(
+        plugin,
+        list(contact_of),
+        legal_basis=data.legal_basis,
+        purpose=f"list:{list_id}",
+        source=data.source,
+        text_version=data.text_version,
+        contact_of=contact_of,
+    )
+    added = 0
+    if checked.allowed:
+        added = await audiences.add_members(
+            plugin, list_id, [str(contact_of[email]) for email in checked.allowed]
+        )
+    return {"added": added, "suppressed": checked.suppressed, "without_email": without_email}
+
+
+class OptInRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A sign-up to confirm by email (a website form forwards the visitor's IP and browser)."""
+
+    email: str
+    purpose: str = "newsletter"
+    source: str = "api"
+    text_version: str = ""
+    contact_id: UUID | None = None
+    ip: str | None = None
+    user_agent: str = ""
+
+
+@post("/consents/opt-in")
+async def request_opt_in(plugin: PluginContext, data: OptInRequest) -> dict[str, Any]:
+    """Start a double opt-in: a pending ledger row and the confirmation email."""
+    if data.ip is not None:
+        try:
+            ipaddress.ip_address(data.ip)
+        except ValueError:
+            raise invalid({"ip": f"{data.ip!r} is not an IP address"}) from None
+    consent_id, _link = await request_double_opt_in(
+        plugin,
+        email=data.email,
+        purpose=data.purpose,
+        source=data.source,
+        text_version=data.text_version,
+        contact_id=data.contact_id,
+        ip=data.ip,
+        user_agent=data.user_agent,
+    )
+    return {"id": str(consent_id), "status": "pending"}
+
+
+@get("/consents")
+async def list_consents(plugin: PluginContext, email: str) -> dict[str, Any]:
+    """The ledger rows of one address, oldest first."""
+    rows = await plugin.db.fetch(
+        f"SELECT {_COLUMNS} FROM email_marketing_consents WHERE tenant_id = $1 AND email = $2 "
+        "ORDER BY requested_at",
+        plugin.tenant_id,
+        suppression.normalise(email),
+    )
+    return {"items": [_jsonable(row) for row in rows]}
+
+
+API_ROUTES = [import_into_list, request_opt_in, list_consents]
+"""Under ``/api/v1/apps/email_marketing/``."""
 
 
 # --- the confirmation page (public) ------------------------------------------------------

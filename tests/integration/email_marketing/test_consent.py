@@ -185,3 +185,95 @@ async def test_the_proof_is_in_the_export_and_gone_after_erasure(
         assert await ctx.db.fetchval("SELECT count(*) FROM email_marketing_consents") == 0
         # The do-not-send entry stays: an objection to marketing must still be honoured.
         assert await suppressed(ctx, ["ada@example.com"]) == {"ada@example.com"}
+
+
+API = "/api/v1/apps/email_marketing"
+
+
+async def test_a_list_import_declares_its_legal_basis_and_skips_suppressed_addresses(
+    runtime: Runtime, marketer: Member, outsider: Member
+) -> None:
+    people = []
+    for first, email in (("Ann", "ann@example.com"), ("Bo", "bo@example.com"), ("Cy", None)):
+        made = await marketer.client.post(
+            "/api/v1/contacts", json={"first_name": first, "last_name": "Import", "email": email}
+        )
+        assert made.status_code == 201, made.text
+        people.append(made.json()["id"])
+    listed = await marketer.client.post(f"{API}/lists", json={"name": "Customers"})
+    assert listed.status_code == 201, listed.text
+    list_id = listed.json()["id"]
+    async with acting(runtime, marketer) as ctx:
+        await suppress(ctx, "bo@example.com", Reason.COMPLAINT, "arf")
+
+    missing = await marketer.client.post(
+        f"{API}/lists/{list_id}/import", json={"contact_ids": people}
+    )
+    assert missing.status_code == 400
+    assert missing.json()["extra"][0]["key"] == "legal_basis"
+    assert (await marketer.client.get(f"{API}/lists/{list_id}")).json()["member_count"] == 0
+
+    body = {
+        "contact_ids": people,
+        "legal_basis": "contract",
+        "source": "import:customers-2026.csv",
+        "text_version": "terms-v7",
+    }
+    assert (
+        await outsider.client.post(f"{API}/lists/{list_id}/import", json=body)
+    ).status_code == 404
+    imported = await marketer.client.post(f"{API}/lists/{list_id}/import", json=body)
+    assert imported.status_code == 201, imported.text
+    assert imported.json() == {
+        "added": 1,
+        "suppressed": ["bo@example.com"],
+        "without_email": [people[2]],
+    }
+    assert (await marketer.client.get(f"{API}/lists/{list_id}")).json()["member_count"] == 1
+    ledger = (
+        await marketer.client.get(f"{API}/consents", params={"email": "ann@example.com"})
+    ).json()
+    [row] = ledger["items"]
+    assert (row["legal_basis"], row["source"], row["text_version"], row["purpose"]) == (
+        "contract",
+        "import:customers-2026.csv",
+        "terms-v7",
+        f"list:{list_id}",
+    )
+    assert (
+        await outsider.client.get(f"{API}/consents", params={"email": "ann@example.com"})
+    ).json() == {"items": []}
+
+
+async def test_a_website_form_starts_a_double_opt_in_through_the_api(
+    marketer: Member, outsider: Member
+) -> None:
+    bad = await marketer.client.post(
+        f"{API}/consents/opt-in", json={"email": "visitor@example.com", "ip": "not-an-ip"}
+    )
+    assert bad.status_code == 400
+    assert "ip" in bad.text
+    started = await marketer.client.post(
+        f"{API}/consents/opt-in",
+        json={
+            "email": "visitor@example.com",
+            "source": "form:website",
+            "text_version": "newsletter-v2",
+            "ip": "2001:db8::7",
+            "user_agent": "Mozilla/5.0 (visitor)",
+        },
+    )
+    assert started.status_code == 201, started.text
+    assert started.json()["status"] == "pending"
+    [row] = (
+        await marketer.client.get(f"{API}/consents", params={"email": "Visitor@example.com"})
+    ).json()["items"]
+    assert (row["status"], row["ip"], row["user_agent"], row["confirmed_at"]) == (
+        "pending",
+        "2001:db8::7",
+        "Mozilla/5.0 (visitor)",
+        None,
+    )
+    assert (
+        await outsider.client.get(f"{API}/consents", params={"email": "visitor@example.com"})
+    ).json()["items"] == []
