@@ -29,7 +29,7 @@ from orbit.plugins.api import (
     get,
     post,
 )
-from orbit.plugins.builtin.email_marketing import sending, templates, tracking
+from orbit.plugins.builtin.email_marketing import suppression, templates, tracking
 
 if TYPE_CHECKING:
     from orbit.plugins.api import PluginContext
@@ -164,15 +164,16 @@ async def unsubscribe_page(public: PublicGate, token: str) -> PublicPage:
 async def unsubscribe(
     ctx: PluginContext, message_id: UUID, ip: str | None, agent: str | None
 ) -> Any:
-    """Unsubscribe a message's recipient (idempotent) and suppress the address."""
+    """Unsubscribe a message's recipient (idempotent), withdraw consents, suppress the address."""
     message = await tracking.record_unsubscribe(
         ctx, message_id, ip=ip, user_agent=agent, source="one-click"
     )
     recipient = await _recipient(ctx, message_id) if message is not None else None
     if recipient is not None:
-        suppress = sending.deliverability("suppression", "suppress")
-        if suppress is not None:
-            await suppress(ctx, recipient["email"], "unsubscribe", f"one-click:{message_id}")
+        # Suppressed, and the address's consents withdrawn in the ledger.
+        await suppression.suppress(
+            ctx, recipient["email"], suppression.Reason.UNSUBSCRIBE, f"one-click:{message_id}"
+        )
     return recipient
 
 

@@ -19,7 +19,6 @@ at its end, so pages and tracking never wait on a run's locks.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import math
 import time
@@ -32,7 +31,9 @@ from uuid_utils.compat import uuid7
 
 from orbit.plugins.builtin.email_marketing import (
     audiences,
+    bounces,
     mime,
+    suppression,
     templates,
     tracking,
     transport,
@@ -60,10 +61,7 @@ async def suppressed(ctx: PluginContext, emails: list[str]) -> set[str]:
     """Which of ``emails`` must not be sent to: the suppression list, and unsubscribes here."""
     if not emails:
         return set()
-    found: set[str] = set()
-    check = deliverability("suppression", "suppressed")
-    if check is not None:
-        found |= {e.lower() for e in await check(ctx, emails)}
+    found = {e.lower() for e in await suppression.suppressed(ctx, emails)}
     rows = await ctx.db.fetch(
         "SELECT DISTINCT email FROM email_marketing_messages "
         "WHERE tenant_id = $1 AND unsubscribed_at IS NOT NULL AND email = ANY($2::text[])",
@@ -385,28 +383,22 @@ def build_message(
 
 
 class ReturnPaths:
-    """Per-message return paths (VERP) from bounce handling, when it is installed.
+    """Per-message return paths (VERP) of bounce handling, the workspace's key read once.
 
     ``b+{ref}@{bounce domain}``, the ref an HMAC of the message id under the
-    workspace's key, so every bounce maps to one message; without bounce handling,
-    the sender's own address.
+    workspace's key, so every bounce maps to one message.
     """
 
     def __init__(self, ctx: PluginContext) -> None:
         self._ctx = ctx
         self._key: bytes | None = None
-        self._sign = deliverability("bounces", "sign_ref")
-        self._workspace_key = deliverability("bounces", "workspace_key")
-        self._domain = deliverability("bounces", "bounce_domain")
 
-    async def of(self, message_id: UUID, parts: CampaignParts) -> tuple[str, str | None]:
-        """(the envelope sender, the message's ref or ``None``)."""
-        if self._sign is None or self._workspace_key is None or self._domain is None:
-            return parts.sender_email, None
+    async def of(self, message_id: UUID) -> tuple[str, str]:
+        """(the envelope sender, the message's ref)."""
         if self._key is None:
-            self._key = await self._workspace_key(self._ctx)
-        ref: str = self._sign(self._key, self._ctx.tenant_id, message_id)
-        return f"b+{ref}@{self._domain(self._ctx)}", ref
+            self._key = await bounces.workspace_key(self._ctx)
+        ref = bounces.sign_ref(self._key, self._ctx.tenant_id, message_id)
+        return f"b+{ref}@{bounces.bounce_domain(self._ctx)}", ref
 
 
 # --- the send job ---------------------------------------------------------------------
@@ -467,7 +459,7 @@ async def _render_batch(
             parts = parts_of[row["campaign_id"]] = await campaign_parts(ctx, row["campaign_id"])
         values = row["merge_values"]
         values = json.loads(values) if isinstance(values, str) else dict(values)
-        sender, ref = await refs.of(row["id"], parts)
+        sender, ref = await refs.of(row["id"])
         data = build_message(ctx, parts, row["id"], row["email"], values, date, ref=ref)
         outgoing.append(transport.OutgoingMessage(row["id"], sender, row["email"], data))
         rows.append(row)
@@ -533,21 +525,12 @@ async def _send_batch(
     return len(sent_ids)
 
 
-def deliverability(module: str, name: str) -> Any:
-    """A function of the plugin's deliverability half (``bounces``, ``suppression``), if any."""
-    try:
-        found = importlib.import_module(f"{__package__}.{module}")
-    except ModuleNotFoundError:
-        return None
-    return getattr(found, name, None)
-
-
 async def _record_smtp_bounces(
     ctx: PluginContext, bounced: list[tuple[Any, transport.Delivery]]
 ) -> None:
-    """5xx at SMTP time: the message bounced and is never retried; an event each.
+    """5xx at SMTP time: the message bounced and is never retried.
 
-    Bounce handling (when installed) records it and suppresses the address as its
+    Bounce handling records each (an event) and suppresses the address as its
     classification says (a hard bounce at once, soft ones after several).
     """
     await ctx.db.execute(
@@ -561,14 +544,8 @@ async def _record_smtp_bounces(
         [row["id"] for row, _ in bounced],
         [f"{result.code} {result.detail}" for _, result in bounced],
     )
-    record = deliverability("bounces", "record_smtp_failure")
     for row, result in bounced:
-        if record is not None:
-            await record(ctx, row["id"], result.code, result.detail, row["email"])
-        else:
-            await tracking.record_bounce(
-                ctx, row["id"], reason=f"at SMTP time: {result.code} {result.detail}"
-            )
+        await bounces.record_smtp_failure(ctx, row["id"], result.code, result.detail, row["email"])
 
 
 async def _write_tally(ctx: PluginContext, tally: Tally) -> None:
