@@ -321,6 +321,10 @@ async def invoice_page(plugin: PluginContext, invoice_id: UUID) -> Page:
         )
         if doc["kind"] == "invoice":
             parts.append(
+                f'<p><a href="{base}/collection/" id="collection">Payments and reminders</a></p>'
+            )
+        if doc["kind"] == "invoice":
+            parts.append(
                 f'<form method="post" action="{base}/credit-note">{csrf}'
                 '<button type="submit" id="credit-note">Credit note…</button></form>'
             )

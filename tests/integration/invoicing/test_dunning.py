@@ -290,6 +290,10 @@ async def test_the_collection_page_records_payments_and_reminders_from_plain_for
     invoice = await _overdue(seller, await _company(seller))
     async with plugin_context(runtime, seller) as ctx:
         await run_due(ctx)
+    invoice_page = await seller.client.get(
+        f"/t/{seller.slug}/apps/invoicing/invoices/{invoice['id']}"
+    )
+    assert 'id="collection"' in invoice_page.text  # linked from the invoice's own page
     page_url = f"/t/{seller.slug}/apps/invoicing/invoices/{invoice['id']}/collection"
     page = await seller.client.get(page_url + "/")
     assert page.status_code == 200, page.text
