@@ -299,23 +299,14 @@ async def record_lines(
     ctx: PluginContext, project_id: UUID, invoice_id: UUID, lines: list[_Line]
 ) -> None:
     """Write the ledger rows of new invoice lines and lock their entries."""
+    rows: list[tuple[str, str, UUID | None, UUID | None, Decimal, Decimal]] = []
     for line in lines:
         if line.kind in ("milestone", "prepaid"):
-            await _insert(
-                ctx,
-                project_id,
-                invoice_id,
-                line.ref,
-                line.kind,
-                None,
-                line.task_id,
-                line.quantity if line.kind == "prepaid" else Decimal(0),
-                line.amount,
-            )
-        for entry_id, hours, amount in line.entries:
-            await _insert(
-                ctx, project_id, invoice_id, line.ref, "time", entry_id, None, hours, amount
-            )
+            hours = line.quantity if line.kind == "prepaid" else Decimal(0)
+            rows.append((line.ref, line.kind, None, line.task_id, hours, line.amount))
+        rows += [(line.ref, "time", e, None, hours, amount) for e, hours, amount in line.entries]
+    await _insert(ctx, project_id, invoice_id, rows)
+    for line in lines:
         if line.entries:
             await _lock(ctx, [e[0] for e in line.entries], invoice_id, line.ref)
 
@@ -326,49 +317,48 @@ async def _record_consumed(
     block: dict[str, Any],
     consumed: list[tuple[UUID, Decimal]],
 ) -> None:
-    for entry_id, hours in consumed:
-        await _insert(
-            ctx,
-            project_id,
-            block["invoice_id"],
-            block["line_ref"],
-            "consumed",
-            entry_id,
-            None,
-            hours,
-            Decimal(0),
-        )
-    if consumed:
-        await _lock(ctx, [c[0] for c in consumed], block["invoice_id"], block["line_ref"])
+    if not consumed:
+        return
+    ref = block["line_ref"]
+    await _insert(
+        ctx,
+        project_id,
+        block["invoice_id"],
+        [(ref, "consumed", entry_id, None, hours, Decimal(0)) for entry_id, hours in consumed],
+    )
+    await _lock(ctx, [c[0] for c in consumed], block["invoice_id"], ref)
 
 
 async def _insert(
     ctx: PluginContext,
     project_id: UUID,
     invoice_id: UUID,
-    ref: str,
-    kind: str,
-    entry_id: UUID | None,
-    task_id: UUID | None,
-    hours: Decimal,
-    amount: Decimal,
+    rows: list[tuple[str, str, UUID | None, UUID | None, Decimal, Decimal]],
 ) -> None:
+    """Ledger rows ``(line ref, kind, entry, milestone, hours, amount)`` in one statement."""
+    if not rows:
+        return
+    refs, kinds, entries, tasks, hours, amounts = (
+        list(column) for column in zip(*rows, strict=True)
+    )
     await ctx.db.execute(
         """
         INSERT INTO projects_billing_lines (tenant_id, id, project_id, invoice_id, line_ref, kind,
             entry_id, task_id, hours, amount)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        SELECT $1, r.id, $2, $3, r.ref, r.kind, r.entry_id, r.task_id, r.hours, r.amount
+        FROM unnest($4::uuid[], $5::text[], $6::text[], $7::uuid[], $8::uuid[], $9::numeric[],
+                    $10::numeric[]) AS r(id, ref, kind, entry_id, task_id, hours, amount)
         """,
         ctx.tenant_id,
-        uuid7(),
         project_id,
         invoice_id,
-        ref,
-        kind,
-        entry_id,
-        task_id,
+        [uuid7() for _ in rows],
+        refs,
+        kinds,
+        entries,
+        tasks,
         hours,
-        amount,
+        amounts,
     )
 
 
