@@ -113,7 +113,8 @@ async def orbit_event(ctx: PluginContext, event: Event) -> None:
     elif event.type == "invoicing.credit_note_finalized":
         found = billing.credit_note_lines(event.data)
         if found is not None and await _first_time(ctx, event):
-            await billing.credit(ctx, *found)
+            invoice_id, refs, quantities = found
+            await billing.credit(ctx, invoice_id, refs, quantities)
 
 
 @hookimpl

@@ -478,19 +478,18 @@ async def billing_summary(plugin: PluginContext, project_id: UUID) -> dict[str, 
     }
 
 
-def invoicing_draft(ctx: PluginContext) -> billing.CreateDraft | None:
-    """The Invoices app's ``invoicing_create_draft_invoice`` hook, or ``None`` without it."""
-    hooks = getattr(ctx, "hooks", None)
-    if hooks is None:
-        return None
+def invoicing_draft(ctx: PluginContext) -> billing.CreateDraft:
+    """The Invoices app's ``invoicing_create_draft_invoice`` hook (``None``: not enabled)."""
 
     async def create(
         customer: dict[str, Any], lines: list[dict[str, Any]], source: dict[str, Any]
     ) -> Any:
-        answer = await hooks.first(
-            "invoicing_create_draft_invoice", customer=customer, lines=lines, source=source
-        )
-        return getattr(answer, "value", answer)
+        try:
+            return await ctx.hooks.first(
+                "invoicing_create_draft_invoice", customer=customer, lines=lines, source=source
+            )
+        except ValueError:  # no loaded plugin declares the hook
+            return None
 
     return create
 

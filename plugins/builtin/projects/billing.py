@@ -18,6 +18,7 @@ Modes:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from gettext import gettext as _
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 CreateDraft = Callable[[dict[str, Any], list[dict[str, Any]], dict[str, Any]], Awaitable[Any]]
 """``(customer, lines, source) -> {"id": invoice id, …}``: the invoicing app's hook."""
 
+NOT_ENABLED = _(
+    "the Invoices app is not enabled in this workspace: enable it on the Marketplace to bill "
+    "projects"
+)
 CENT = Decimal("0.01")
 HOUR = Decimal(60)
 
@@ -61,12 +66,13 @@ class _Line:
     def amount(self) -> Decimal:
         return (self.quantity * self.unit_price).quantize(CENT, ROUND_HALF_UP)
 
-    def out(self, currency: str) -> dict[str, Any]:
+    def out(self) -> dict[str, Any]:
+        """The line as the Invoices app's hook takes it."""
         return {
             "description": self.description,
             "quantity": str(self.quantity),
             "unit_price": str(self.unit_price),
-            "currency": currency,
+            "unit_code": "C62" if self.kind == "milestone" else "HUR",
             "ref": self.ref,
         }
 
@@ -102,21 +108,17 @@ async def _billable_entries(ctx: PluginContext, project_id: UUID) -> list[Any]:
 def _time_lines(rows: list[Any], project_name: str) -> list[_Line]:
     """One line per task and rate, in the order the work was done."""
     lines: dict[tuple[UUID | None, Decimal], _Line] = {}
-    minutes: dict[tuple[UUID | None, Decimal], int] = {}
     for row in rows:
         key = (row["task_id"], row["rate"])
         line = lines.get(key)
         if line is None:
             what = row["task"] or project_name
-            line = lines[key] = _Line(
-                _("%s (hours)") % what, Decimal(0), row["rate"], "time", task_id=None
-            )
-            minutes[key] = 0
-        minutes[key] += row["minutes"]
+            line = lines[key] = _Line(_("%s (hours)") % what, Decimal(0), row["rate"], "time")
         hours = hours_of(row["minutes"])
         line.entries.append((row["id"], hours, (hours * row["rate"]).quantize(CENT)))
-    for key, line in lines.items():
-        line.quantity = hours_of(minutes[key])
+    for line in lines.values():
+        # The sum of the entries' own hours: the ledger adds up to the line exactly.
+        line.quantity = sum((hours for _e, hours, _a in line.entries), Decimal(0))
     return list(lines.values())
 
 
@@ -199,7 +201,7 @@ async def burn_down(ctx: PluginContext, project_id: UUID) -> dict[str, Any]:
     return {"block": block, "days": days}
 
 
-async def bill_project(  # noqa: C901, PLR0912 - one branch per billing mode, read top to bottom
+async def bill_project(  # noqa: C901, PLR0912, PLR0915 - one branch per billing mode, read top to bottom
     ctx: PluginContext, project_id: UUID, create_draft: CreateDraft | None
 ) -> BillResult:
     """Put what is billable on a new draft invoice and record every line in the ledger.
@@ -259,27 +261,24 @@ async def bill_project(  # noqa: C901, PLR0912 - one branch per billing mode, re
     if not lines:
         raise conflict(_("nothing to bill: no approved, uninvoiced time or reached milestones"))
     if create_draft is None:
-        raise conflict(
-            _(
-                "the Invoices app is not enabled in this workspace: enable it on the Marketplace "
-                "to bill projects"
-            )
-        )
-    customer = {
-        "contact_id": str(project["contact_id"]) if project["contact_id"] else None,
-        "company_id": str(project["company_id"]) if project["company_id"] else None,
-        "name": project["name"],
-        "currency": project["currency"],
+        raise conflict(NOT_ENABLED)
+    customer: dict[str, Any] = {
+        k: str(project[k]) for k in ("company_id", "contact_id") if project[k] is not None
     }
+    if not customer:
+        customer["name"] = project["name"]
     source = {
         "plugin": "projects",
-        "type": "project",
-        "id": str(project_id),
+        "project_id": str(project_id),
         "deal_id": str(project["deal_id"]) if project["deal_id"] else None,
+        "currency": project["currency"],
     }
-    invoice = await create_draft(customer, [x.out(project["currency"]) for x in lines], source)
-    if not isinstance(invoice, dict) or not invoice.get("id"):
-        raise conflict(_("the Invoices app did not create a draft invoice"))
+    answer = await create_draft(customer, [x.out() for x in lines], source)
+    if answer is None:
+        raise conflict(NOT_ENABLED)
+    if answer.get("ok") is False:
+        raise conflict(_("the Invoices app refused the draft: %s") % answer.get("error", ""))
+    invoice = answer.get("invoice", answer)
     invoice_id = UUID(str(invoice["id"]))
     await record_lines(ctx, project_id, invoice_id, lines)
     if block is not None:
@@ -376,12 +375,40 @@ async def _lock(ctx: PluginContext, entry_ids: list[UUID], invoice_id: UUID, ref
         raise conflict(_("some of the time was invoiced meanwhile: bill the project again"))
 
 
-async def credit(ctx: PluginContext, invoice_id: UUID, refs: list[str]) -> int:
+async def credit(
+    ctx: PluginContext,
+    invoice_id: UUID,
+    refs: list[str],
+    quantities: dict[str, Decimal] | None = None,
+) -> int:
     """A credit note for lines ``refs`` of ``invoice_id``: free exactly their entries.
 
+    A line credited for less than its whole quantity (a price correction) frees
+    nothing: which of its entries would be "the" credited ones is not knowable.
     Crediting a line twice changes nothing the second time (its rows are already
     ``credited``). The number of ledger rows freed.
     """
+    if quantities:
+        billed = await ctx.db.fetch(
+            """
+            SELECT line_ref, kind, sum(hours) AS hours FROM projects_billing_lines
+            WHERE tenant_id = $1 AND invoice_id = $2 AND line_ref = ANY($3::text[])
+              AND status = 'billed' AND kind IN ('time', 'milestone', 'prepaid')
+            GROUP BY line_ref, kind
+            """,
+            ctx.tenant_id,
+            invoice_id,
+            refs,
+        )
+        whole = {
+            r["line_ref"]: Decimal(1) if r["kind"] == "milestone" else r["hours"] for r in billed
+        }
+        partial = [r for r in refs if r in quantities and abs(quantities[r]) < whole.get(r, 0)]
+        if partial:
+            ctx.log.info("credit note for part of lines %s: their time stays invoiced", partial)
+        refs = [r for r in refs if r not in partial]
+    if not refs:
+        return 0
     rows = await ctx.db.fetch(
         """
         UPDATE projects_billing_lines SET status = 'credited', credited_at = now()
@@ -407,23 +434,27 @@ async def credit(ctx: PluginContext, invoice_id: UUID, refs: list[str]) -> int:
     return len(rows)
 
 
-def credit_note_lines(data: dict[str, Any]) -> tuple[UUID, list[str]] | None:
-    """The invoice and our line refs a ``invoicing.credit_note_finalized`` event credits.
+def credit_note_lines(
+    data: dict[str, Any],
+) -> tuple[UUID, list[str], dict[str, Decimal]] | None:
+    """What an ``invoicing.credit_note_finalized`` event credits: invoice, refs, quantities.
 
     Only lines this plugin made (refs ``projects:…``) count; ``None`` when there are none.
     """
-    invoice = data.get("invoice_id") or (data.get("invoice") or {}).get("id")
-    refs: list[str] = [str(r) for r in data.get("line_refs") or []]
+    invoice = data.get("credited_invoice_id") or data.get("invoice_id")
+    refs: list[str] = []
+    quantities: dict[str, Decimal] = {}
     for line in data.get("lines") or []:
-        if isinstance(line, dict):
-            ref = line.get("ref") or line.get("source_ref") or line.get("line_ref")
-            if ref:
-                refs.append(str(ref))
-    refs = [r for r in dict.fromkeys(refs) if r.startswith("projects:")]
+        ref = line.get("ref") if isinstance(line, dict) else None
+        if isinstance(ref, str) and ref.startswith("projects:"):
+            refs.append(ref)
+            if line.get("quantity") is not None:
+                with suppress(ArithmeticError):
+                    quantities[ref] = Decimal(str(line["quantity"]))
     if not invoice or not refs:
         return None
     try:
-        return UUID(str(invoice)), refs
+        return UUID(str(invoice)), list(dict.fromkeys(refs)), quantities
     except ValueError:
         return None
 

@@ -22,7 +22,13 @@ from orbit.plugins import api
 from orbit.plugins.builtin import projects
 from orbit.plugins.builtin.projects import billing
 from tests.conftest import Member
-from tests.integration.projects.conftest import API, new_project, new_task, plugin_context
+from tests.integration.projects.conftest import (
+    API,
+    deliver,
+    new_project,
+    new_task,
+    plugin_context,
+)
 
 
 class Drafts:
@@ -68,7 +74,7 @@ async def _credit(
         id=event_id or uuid4(),
         type="invoicing.credit_note_finalized",
         occurred_at=datetime.now(UTC),
-        data={"invoice_id": invoice["id"], "lines": [{"ref": r} for r in refs]},
+        data={"credited_invoice_id": invoice["id"], "lines": [{"ref": r} for r in refs]},
     )
     async with plugin_context(runtime, member) as ctx:
         await projects.orbit_event(ctx, event)
@@ -112,7 +118,7 @@ async def test_time_is_billed_once_locked_and_freed_exactly_by_its_credit_note(
         result = await billing.bill_project(ctx, UUID(project["id"]), drafts)
     assert (result.lines, result.entries) == (2, 3)
     invoice = drafts.invoices[0]
-    assert invoice["source"]["id"] == project["id"]
+    assert invoice["source"]["project_id"] == project["id"]
     lines = {line["description"]: line for line in invoice["lines"]}
     assert lines["Design (hours)"]["quantity"] == "2.00"
     assert lines["Design (hours)"]["unit_price"] == "80.00"
@@ -195,7 +201,7 @@ async def test_fixed_price_bills_reached_milestones_once(manager: Member, runtim
             "description": "Milestone: Design signed off",
             "quantity": "1",
             "unit_price": "3000.00",
-            "currency": "USD",
+            "unit_code": "C62",
             "ref": drafts.invoices[0]["lines"][0]["ref"],
         }
     ]
@@ -227,3 +233,57 @@ async def test_prepaid_hours_burn_down_and_overage_is_billed(
     burn = (await manager.client.get(f"{API}/projects/{project['id']}/billing")).json()["burn_down"]
     assert burn["block"]["left"] == "0.00"
     assert Decimal(burn["days"][-1]["left"]) == 0
+
+
+async def test_bill_project_through_the_invoices_app_and_a_credit_note_frees_the_time(
+    manager: Member, runtime: Runtime
+) -> None:
+    """The whole path over HTTP: bill, finalize, credit one line, the event frees its time."""
+    listed = (await manager.client.get("/api/v1/marketplace/invoicing")).json()
+    enabled = await manager.client.post(
+        "/api/v1/marketplace/invoicing/enable", json={"scopes": listed["scopes"]}
+    )
+    assert enabled.status_code == 201, enabled.text
+    company = await manager.client.post("/api/v1/companies", json={"name": "Client SA"})
+    project = await new_project(
+        manager, hourly_rate="90.00", currency="EUR", company_id=company.json()["id"]
+    )
+    design = await new_task(manager, project["id"], title="Design")
+    build = await new_task(manager, project["id"], title="Build")
+    design_ids = await _approved(manager, project["id"], 120, 60, task=design["id"])
+    build_ids = await _approved(manager, project["id"], 30, task=build["id"])
+
+    billed = await manager.client.post(f"{API}/projects/{project['id']}/bill")
+    assert billed.status_code == 200, billed.text
+    assert (billed.json()["lines"], billed.json()["entries"]) == (2, 3)
+    invoice_id = billed.json()["invoice"]["id"]
+    invoices = "/api/v1/apps/invoicing/invoices"
+    invoice = (await manager.client.get(f"{invoices}/{invoice_id}")).json()
+    assert invoice["status"] == "draft"
+    assert invoice["customer"]["name"] == "Client SA"
+    assert [(x["description"], x["quantity"]) for x in invoice["lines"]] == [
+        ("Design (hours)", "3.00"),
+        ("Build (hours)", "0.50"),
+    ]
+    assert invoice["totals"]["net_total"] == "315.00"
+    final = await manager.client.post(f"{invoices}/{invoice_id}/finalize", json={})
+    assert final.status_code in (200, 201), final.text
+
+    build_line = next(x for x in invoice["lines"] if x["description"] == "Build (hours)")
+    note = await manager.client.post(
+        f"{invoices}/{invoice_id}/credit-note", json={"positions": [build_line["position"]]}
+    )
+    assert note.status_code in (200, 201), note.text
+    done = await manager.client.post(f"{invoices}/{note.json()['id']}/finalize", json={})
+    assert done.status_code in (200, 201), done.text
+    await deliver(runtime)
+
+    entries = {
+        e["id"]: e
+        for e in (await manager.client.get(f"{API}/projects/{project['id']}/time")).json()["items"]
+    }
+    assert entries[build_ids[0]]["invoice_id"] is None
+    assert all(entries[i]["invoice_id"] == invoice_id for i in design_ids)
+    again = await manager.client.post(f"{API}/projects/{project['id']}/bill")
+    assert again.status_code == 200, again.text
+    assert again.json()["entries"] == 1
