@@ -280,7 +280,11 @@ async def run_dunning(
     trigger: str = "job",
     now: bool = False,
 ) -> list[Fired]:
-    """Fire the levels due on ``today`` (``now``: the next level even if not yet due)."""
+    """Fire the levels due on ``today``.
+
+    ``now`` (a person's "send the next reminder now") fires the next level even before
+    it is due or when one fired today; each level still fires once, with its fee.
+    """
     levels = await policy(ctx)
     if not levels:
         return []
@@ -331,8 +335,8 @@ async def _next_step(
     if not pending or bal.due_date is None:
         return None
     last = steps[-1] if steps else None
-    if last is not None and last["fired_on"] >= today:
-        return None  # one level a day per invoice
+    if not now and last is not None and last["fired_on"] >= today:
+        return None  # one level a day per invoice (a person may move on sooner)
     level = pending[0]
     new_due = next((s["new_due_date"] for s in reversed(steps) if s["new_due_date"]), None)
     if not now and level_due_on(bal.due_date, level, new_due) > today:

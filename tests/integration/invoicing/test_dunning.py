@@ -226,11 +226,21 @@ async def test_the_manual_trigger_applies_the_same_rules(seller: Member) -> None
     assert early == []  # not due yet (due tomorrow): the same rules as the job
     forced = await created(seller, f"/dunning/invoices/{invoice['id']}/run", {"now": True})
     assert [(f["level"], f["action"]) for f in forced] == [(1, "reminder")]
-    again = await created(seller, f"/dunning/invoices/{invoice['id']}/run", {"now": True})
-    assert again == []  # one level a day per invoice
+    same_day = await created(seller, f"/dunning/invoices/{invoice['id']}/run", {})
+    assert same_day == []  # the job's rules: one level a day, level 2 not due
     case = (await seller.client.get(f"{API}/dunning/invoices/{invoice['id']}")).json()
     assert case["steps"][0]["trigger"] == "manual"
     assert case["steps"][0]["new_due_date"] == str(TODAY + timedelta(days=7))
+    # A person may walk the chain on at once: each level still once, with its fee.
+    call = await created(seller, f"/dunning/invoices/{invoice['id']}/run", {"now": True})
+    lawyer = await created(seller, f"/dunning/invoices/{invoice['id']}/run", {"now": True})
+    after = await created(seller, f"/dunning/invoices/{invoice['id']}/run", {"now": True})
+    assert [f["action"] for f in call + lawyer] == ["call", "lawyer"]
+    assert after == []  # escalated: the chain has stopped
+    case = (await seller.client.get(f"{API}/dunning/invoices/{invoice['id']}")).json()
+    assert [(s["level"], s["fee"]) for s in case["steps"]] == [
+        (1, "0.00"), (2, "40.00"), (3, "0.00")]  # fmt: skip
+    assert case["status"] == "escalated"
 
 
 async def test_another_workspace_sees_and_fires_nothing_of_it(
