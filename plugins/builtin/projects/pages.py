@@ -60,7 +60,7 @@ def _tabs(ctx: PluginContext, project: dict[str, Any], current: str) -> str:
     )
     return (
         f'<p><a href="{_base(ctx)}/">{escape(_("Projects"))}</a> / </p>'
-        f'<h1>{escape(project["name"])}</h1><nav class="prj-tabs">{links}</nav>'
+        f'<nav class="prj-tabs">{links}</nav>'
     )
 
 
@@ -92,7 +92,6 @@ async def projects_page(plugin: PluginContext) -> Any:
         for r in rows
     )
     html = (
-        f"<h1>{escape(_('Projects'))}</h1>"
         f'<form id="prj-new-project" class="prj-form" {_data(api=API, base=_base(plugin))}>'
         f'<input name="name" required maxlength="200" placeholder="{escape(_("New project"))}">'
         f'<input name="start_date" type="date" value="{date.today().isoformat()}">'  # noqa: DTZ011

@@ -50,6 +50,7 @@
     root.querySelectorAll(".prj-cards").forEach(function (list) {
       window.Sortable.create(list, {
         group: "prj-board",
+        forceFallback: true,  // pointer events: the same on touch screens and in tests
         animation: 120,
         onMove: function (evt) {
           var wip = parseInt(evt.to.dataset.wip || "0", 10);
