@@ -48,7 +48,12 @@ a campaign of audience kind ``sequence`` whose id is the step's.
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
+import os
+import socket
+import time as clock
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -92,7 +97,9 @@ BATCH = 200
 """Enrolments one run of the job walks at most."""
 MAX_ATTEMPTS = 5
 RETRY_MINUTES = (1, 5, 30, 120)
-WEBHOOK_TIMEOUT = 10.0
+WEBHOOK_TIMEOUT = 5.0
+RUN_SECONDS = 20.0
+"""How long one run of the job walks enrolments (the job's budget is 60 s)."""
 MAX_PAGE = 500
 
 
@@ -1128,6 +1135,46 @@ async def _send(
     return "queued", {}, row["id"]
 
 
+class NonPublicAddressError(httpx.ConnectError):
+    """A webhook host that resolves to an address inside the network (loopback, private…)."""
+
+
+class _PublicOnly(httpx.AsyncBaseTransport):
+    """Connects only to globally routable addresses, to the very address it checked.
+
+    A sequence's webhook URL is chosen by a workspace's user: without this it could
+    reach the cloud metadata service or anything else inside Orbit's network.
+    ``ORBIT_WEBHOOK_ALLOW_PRIVATE=1`` lets it reach private addresses (a self-hoster's
+    LAN, tests), as for Orbit's own webhooks.
+    """
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._allow_private = os.environ.get("ORBIT_WEBHOOK_ALLOW_PRIVATE", "") in {"1", "true"}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from None
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+        refused = [a for a in addresses if not a.is_global]
+        if not addresses or (refused and not self._allow_private):
+            msg = f"refused: {host} resolves to a non-public address"
+            raise NonPublicAddressError(msg, request=request)
+        request.headers["Host"] = request.url.netloc.decode("ascii")
+        request.extensions = {**request.extensions, "sni_hostname": host}
+        request.url = request.url.copy_with(host=str(addresses[0]))
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 async def _webhook(flow: Flow, step: Step, enrolment: Any, contact: Contact) -> dict[str, Any]:
     body = {
         "sequence": {"id": str(flow.id), "name": flow.name},
@@ -1141,7 +1188,9 @@ async def _webhook(flow: Flow, step: Step, enrolment: Any, contact: Contact) -> 
             "email": contact.email,
         },
     }
-    async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT, follow_redirects=False) as client:
+    async with httpx.AsyncClient(
+        transport=_PublicOnly(), timeout=WEBHOOK_TIMEOUT, follow_redirects=False
+    ) as client:
         response = await client.post(
             str(step.config["url"]),
             json=body,
@@ -1306,7 +1355,10 @@ async def run_due(ctx: PluginContext, now: datetime | None = None, limit: int = 
     now = now or datetime.now(UTC)
     flows: dict[UUID, Flow | None] = {}
     done = 0
+    deadline = clock.monotonic() + RUN_SECONDS
     for enrolment in await _claim(ctx, now, limit):
+        if clock.monotonic() > deadline:
+            break  # the rest stay due (their locks go with this run's commit)
         sequence_id = enrolment["sequence_id"]
         if sequence_id not in flows:
             flows[sequence_id] = await load(ctx, sequence_id)
