@@ -313,11 +313,16 @@ async def create_draft(
         prices_include_tax=inclusive,
         quote=False,
     )
+    if customer is None:
+        # The CRM's company and contact, overridden by what the request names.
+        customer = await customer_from_crm(ctx, data.company_id, data.contact_id)
+        customer.pop("contact_name", None)
+        customer.update({k: v for k, v in customer_snapshot(data.customer).items() if v})
     invoice_id = await insert_draft(
         ctx,
         header,
         lines,
-        customer=customer if customer is not None else customer_snapshot(data.customer),
+        customer=customer,
         company_id=data.company_id,
         contact_id=data.contact_id,
         deal_id=data.deal_id,

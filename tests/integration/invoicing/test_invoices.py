@@ -321,3 +321,28 @@ async def test_finalizing_emits_an_event_with_the_line_refs(
     assert [x["ref"] for x in invoice_event["lines"]] == ["time:41", "time:42"]
     assert credit_event["credited_invoice_id"] == draft["id"]
     assert [x["ref"] for x in credit_event["lines"]] == ["time:42"]
+
+
+async def test_an_invoice_for_a_company_prints_the_crm_name_unless_told_otherwise(
+    seller: Member,
+) -> None:
+    company = await seller.client.post(
+        "/api/v1/companies", json={"name": "Acme SAS", "address": "1 rue X, Lyon"}
+    )
+    line = {"description": "x", "unit_price": "10"}
+    from_crm = await created(
+        seller, "/invoices", {"company_id": company.json()["id"], "lines": [line]}
+    )
+    assert from_crm["customer"]["name"] == "Acme SAS"
+    assert from_crm["customer"]["address"] == "1 rue X, Lyon"
+    named = await created(
+        seller,
+        "/invoices",
+        {
+            "company_id": company.json()["id"],
+            "customer": {"name": "Acme (billing)"},
+            "lines": [line],
+        },
+    )
+    assert named["customer"]["name"] == "Acme (billing)"
+    assert (await _finalize(seller, from_crm["id"])).status_code == 201
