@@ -38,7 +38,7 @@ from orbit.plugins.api import (
     post,
 )
 from orbit.plugins.builtin.email_marketing import suppression
-from orbit.plugins.builtin.email_marketing.suppression import invalid
+from orbit.plugins.builtin.email_marketing.errors import invalid
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -21,10 +21,11 @@ from gettext import gettext as _
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
+from litestar.exceptions import PermissionDeniedException
 from litestar.response import Redirect
 
 from orbit.plugins.api import Page, PluginContext, Request, delete, escape, get, post
+from orbit.plugins.builtin.email_marketing.errors import invalid, not_found
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -44,14 +45,6 @@ class Reason(StrEnum):
 ADMIN_REMOVABLE = frozenset({Reason.MANUAL, Reason.BOUNCE_HARD, Reason.BOUNCE_SOFT})
 """Reasons an admin may lift; a complaint or an unsubscribe only the person can undo."""
 MAX_PAGE = 500
-
-
-def invalid(fields: dict[str, str]) -> ValidationException:
-    """A 400 naming each field and what is wrong with it (Orbit's error shape)."""
-    detail = "; ".join(f"{key}: {message}" for key, message in fields.items())
-    return ValidationException(
-        detail, extra=[{"key": key, "message": message} for key, message in fields.items()]
-    )
 
 
 def normalise(email: str) -> str:
@@ -236,9 +229,7 @@ async def remove_suppression(plugin: PluginContext, email: str, reason: str = "m
             f"a {chosen.value} suppression is the person's own choice: only their opt-in lifts it"
         )
     if not await unsuppress(plugin, email, chosen):
-        raise NotFoundException(
-            f"{chosen.value} suppression of {normalise(email)} not found in this workspace"
-        )
+        raise not_found(f"{chosen.value} suppression of", normalise(email))
 
 
 API_ROUTES = [list_suppressions, add_suppression, remove_suppression]
