@@ -77,6 +77,22 @@ async def test_a_finalized_invoice_is_rendered_then_emailed_with_its_link_once(
     await customer.aclose()
 
 
+async def test_a_finalized_invoice_appears_on_its_company_timeline(seller: Member) -> None:
+    company = await seller.client.post("/api/v1/companies", json={"name": "Timeline AG"})
+    company_id = company.json()["id"]
+    draft = await created(
+        seller,
+        "/invoices",
+        {"company_id": company_id, "lines": [{"description": "x", "unit_price": "5"}]},
+    )
+    number = (await seller.client.post(f"{API}/invoices/{draft['id']}/finalize", json={})).json()[
+        "number"
+    ]
+    page = await seller.client.get(f"/t/{seller.slug}/companies/{company_id}")
+    assert page.status_code == 200
+    assert f"Invoice {number} issued" in page.text
+
+
 async def test_a_failing_task_is_retried_later_with_its_error_and_holds_back_the_next(
     seller: Member, runtime: Runtime
 ) -> None:
