@@ -252,10 +252,10 @@ async def orbit_event(ctx: PluginContext, event: Event) -> None:
 async def orbit_timeline_entries(
     ctx: PluginContext, subject_type: str, subject_id: UUID
 ) -> list[TimelineEntry] | None:
-    """A contact's campaign emails and what they did with them."""
+    """A contact's campaign emails, what they did with them, and their sequences."""
     if subject_type != "contact":
         return None
-    return await timeline.entries(ctx, subject_id)
+    return [*await timeline.entries(ctx, subject_id), *await sequences.timeline(ctx, subject_id)]
 
 
 @hookimpl

@@ -56,6 +56,7 @@ import socket
 import time as clock
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from gettext import gettext as _
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -64,6 +65,7 @@ import httpx
 from litestar.exceptions import ClientException
 from uuid_utils.compat import uuid7
 
+from orbit.plugins.api import TimelineEntry, escape
 from orbit.plugins.builtin.email_marketing import audiences, sending, suppression, templates
 from orbit.plugins.builtin.email_marketing.campaigns import _email
 from orbit.plugins.builtin.email_marketing.errors import Problems, invalid, not_found
@@ -1402,6 +1404,42 @@ async def enrolments(
         min(max(limit, 1), MAX_PAGE),
     )
     return [{**dict(row), "history": _loaded(row["history"])} for row in rows]
+
+
+async def timeline(ctx: PluginContext, contact_id: UUID) -> list[TimelineEntry]:
+    """The contact entering, completing and leaving sequences, for their timeline."""
+    rows = await ctx.db.fetch(
+        "SELECT s.name, e.status, e.exit_reason, e.source, e.enrolled_at, e.finished_at "
+        "FROM email_marketing_enrolments e JOIN email_marketing_sequences s "
+        "ON s.tenant_id = e.tenant_id AND s.id = e.sequence_id "
+        "WHERE e.tenant_id = $1 AND e.contact_id = $2 ORDER BY e.enrolled_at DESC LIMIT 25",
+        ctx.tenant_id,
+        contact_id,
+    )
+    found: list[TimelineEntry] = []
+    for row in rows:
+        found.append(
+            TimelineEntry(
+                occurred_at=row["enrolled_at"],
+                title=_("Entered the sequence “{name}”").format(name=row["name"]),
+                body=str(escape(row["source"])),
+            )
+        )
+        if row["finished_at"] is None:
+            continue
+        title = (
+            _("Completed the sequence “{name}”")
+            if row["status"] == "completed"
+            else _("Left the sequence “{name}”")
+        )
+        found.append(
+            TimelineEntry(
+                occurred_at=row["finished_at"],
+                title=title.format(name=row["name"]),
+                body=str(escape(row["exit_reason"] or "")),
+            )
+        )
+    return found
 
 
 async def export(ctx: PluginContext, contact_id: UUID) -> list[dict[str, Any]]:

@@ -317,6 +317,13 @@ async def test_contacts_leave_on_unsubscribe_deal_won_and_reply_and_the_rest_go_
     assert len(sink.to("dee@example.org")) == 2
     for name in ("ada", "bob", "cy"):
         assert len(sink.to(f"{name}@example.org")) == 1
+    # Each contact's timeline says when they entered and why they left.
+    async with acting(runtime, marketer) as ctx:
+        entries = await sequences.timeline(ctx, UUID(people["bob"]["id"]))
+    assert [(e.title, e.body) for e in entries] == [
+        ("Entered the sequence “Onboarding”", "enrolled by hand"),
+        ("Left the sequence “Onboarding”", "a deal was won"),
+    ]
 
 
 async def test_emails_wait_out_quiet_hours_in_the_contact_s_time_zone_or_the_workspace_s(
