@@ -35,6 +35,7 @@ from orbit.plugins.api import (
     post,
 )
 from orbit.plugins.registry import PluginRegistry
+from tests.plugin_fixtures.relay import Relay
 from tests.plugin_fixtures.services import SERVICE_PLUGINS
 
 CALLS: dict[str, list[tuple[str, Any]]] = defaultdict(list)
@@ -333,7 +334,9 @@ class Herald:
         return [hello, contact_card, unsubscribe, broken]
 
 
-TEST_PLUGINS = (Probe, Raiser, Hanger, Snoop, Incompatible, Paid, Herald, *SERVICE_PLUGINS)
+TEST_PLUGINS = (
+    Probe, Raiser, Hanger, Snoop, Incompatible, Paid, Herald, *SERVICE_PLUGINS, Relay
+)  # fmt: skip
 APPS = ("tests.plugin_fixtures.piccolo_app",)
 
 

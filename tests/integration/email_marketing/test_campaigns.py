@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orbit.platform.runtime import Runtime
 from tests.conftest import Member
+from tests.plugin_fixtures.relay import RELAYED
 
 from .conftest import API, Sink, campaign, contact, list_of, run_send_job, template
 
@@ -109,3 +110,27 @@ async def test_bad_template_blocks_are_named(marketer: Member) -> None:
     assert huge.status_code == 400
     assert "Gmail clips" in huge.json()["detail"]
     assert (await marketer.client.get(f"{API}/templates")).json()["items"] == []
+
+
+async def test_a_plugin_transport_sends_instead_of_smtp_and_its_refusals_bounce(
+    marketer: Member, sink: Sink, runtime: Runtime
+) -> None:
+    enabled = await marketer.client.post(
+        "/api/v1/marketplace/mail_relay/enable", json={"scopes": []}
+    )
+    assert enabled.status_code == 201, enabled.text
+    ada = await contact(marketer, first_name="Ada", email="ada@example.org")
+    gone = await contact(marketer, first_name="Gone", email="gone@refused.example")
+    list_id = await list_of(marketer, [ada, gone])
+    made = await template(marketer)
+    campaign_id = await campaign(marketer, made["id"], "list", list_id)
+    await marketer.client.post(f"{API}/campaigns/{campaign_id}/schedule", json={})
+    await run_send_job(runtime)
+
+    assert sink.received == []  # the relay sent them, not the SMTP server
+    relayed = RELAYED[marketer.slug]
+    assert sorted(m.recipient for m in relayed) == ["ada@example.org", "gone@refused.example"]
+    assert all(m.sender.startswith("b+") for m in relayed)  # the VERP return path
+    assert all(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in m.data for m in relayed)
+    report = (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()
+    assert (report["status"], report["sent"], report["bounced"]) == ("sent", 1, 1)
