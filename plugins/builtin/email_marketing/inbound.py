@@ -277,12 +277,19 @@ async def read_mailbox(ctx: PluginContext) -> list[Outcome]:
 
 
 async def mailbox_job(ctx: PluginContext) -> None:
-    """The scheduled job: read the bounce mailbox when the workspace set one."""
-    await read_mailbox(ctx)
+    """The scheduled job: read the bounce mailbox when the workspace set one.
+
+    A mailbox that cannot be read is logged, not raised: a wrong password must not
+    count as the plugin failing (and trip its circuit breaker, stopping campaigns).
+    """
+    try:
+        await read_mailbox(ctx)
+    except (OSError, ValueError, imaplib.IMAP4.error) as exc:
+        ctx.log.warning("bounce mailbox of %s not read: %s", ctx.tenant_slug, exc)
 
 
 SCHEDULED_JOBS = [
-    ScheduledJob("bounce-receiver", timedelta(seconds=5), receiver_job),
+    ScheduledJob("bounce-receiver", timedelta(seconds=10), receiver_job),
     ScheduledJob("bounce-mailbox", timedelta(minutes=1), mailbox_job),
 ]
 

@@ -365,3 +365,17 @@ async def test_the_bounce_mailbox_is_read_recorded_and_emptied(
     assert await asyncio.to_thread(_left_in_mailbox, mailbox) == 0
     async with acting(runtime, outsider) as other:
         assert await suppressed(other, ["moved-away@example.org"]) == set()
+
+
+async def test_an_unreadable_mailbox_is_logged_not_a_plugin_failure(
+    runtime: Runtime, marketer: Member, caplog: pytest.LogCaptureFixture
+) -> None:
+    await configure(
+        marketer,
+        {"bounce_mailbox_url": f"imap://nobody@127.0.0.1:{free_port()}/INBOX"},
+    )
+    async with acting(runtime, marketer) as ctx:
+        with pytest.raises(ConnectionRefusedError):
+            await inbound.read_mailbox(ctx)
+        await inbound.mailbox_job(ctx)  # the job itself does not fail
+    assert "bounce mailbox" in caplog.text
