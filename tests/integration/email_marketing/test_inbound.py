@@ -30,7 +30,7 @@ from orbit.plugins.builtin.email_marketing.bounces import return_path
 from orbit.plugins.builtin.email_marketing.suppression import Reason, suppressed
 from tests.conftest import Member, make_client
 
-from .conftest import configure, free_port
+from .conftest import configure, free_port, run_send_job
 from .deliverability import acting, seed_messages
 
 DSN = """\
@@ -379,3 +379,33 @@ async def test_an_unreadable_mailbox_is_logged_not_a_plugin_failure(
             await inbound.read_mailbox(ctx)
         await inbound.mailbox_job(ctx)  # the job itself does not fail
     assert "bounce mailbox" in caplog.text
+
+
+async def test_the_worker_job_starts_the_receiver_when_configured(
+    runtime: Runtime,
+    marketer: Member,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = free_port()
+    where = f"127.0.0.1:{port}"
+    monkeypatch.setenv("ORBIT_BOUNCE_SMTP", where)
+    monkeypatch.setenv("ORBIT_BOUNCE_SPOOL", str(tmp_path))
+    async with acting(runtime, marketer) as ctx:
+        (message_id,) = await seed_messages(ctx, ["left-company@example.com"])
+        verp = await return_path(ctx, message_id)
+    try:
+        await run_send_job(runtime)  # the worker's round of the plugin's jobs
+        raw = DSN.format(verp=verp, email="left-company@example.com", report_id="job-1")
+        await asyncio.to_thread(_send_null_sender, port, verp, raw.encode())
+        await run_send_job(runtime)
+        async with acting(runtime, marketer) as ctx:
+            assert await suppressed(ctx, ["left-company@example.com"]) == {
+                "left-company@example.com"
+            }
+        assert _spooled(tmp_path) == []
+    finally:
+        server = inbound._RECEIVER.pop(where, None)
+        if server is not None:
+            server.close()
+            await server.wait_closed()

@@ -15,6 +15,8 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orbit.plugins.builtin.email_marketing.bounces import (
     Kind,
@@ -121,3 +123,20 @@ def test_each_sample_maps_to_its_message_and_kind(name: str) -> None:
     assert verified == {message(number)}, report.refs
     # Another workspace's key verifies none of them.
     assert {verify_ref(KEY, OTHER_TENANT, ref) for ref in report.refs} == {None}
+
+
+SAMPLES = [(CORPUS / name).read_bytes() for name in sorted(EXPECTED) if name.endswith(".eml")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sample=st.sampled_from(SAMPLES),
+    cut=st.integers(min_value=0, max_value=5000),
+    junk=st.binary(max_size=200),
+    where=st.integers(min_value=0, max_value=5000),
+)
+def test_damaged_reports_never_raise(sample: bytes, cut: int, junk: bytes, where: int) -> None:
+    """Truncated, spliced or garbled reports: read as well as can be, never an exception."""
+    damaged = sample[:where] + junk + sample[where:cut] if cut > where else sample[:cut] + junk
+    report = parse_report(damaged, ["b+" + "0" * 32 + ".aaaaaaaaaa@x", "not an address"])
+    assert report is None or isinstance(report.kind, Kind)
