@@ -69,6 +69,7 @@ bench: sync ## plugin dispatch overhead, then 1M contacts timed against raw SQL;
 	PYTHONPATH=$(CURDIR) $(UV) run --frozen python -m bench.invoice_finalize
 	PYTHONPATH=$(CURDIR) $(UV) run --frozen python -m bench.run --scale $(BENCH_SCALE) $(BENCH_ARGS)
 	PYTHONPATH=$(CURDIR) $(UV) run --frozen python -m bench.email_marketing
+	PYTHONPATH=$(CURDIR) $(UV) run --frozen python -m bench.projects
 
 i18n: sync ## extract user-facing strings into frontend/locale/orbit.pot
 	$(UV) run --frozen pybabel extract -F babel.cfg -o frontend/locale/orbit.pot .

@@ -141,10 +141,10 @@ async def tasks_index(
     due_before: date | None = None,
     sort: str = "position",
     limit: int = service.MAX_LIST,
-) -> dict[str, Any]:
-    """A project's tasks, filtered and sorted."""
+) -> Response[bytes]:
+    """A project's tasks, filtered and sorted (``{"items": [...]}``)."""
     await service.get_project(plugin, project_id)
-    items = await service.list_tasks(
+    text = await service.list_tasks_json(
         plugin,
         project_id,
         status=status,
@@ -155,7 +155,7 @@ async def tasks_index(
         sort=sort,
         limit=limit,
     )
-    return {"items": items}
+    return Response(text.encode(), media_type="application/json")
 
 
 @post("/projects/{project_id:uuid}/tasks")

@@ -773,20 +773,20 @@ _SORTS = {
 }
 
 
-async def list_tasks(
+def _task_filter(
     ctx: PluginContext,
     project_id: UUID,
     *,
-    status: str | None = None,
-    assignee: UUID | None = None,
-    priority: int | None = None,
-    q: str | None = None,
-    due_before: date | None = None,
-    shared_only: bool = False,
-    sort: str = "position",
-    limit: int = MAX_LIST,
-) -> list[dict[str, Any]]:
-    """A project's tasks, filtered and sorted on one query (board, list and portal use it)."""
+    status: str | None,
+    assignee: UUID | None,
+    priority: int | None,
+    q: str | None,
+    due_before: date | None,
+    shared_only: bool,
+    sort: str,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """``WHERE … ORDER BY … LIMIT …`` of a task list, and its arguments."""
     if sort not in _SORTS:
         raise invalid("sort", _("one of %s") % ", ".join(_SORTS))
     if status is not None and status not in STATUSES:
@@ -808,12 +808,78 @@ async def list_tasks(
     if shared_only:
         where.append("shared")
     args.append(min(max(limit, 1), MAX_LIST))
-    rows = await ctx.db.fetch(
-        f"SELECT {TASK_COLUMNS} FROM projects_tasks WHERE {' AND '.join(where)} "
-        f"ORDER BY {_SORTS[sort]} LIMIT ${len(args)}",
+    return f"WHERE {' AND '.join(where)} ORDER BY {_SORTS[sort]} LIMIT ${len(args)}", args
+
+
+async def list_tasks(
+    ctx: PluginContext,
+    project_id: UUID,
+    *,
+    status: str | None = None,
+    assignee: UUID | None = None,
+    priority: int | None = None,
+    q: str | None = None,
+    due_before: date | None = None,
+    shared_only: bool = False,
+    sort: str = "position",
+    limit: int = MAX_LIST,
+) -> list[dict[str, Any]]:
+    """A project's tasks, filtered and sorted on one query (board, list and portal use it)."""
+    tail, args = _task_filter(
+        ctx,
+        project_id,
+        status=status,
+        assignee=assignee,
+        priority=priority,
+        q=q,
+        due_before=due_before,
+        shared_only=shared_only,
+        sort=sort,
+        limit=limit,
+    )
+    rows = await ctx.db.fetch(f"SELECT {TASK_COLUMNS} FROM projects_tasks {tail}", *args)
+    return [task_out(r) for r in rows]
+
+
+_JSON_COLUMNS = TASK_COLUMNS.replace(
+    "estimate_hours", "estimate_hours::text AS estimate_hours"
+).replace("milestone_amount", "milestone_amount::text AS milestone_amount")
+
+
+async def list_tasks_json(
+    ctx: PluginContext,
+    project_id: UUID,
+    *,
+    status: str | None = None,
+    assignee: UUID | None = None,
+    priority: int | None = None,
+    q: str | None = None,
+    due_before: date | None = None,
+    sort: str = "position",
+    limit: int = MAX_LIST,
+) -> str:
+    """The same list as ``{"items": [...]}``, the JSON built by PostgreSQL.
+
+    Thousands of tasks without a Python object per field: a 2,000-task list is one value.
+    """
+    tail, args = _task_filter(
+        ctx,
+        project_id,
+        status=status,
+        assignee=assignee,
+        priority=priority,
+        q=q,
+        due_before=due_before,
+        shared_only=False,
+        sort=sort,
+        limit=limit,
+    )
+    text: str = await ctx.db.fetchval(
+        "SELECT json_build_object('items', coalesce(json_agg(t), '[]'::json))::text "
+        f"FROM (SELECT {_JSON_COLUMNS} FROM projects_tasks {tail}) t",
         *args,
     )
-    return [task_out(r) for r in rows]
+    return text
 
 
 # --- dependencies and the schedule ----------------------------------------------------
