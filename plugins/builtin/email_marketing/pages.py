@@ -36,7 +36,8 @@ def _e(value: object) -> str:
 
 def _menu(ctx: PluginContext, here: str) -> str:
     items = [("/", _("Campaigns")), ("/lists", _("Lists")), ("/segments", _("Segments")),
-             ("/templates", _("Templates")), ("/sequences", _("Sequences"))]  # fmt: skip
+             ("/templates", _("Templates")), ("/sequences", _("Sequences")),
+             ("/deliverability", _("Deliverability"))]  # fmt: skip
     links = " · ".join(
         f"<strong>{_e(label)}</strong>"
         if path == here

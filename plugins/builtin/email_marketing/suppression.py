@@ -250,6 +250,7 @@ def _label(reason: Reason) -> str:
 async def deliverability_page(plugin: PluginContext, q: str = "") -> Page:
     """The suppression list with add and remove forms, and where bounces come in."""
     from orbit.plugins.builtin.email_marketing.inbound import webhook_urls  # noqa: PLC0415
+    from orbit.plugins.builtin.email_marketing.pages import _menu  # noqa: PLC0415
 
     rows = await entries(plugin, q=q, limit=200)
     csrf = plugin.csrf_field()
@@ -272,7 +273,7 @@ async def deliverability_page(plugin: PluginContext, q: str = "") -> Page:
         )
     urls = webhook_urls(plugin)
     html = (
-        f"<h2>{escape(_('Suppression list'))}</h2>"
+        f"{_menu(plugin, '/deliverability')}<h2>{escape(_('Suppression list'))}</h2>"
         f'<form method="get"><input name="q" value="{escape(q)}" '
         f'placeholder="{escape(_("Search addresses"))}"></form>'
         f'<form method="post" action="{escape(plugin.url("/deliverability/add"))}" '

@@ -67,6 +67,9 @@ async def test_the_deliverability_page_adds_and_removes(marketer: Member) -> Non
     page = await marketer.client.get(base)
     assert page.status_code == 200, page.text
     assert 'id="suppression-add"' in page.text
+    assert 'class="em-menu"' in page.text  # reachable from the plugin's other pages
+    campaigns = await marketer.client.get(f"/t/{marketer.slug}/apps/email_marketing/")
+    assert base in campaigns.text
     assert "/p/email_marketing/bounces/ses/" in page.text
     added = await marketer.client.post(
         f"{base}/add", data={"email": "page@example.com"}, headers={"HX-Request": "true"}
