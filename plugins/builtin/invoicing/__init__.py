@@ -177,6 +177,24 @@ async def orbit_ui_slot(ctx: PluginContext, slot: str, subject_id: UUID | None) 
 
 
 @hookimpl
+async def orbit_contact_export(ctx: PluginContext, contact_id: UUID) -> dict[str, Any] | None:
+    """What the parts keep about a person (their quotes and invoices, …)."""
+    found: dict[str, Any] = {}
+    for part in PARTS:
+        if hasattr(part, "contact_export"):
+            found.update(await part.contact_export(ctx, contact_id))
+    return found or None
+
+
+@hookimpl
+async def orbit_contact_erase(ctx: PluginContext, contact_id: UUID) -> None:
+    """Each part forgets the person, keeping what the law makes it keep (see the parts)."""
+    for part in PARTS:
+        if hasattr(part, "contact_erase"):
+            await part.contact_erase(ctx, contact_id)
+
+
+@hookimpl
 async def invoicing_create_draft_invoice(
     ctx: PluginContext,
     customer: dict[str, Any],

@@ -826,6 +826,40 @@ async def timeline_entries(ctx: PluginContext, subject_type: str, subject_id: UU
     return entries
 
 
+async def contact_export(ctx: PluginContext, contact_id: UUID) -> dict[str, Any]:
+    """The person's invoices and credit notes (finalized ones and drafts)."""
+    rows = await ctx.db.fetch(
+        "SELECT kind, status, number, issue_date, due_date, customer, currency, payable_total, "
+        "sent_at FROM invoicing_invoices WHERE tenant_id = $1 AND contact_id = $2 "
+        "ORDER BY created_at",
+        ctx.tenant_id,
+        contact_id,
+    )
+    return {"invoices": [_json_export(r) for r in rows]} if rows else {}
+
+
+def _json_export(row: Any) -> dict[str, Any]:
+    out = {key: _plain(value) for key, value in dict(row).items()}
+    if isinstance(out.get("customer"), str):
+        out["customer"] = json.loads(out["customer"])
+    out["currency"] = row["currency"].strip()
+    return out
+
+
+async def contact_erase(ctx: PluginContext, contact_id: UUID) -> None:
+    """Delete the person's drafts; finalized invoices stay (bookkeeping law keeps them).
+
+    A finalized invoice or credit note is immutable and kept for the statutory retention
+    period with the customer as issued; only drafts, which were never issued, go.
+    """
+    await ctx.db.execute(
+        "DELETE FROM invoicing_invoices WHERE tenant_id = $1 AND contact_id = $2 "
+        "AND status = 'draft'",
+        ctx.tenant_id,
+        contact_id,
+    )
+
+
 class InvoiceController(Controller):
     """``/invoices``: drafts, finalization, credit notes."""
 

@@ -575,6 +575,49 @@ async def timeline_entries(ctx: PluginContext, subject_type: str, subject_id: UU
     return entries
 
 
+async def contact_export(ctx: PluginContext, contact_id: UUID) -> dict[str, Any]:
+    """The person's quotes, with the acceptance evidence recorded about them."""
+    rows = await ctx.db.fetch(
+        "SELECT number, revision, status, title, customer, gross_total, currency, sent_at, "
+        "accepted_at, accepted_name, accepted_ip, accepted_user_agent, declined_at, "
+        "declined_reason FROM invoicing_quotes WHERE tenant_id = $1 AND contact_id = $2 "
+        "ORDER BY created_at",
+        ctx.tenant_id,
+        contact_id,
+    )
+    return {"quotes": [quote_export(r) for r in rows]} if rows else {}
+
+
+def quote_export(row: Any) -> dict[str, Any]:
+    """One quote as a person's data export lists it."""
+    out = {key: _plain(value) for key, value in dict(row).items()}
+    if isinstance(out.get("customer"), str):
+        out["customer"] = json.loads(out["customer"])
+    out["currency"] = row["currency"].strip()
+    return out
+
+
+async def contact_erase(ctx: PluginContext, contact_id: UUID) -> None:
+    """Delete the person's quotes but accepted ones (a signed contract is kept as evidence).
+
+    An accepted quote keeps its signature and evidence; its link to the erased contact
+    goes (the contact no longer exists).
+    """
+    await ctx.db.execute(
+        "DELETE FROM invoicing_quotes WHERE tenant_id = $1 AND contact_id = $2 "
+        "AND status <> 'accepted' AND NOT EXISTS (SELECT 1 FROM invoicing_quotes a "
+        "WHERE a.tenant_id = invoicing_quotes.tenant_id AND a.root_id = invoicing_quotes.root_id "
+        "AND a.status = 'accepted')",
+        ctx.tenant_id,
+        contact_id,
+    )
+    await ctx.db.execute(
+        "UPDATE invoicing_quotes SET contact_id = NULL WHERE tenant_id = $1 AND contact_id = $2",
+        ctx.tenant_id,
+        contact_id,
+    )
+
+
 class QuoteController(Controller):
     """``/quotes``: drafts from deals, revisions, sending."""
 

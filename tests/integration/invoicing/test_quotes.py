@@ -290,3 +290,34 @@ async def test_another_workspace_cannot_see_or_open_a_quote_or_its_link(
         forged = plugins.context("invoicing").sign({"quote": quote["id"]}, "quote")
     assert (await customer.get(f"/p/invoicing/quotes/{forged}")).status_code == 404
     await customer.aclose()
+
+
+async def test_a_person_export_lists_their_quotes_and_erase_keeps_only_signed_ones(
+    seller: Member, runtime: Runtime
+) -> None:
+    deal, quote = await _quote_from_deal(seller)
+    contact_id = quote["contact_id"]
+    line = {"description": "x", "unit_price": "1"}
+    signed = await created(seller, "/quotes", {"deal_id": deal["id"], "lines": [line]})
+    await created(seller, "/invoices", {"contact_id": contact_id, "lines": [line]})
+    tenant = UUID(seller.workspace_id)
+    async with runtime.db.transaction(tenant):
+        # As if the customer had signed it (the portal's own test covers signing).
+        await runtime.db.execute(
+            "UPDATE invoicing_quotes SET status = 'accepted', accepted_name = 'Ada' WHERE id = $1",
+            UUID(signed["id"]),
+        )
+    async with runtime.db.transaction(tenant):
+        plugins = await runtime.plugins.for_tenant(tenant, seller.slug)
+        ctx = plugins.context("invoicing")
+        module = runtime.plugins.registry.plugin("invoicing")
+        exported = await module.orbit_contact_export(ctx=ctx, contact_id=UUID(contact_id))  # type: ignore[attr-defined]
+        assert [q["number"] for q in exported["quotes"]] == [quote["number"], signed["number"]]
+        assert len(exported["invoices"]) == 1
+        await module.orbit_contact_erase(ctx=ctx, contact_id=UUID(contact_id))  # type: ignore[attr-defined]
+        await ctx.db.settle(ok=True)
+    assert (await seller.client.get(f"{API}/quotes/{quote['id']}")).status_code == 404
+    kept = (await seller.client.get(f"{API}/quotes/{signed['id']}")).json()
+    assert (kept["status"], kept["accepted_name"], kept["contact_id"]) == ("accepted", "Ada", None)
+    assert (await seller.client.get(f"{API}/invoices")).json() == []
+    assert deal["id"]
