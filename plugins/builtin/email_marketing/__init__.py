@@ -76,8 +76,9 @@ MANIFEST = Manifest(
         "deal.won",
         sequences.LIST_JOINED,
         sequences.OPT_IN_CONFIRMED,
+        sequences.ADDRESS_SUPPRESSED,
     ),
-    emits=(sequences.LIST_JOINED, sequences.OPT_IN_CONFIRMED),
+    emits=(sequences.LIST_JOINED, sequences.OPT_IN_CONFIRMED, sequences.ADDRESS_SUPPRESSED),
     settings=(
         Setting(
             name="smtp_url",

@@ -92,6 +92,8 @@ OPT_IN_CONFIRMED = "email_marketing.opt_in_confirmed"
 
 ``{"contact_id", "email", "purpose"}``.
 """
+ADDRESS_SUPPRESSED = "email_marketing.address_suppressed"
+"""The plugin's own event when an address joins the suppression list: ``{"email", "reason"}``."""
 DEFAULT_QUIET = {"start": "21:00", "end": "08:00"}
 MAX_STEPS = 50
 MAX_WAIT_DAYS = 365
@@ -1001,6 +1003,21 @@ async def _opted_in(ctx: PluginContext, data: dict[str, Any], at: datetime) -> N
     await _enrol_ids(ctx, flows, contact_ids, at, f"confirmed opt-in {purpose}".strip())
 
 
+async def _exits(ctx: PluginContext, event: Event) -> None:
+    """Contacts leave on a won deal, a suppressed address, deletion or merge."""
+    data = event.data
+    if event.type == "deal.won":
+        await exit_contacts(ctx, _ids(data.get("contact_ids")), "a deal was won", deal_won=True)
+    elif event.type == ADDRESS_SUPPRESSED and data.get("email"):
+        contact = await ctx.contacts.by_email(str(data["email"]))
+        if contact is not None:
+            await exit_contacts(ctx, [contact.id], f"suppressed ({data.get('reason', '')})")
+    elif event.type == "contact.deleted":
+        await exit_contacts(ctx, _ids([data.get("id")]), "the contact was deleted")
+    elif event.type == "contact.merged":
+        await exit_contacts(ctx, _ids(data.get("merged_ids")), "merged into another contact")
+
+
 async def on_event(ctx: PluginContext, event: Event) -> None:
     """Enrol on triggers and let contacts go on exits; safe to deliver twice."""
     data, at = event.data, event.occurred_at
@@ -1008,8 +1025,6 @@ async def on_event(ctx: PluginContext, event: Event) -> None:
         await _contact_changed(ctx, data, at)
     elif event.type in {"deal.created", "deal.stage_changed"}:
         await _deal_moved(ctx, data, at)
-    elif event.type == "deal.won":
-        await exit_contacts(ctx, _ids(data.get("contact_ids")), "a deal was won", deal_won=True)
     elif event.type == LIST_JOINED:
         wanted = str(data.get("list_id"))
         flows = [f for f, t in await _active(ctx, "list_joined") if t.get("list_id") == wanted]
@@ -1017,10 +1032,8 @@ async def on_event(ctx: PluginContext, event: Event) -> None:
             await _enrol_ids(ctx, flows, _ids(data.get("contact_ids")), at, "joined a list")
     elif event.type == OPT_IN_CONFIRMED:
         await _opted_in(ctx, data, at)
-    elif event.type == "contact.deleted":
-        await exit_contacts(ctx, _ids([data.get("id")]), "the contact was deleted")
-    elif event.type == "contact.merged":
-        await exit_contacts(ctx, _ids(data.get("merged_ids")), "merged into another contact")
+    else:
+        await _exits(ctx, event)
 
 
 # --- the sequence job ------------------------------------------------------------------

@@ -73,6 +73,8 @@ async def suppress(
     """Add ``email`` to the list for ``reason``; ``False`` when it was there already.
 
     An unsubscribe or a complaint also withdraws the address's consents in the ledger.
+    A new entry is announced as ``email_marketing.address_suppressed`` (sequences let
+    the contact go at once).
     """
     address = normalise(email)
     if "@" not in address.strip("@"):
@@ -95,7 +97,12 @@ async def suppress(
             ctx.tenant_id,
             address,
         )
-    return status.endswith(" 1")
+    added = status.endswith(" 1")
+    if added:
+        await ctx.events.emit(
+            "email_marketing.address_suppressed", {"email": address, "reason": reason.value}
+        )
+    return added
 
 
 async def unsuppress(ctx: PluginContext, email: str, reason: Reason | str) -> bool:
