@@ -13,10 +13,13 @@ Built only on ``orbit.plugins.api``, like any third-party plugin.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orbit.plugins.api import Event, Manifest, PluginContext, Setting, hookimpl
+from orbit.plugins.api import Event, Fragment, Manifest, PluginContext, Setting, escape, hookimpl
 from orbit.plugins.builtin.projects import billing, service
+
+if TYPE_CHECKING:
+    from uuid import UUID
 
 __version__ = "1.0.0"
 
@@ -42,8 +45,9 @@ MANIFEST = Manifest(
     author="Orbit",
     license="AGPL-3.0-or-later",
     requires_orbit=">=0.1,<0.2",
-    scopes=("contacts:read", "deals:read"),
+    scopes=("contacts:read", "deals:read", "users:read"),
     events=("deal.won", "invoicing.credit_note_finalized"),
+    slots=("deal.sidebar",),
     settings=(
         Setting(
             name="work_week",
@@ -115,6 +119,37 @@ async def orbit_event(ctx: PluginContext, event: Event) -> None:
         if found is not None and await _first_time(ctx, event):
             invoice_id, refs, quantities = found
             await billing.credit(ctx, invoice_id, refs, quantities)
+
+
+@hookimpl
+async def orbit_ui_slot(ctx: PluginContext, slot: str, subject_id: UUID | None) -> Fragment | None:
+    """A won deal's project, its progress and time, on the deal's page."""
+    if slot != "deal.sidebar" or subject_id is None:
+        return None
+    row = await ctx.db.fetchrow(
+        """
+        SELECT p.id, p.name, count(t.id) AS tasks, count(t.id) FILTER (WHERE t.status = 'done')
+               AS done,
+               (SELECT coalesce(sum(e.minutes), 0) FROM projects_time_entries e
+                WHERE e.tenant_id = p.tenant_id AND e.project_id = p.id) AS minutes
+        FROM projects_projects p
+        LEFT JOIN projects_tasks t ON t.tenant_id = p.tenant_id AND t.project_id = p.id
+        WHERE p.tenant_id = $1 AND p.deal_id = $2
+        GROUP BY p.tenant_id, p.id
+        """,
+        ctx.tenant_id,
+        subject_id,
+    )
+    if row is None:
+        return None
+    url = f"/t/{ctx.tenant_slug}/apps/projects/{row['id']}"
+    hours = round(row["minutes"] / 60, 2)
+    return Fragment(
+        "Project",
+        f'<p id="deal-project"><a href="{url}">{escape(row["name"])}</a></p>'
+        f'<p class="muted">{row["done"]}/{row["tasks"]} tasks done · {hours} h logged · '
+        f'<a href="{url}/billing">billing</a></p>',
+    )
 
 
 @hookimpl

@@ -17,7 +17,7 @@ from orbit.plugins.builtin.projects.errors import invalid
 
 
 class Member:
-    """Who is calling: the signed-in user's id and whether they manage (owner or admin)."""
+    """Who is calling: the member's id and whether they manage (owner or admin)."""
 
     __slots__ = ("manager", "name", "user_id")
 
@@ -30,9 +30,11 @@ class Member:
 def member(request: Request[Any, Any, Any]) -> Member:
     """The caller as the request's principal describes them (API keys have no user)."""
     principal = request.scope.get("state", {}).get("principal")
-    user_id = getattr(principal, "user_id", None)
-    role = str(getattr(getattr(principal, "tenant", None), "role", "") or "")
-    return Member(user_id, "", manager=role in {"owner", "admin"})
+    tenant = getattr(principal, "tenant", None)
+    # The membership's id: what ctx.users.list() calls a member's id (and assignees hold).
+    member_id = getattr(tenant, "membership_id", None)
+    role = str(getattr(tenant, "role", "") or "")
+    return Member(member_id, "", manager=role in {"owner", "admin"})
 
 
 def _user(request: Request[Any, Any, Any]) -> UUID:
@@ -280,12 +282,13 @@ async def comments_add(
     shared = data.get("shared", False)
     if not isinstance(shared, bool):
         raise invalid("shared", _("must be true or false"))
+    names = {u.id: u.name or u.email for u in await plugin.users.list()}
     comment_id = await service.add_comment(
         plugin,
         task_id,
         data.get("body", ""),
         author_id=who.user_id,
-        author_name=who.name,
+        author_name=names.get(who.user_id, "") if who.user_id else "",
         shared=shared,
     )
     return {"id": str(comment_id)}

@@ -108,7 +108,21 @@ async def projects_page(plugin: PluginContext) -> Any:
     return _page(plugin, _("Projects"), html)
 
 
-def _card(task: dict[str, Any]) -> str:
+async def _names(ctx: PluginContext) -> dict[UUID, str]:
+    """Members' names by id (``users:read``)."""
+    return {u.id: u.name or u.email for u in await ctx.users.list()}
+
+
+def _initials(name: str) -> str:
+    return "".join(part[:1] for part in name.split()[:2]).upper() or "?"
+
+
+def _card(task: dict[str, Any], names: dict[UUID, str]) -> str:
+    people = "".join(
+        f'<span class="prj-avatar" title="{escape(names.get(p, ""))}">'
+        f"{escape(_initials(names.get(p, '?')))}</span>"
+        for p in task["assignees"]
+    )
     badges = ""
     if task["milestone"]:
         badges += f'<span class="prj-badge">{escape(_("Milestone"))}</span>'
@@ -117,7 +131,7 @@ def _card(task: dict[str, Any]) -> str:
     return (
         f'<li class="prj-card" {_data(id=task["id"], version=task["version"])}>'
         f'<span class="prj-card-title">{escape(task["title"])}</span>{badges}'
-        f"<small>{task['due_date']}</small></li>"
+        f"<small>{task['due_date']} {people}</small></li>"
     )
 
 
@@ -126,6 +140,7 @@ async def board_page(plugin: PluginContext, project_id: UUID) -> Any:
     """The kanban board: a column per status, a swimlane per lane, WIP limits shown."""
     project = await service.get_project(plugin, project_id)
     tasks = await service.list_tasks(plugin, project_id)
+    names = await _names(plugin)
     lanes = sorted({t["lane"] for t in tasks}) or [""]
     limits = project["wip_limits"]
     counts = {s: sum(1 for t in tasks if t["status"] == s) for s in service.STATUSES}
@@ -138,7 +153,7 @@ async def board_page(plugin: PluginContext, project_id: UUID) -> Any:
     for lane in lanes:
         cols = "".join(
             f'<ul class="prj-cards" {_data(status=s, lane=lane, wip=limits.get(s) or "")}>'
-            + "".join(_card(t) for t in tasks if t["status"] == s and t["lane"] == lane)
+            + "".join(_card(t, names) for t in tasks if t["status"] == s and t["lane"] == lane)
             + "</ul>"
             for s in service.STATUSES
         )
@@ -149,7 +164,9 @@ async def board_page(plugin: PluginContext, project_id: UUID) -> Any:
         + f'<form id="prj-new-task" class="prj-form" {_data(api=API, project=project_id)}>'
         f'<input name="title" required maxlength="300" placeholder="{escape(_("New task"))}">'
         f'<input name="lane" maxlength="100" placeholder="{escape(_("Swimlane"))}">'
-        f'<button type="submit">{escape(_("Add"))}</button></form>'
+        f'<select name="assignee"><option value="">{escape(_("Nobody"))}</option>'
+        + "".join(f'<option value="{k}">{escape(v)}</option>' for k, v in names.items())
+        + f'</select><button type="submit">{escape(_("Add"))}</button></form>'
         f'<div id="prj-board" class="prj-board" {_data(api=API, project=project_id)}>'
         f'<div class="prj-row prj-head">{header}</div>{"".join(rows)}</div>'
         f'<p id="prj-message" role="status"></p>'
@@ -199,7 +216,10 @@ async def list_page(
         + "".join(
             f'<option value="{k}">{escape(_(v))}</option>' for k, v in PRIORITY_LABELS.items()
         )
-        + f'</select><button type="submit">{escape(_("Apply to selected"))}</button></form>'
+        + f'</select><select name="shared"><option value="">{escape(_("Client portal…"))}</option>'
+        f'<option value="true">{escape(_("Share"))}</option>'
+        f'<option value="false">{escape(_("Keep internal"))}</option></select>'
+        f'<button type="submit">{escape(_("Apply to selected"))}</button></form>'
         f'<table class="prj-table" id="prj-list"><thead><tr><th></th><th>{escape(_("Task"))}</th>'
         f"<th>{escape(_('Status'))}</th><th>{escape(_('Priority'))}</th><th>{escape(_('Start'))}</th>"
         f"<th>{escape(_('Due'))}</th><th>{escape(_('Estimate (h)'))}</th><th>{escape(_('Lane'))}</th>"
@@ -256,10 +276,11 @@ async def time_page(
         f'{task_options}</select> <button data-action="start">{escape(_("Start timer"))}</button></p>'
     )
     entries = await timesheets.entries(plugin, project_id, limit=500)
+    names = await _names(plugin)
     rows = "".join(
         f"<tr {_data(id=e['id'], version=e['version'])}>"
         f'<td><input type="checkbox" class="prj-pick" value="{e["id"]}"{" disabled" if e["invoice_id"] else ""}></td>'
-        f"<td>{e['day']}</td><td>{e['hours']}</td><td>{escape(e['note'])}</td>"
+        f"<td>{escape(names.get(e['user_id'], ''))}</td><td>{e['day']}</td><td>{e['hours']}</td><td>{escape(e['note'])}</td>"
         f"<td>{'✓' if e['billable'] else ''}</td>"
         + (f"<td>{e['rate']} {e['currency']}</td>" if who.manager else "")
         + f"<td>{escape(_(e['status']))}{' · ' + escape(_('invoiced')) if e['invoice_id'] else ''}"
@@ -316,7 +337,7 @@ async def time_page(
         f'<label><input type="checkbox" name="billable" checked> {escape(_("Billable"))}</label>'
         f'<button type="submit">{escape(_("Log time"))}</button></form>'
         f'<p>{approve} <a href="{API}/projects/{project_id}/time.csv">{escape(_("Export CSV"))}</a></p>'
-        f'<table class="prj-table" id="prj-entries"><thead><tr><th></th><th>{escape(_("Day"))}</th>'
+        f'<table class="prj-table" id="prj-entries"><thead><tr><th></th><th>{escape(_("Who"))}</th><th>{escape(_("Day"))}</th>'
         f"<th>{escape(_('Hours'))}</th><th>{escape(_('Note'))}</th><th>{escape(_('Billable'))}</th>"
         + (f"<th>{escape(_('Rate'))}</th>" if who.manager else "")
         + f"<th>{escape(_('Status'))}</th></tr></thead><tbody>{rows}</tbody></table></div>"
@@ -352,6 +373,15 @@ async def billing_page(
         )
     access = await portal.accesses(plugin, project_id)
     shared = "".join(f"<li>{escape(a['label'])}</li>" for a in access)
+    contacts = await plugin.contacts.recent(200) if who.manager else []
+    grant = (
+        '<form id="prj-portal" class="prj-form"><select name="contact_id" required>'
+        + "".join(f'<option value="{c.id}">{escape(c.name)}</option>' for c in contacts)
+        + f'</select><button type="submit">{escape(_("Give portal access"))}</button></form>'
+        f'<p><input id="prj-portal-link" readonly size="80" aria-label="{escape(_("Portal link"))}"></p>'
+        if contacts
+        else ""
+    )
     money = (
         f"<dt>{escape(_('Billed'))}</dt><dd>{summary['billed']} {project['currency']}</dd>"
         f"<dt>{escape(_('Credited'))}</dt><dd>{summary['credited']} {project['currency']}</dd>"
@@ -370,7 +400,9 @@ async def billing_page(
             else ""
         )
         + f'<p id="prj-message" role="status"></p>{burn_html}'
-        f"<h2>{escape(_('Client portal'))}</h2><ul>{shared}</ul></div>"
+        f"<h2>{escape(_('Client portal'))}</h2>"
+        f'<p class="muted">{escape(_("Contacts given access see the tasks and comments marked shared, never rates or internal ones."))}</p>'
+        f"<ul>{shared}</ul>{grant}</div>"
     )
     return _page(plugin, project["name"], html)
 
@@ -379,6 +411,10 @@ async def billing_page(
 async def gantt_json(plugin: PluginContext, project_id: UUID) -> Response[bytes]:
     """The Gantt data the chart loads (same as the API's, for the page's own origin)."""
     data = await service.gantt(plugin, project_id)
+    # frappe-gantt writes names with innerHTML: hand it escaped text.
+    data["project"]["name"] = str(escape(data["project"]["name"]))
+    for task in data["tasks"]:
+        task["name"] = str(escape(task["name"]))
     return Response(json.dumps(data).encode(), media_type="application/json")
 
 

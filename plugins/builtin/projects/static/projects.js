@@ -170,8 +170,11 @@
     if (newTask) {
       newTask.addEventListener("submit", function (e) {
         e.preventDefault();
+        var data = fields(newTask);
+        if (data.assignee) { data.assignees = [data.assignee]; }
+        delete data.assignee;
         call("POST", newTask.dataset.api + "/projects/" + newTask.dataset.project + "/tasks",
-          fields(newTask)).then(function () { reloadOr(); }).catch(reloadOr);
+          data).then(function () { reloadOr(); }).catch(reloadOr);
       });
     }
     var bulk = document.getElementById("prj-bulk");
@@ -180,6 +183,7 @@
         e.preventDefault();
         var set = fields(bulk);
         if (set.priority !== undefined) { set.priority = parseInt(set.priority, 10); }
+        if (set.shared !== undefined) { set.shared = set.shared === "true"; }
         call("POST", bulk.dataset.api + "/projects/" + bulk.dataset.project + "/tasks/bulk",
           { ids: picked(), set: set }).then(function () { reloadOr(); }).catch(reloadOr);
       });
@@ -214,6 +218,18 @@
         if (!data.task_id) { delete data.task_id; }
         call("POST", api + "/projects/" + project + "/time", data)
           .then(function () { reloadOr(); }).catch(reloadOr);
+      });
+    }
+    var share = document.getElementById("prj-portal");
+    if (share) {
+      var box = document.getElementById("prj-billing");
+      share.addEventListener("submit", function (e) {
+        e.preventDefault();
+        call("POST", box.dataset.api + "/projects/" + box.dataset.project + "/portal", fields(share))
+          .then(function (access) {
+            document.getElementById("prj-portal-link").value = access.url;
+            say("Send this link to the contact");
+          }).catch(reloadOr);
       });
     }
     var bill = document.getElementById("prj-billing");
