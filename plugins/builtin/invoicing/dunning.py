@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID  # noqa: TC003 - Litestar reads the handlers' hints at run time
 
 import msgspec
@@ -835,7 +836,7 @@ async def _collection_html(ctx: PluginContext, invoice_id: UUID, error: str = ""
     def money(value: Decimal) -> str:
         return str(escape(format_money(value, bal.currency, lang)))
 
-    base = ctx.url(f"/invoices/{invoice_id}/collection")
+    base = _path(ctx, f"/invoices/{invoice_id}/collection")
     parts = [f"<p class='error' role='alert'>{escape(error)}</p>" if error else ""]
     kinds = {
         row["kind"]
@@ -846,7 +847,7 @@ async def _collection_html(ctx: PluginContext, invoice_id: UUID, error: str = ""
         )
     }
     links = [
-        f"<a href='{escape(ctx.url(f'/invoices/{invoice_id}/{path}'))}'>{label}</a>"
+        f"<a href='{escape(_path(ctx, f'/invoices/{invoice_id}/{path}'))}'>{label}</a>"
         for kind, path, label in (
             ("pdf", "pdf", "PDF (Factur-X)"),
             ("cii", "factur-x.xml", "Factur-X XML"),
@@ -916,7 +917,7 @@ async def _collection_html(ctx: PluginContext, invoice_id: UUID, error: str = ""
         )
     if case is not None and case["status"] == "escalated":
         parts.append(
-            f"<p><a href='{escape(ctx.url(f'/dunning/invoices/{invoice_id}/dossier.zip'))}'>"
+            f"<p><a href='{escape(_path(ctx, f'/dunning/invoices/{invoice_id}/dossier.zip'))}'>"
             "Lawyer's dossier (zip)</a></p>"
         )
     return "".join(parts)
@@ -941,7 +942,12 @@ async def _collection_page(
 
 
 def _back(ctx: PluginContext, invoice_id: UUID) -> Redirect:
-    return Redirect(ctx.url(f"/invoices/{invoice_id}/collection"), status_code=303)
+    return Redirect(_path(ctx, f"/invoices/{invoice_id}/collection/"), status_code=303)
+
+
+def _path(ctx: PluginContext, path: str) -> str:
+    """A page's path on this host (``ctx.url`` is absolute, for emails)."""
+    return urlsplit(ctx.url(path)).path
 
 
 class CollectionPages(Controller):

@@ -35,6 +35,7 @@ from orbit.plugins.api import (
     Page,
     PluginContext,
     PublicGate,
+    PublicPage,
     Request,
     Setting,
     escape,
@@ -422,7 +423,13 @@ async def record_payment(
     """Record money received and allocate it; the rest becomes the customer's credit."""
     currency = _currency(data.currency)
     amount = _amount(data.amount, "amount", currency)
-    company_id, contact_id = _customer(data.company_id, data.contact_id)
+    anonymous = data.company_id is None and data.contact_id is None
+    if anonymous and not data.allocations:
+        raise invalid(
+            "company_id",
+            "a payment comes from a company or a contact, or pays invoices billed to neither",
+        )
+    company_id, contact_id = data.company_id, data.contact_id
     if data.method not in METHODS:
         raise invalid("method", f"one of {', '.join(METHODS)}")
     if len(data.reference) > 200:  # noqa: PLR2004
@@ -461,6 +468,13 @@ async def record_payment(
         source=("payment", payment_id),
     )
     allocated = sum((Decimal(a["amount"]) for a in allocations), ZERO)
+    if anonymous and allocated != amount:
+        # Raised after the writes: the request (or the page's savepoint) is rolled back.
+        raise invalid(
+            "amount",
+            f"{amount - allocated} {currency} more than is allocated: a customer without a "
+            "CRM company or contact keeps no credit",
+        )
     return {
         **_payment_json(row),
         "allocations": allocations,
@@ -647,8 +661,8 @@ async def create_checkout(ctx: PluginContext, invoice_id: UUID) -> dict[str, Any
         ],
         "metadata": metadata,
         "payment_intent_data": {"metadata": metadata},
-        "success_url": ctx.url(f"/invoices/{invoice_id}?paid=1"),
-        "cancel_url": ctx.url(f"/invoices/{invoice_id}"),
+        "success_url": ctx.url("/checkout/paid", public=True),
+        "cancel_url": ctx.url("/checkout/cancelled", public=True),
     }
     options = {
         "stripe_account": account,
@@ -891,6 +905,16 @@ async def stripe_webhook(
     return {"outcome": outcome}
 
 
+@get("/checkout/{outcome:str}")
+async def checkout_done(outcome: str) -> PublicPage:
+    """Where Stripe sends the customer back: a plain thank-you (or nothing was charged)."""
+    if outcome == "paid":
+        return PublicPage(
+            "Payment received", "<p id='checkout-outcome'>Thank you: your payment went through.</p>"
+        )
+    return PublicPage("Payment cancelled", "<p id='checkout-outcome'>Nothing was charged.</p>")
+
+
 def api_routes() -> list[Any]:
     """Payments API."""
     return [PaymentsController]
@@ -902,8 +926,8 @@ def page_routes() -> list[Any]:
 
 
 def public_routes() -> list[Any]:
-    """Stripe's webhook."""
-    return [stripe_webhook]
+    """Stripe's webhook, and the page Checkout returns the customer to."""
+    return [stripe_webhook, checkout_done]
 
 
 async def timeline_entries(

@@ -143,6 +143,36 @@ async def test_refunds_come_out_of_credit_and_never_exceed_it(
     assert await _count(runtime, seller, "invoicing_payments") == 2
 
 
+async def test_an_invoice_billed_to_no_crm_record_is_paid_in_full_or_partly_never_over(
+    runtime: Runtime, seller: Member
+) -> None:
+    invoice = await finalized_invoice(seller)  # a customer snapshot only
+    over = await seller.client.post(
+        f"{API}/payments",
+        json={
+            "amount": "500.00",
+            "currency": "EUR",
+            "received_on": str(TODAY),
+            "allocations": [{"invoice_id": invoice["id"], "amount": "452.80"}],
+        },
+    )
+    assert over.status_code == 400
+    assert error_fields(over) == {"amount"}
+    assert await _count(runtime, seller, "invoicing_payments") == 0
+    part = await created(
+        seller,
+        "/payments",
+        {
+            "amount": "52.80",
+            "currency": "EUR",
+            "received_on": str(TODAY),
+            "allocations": [{"invoice_id": invoice["id"], "amount": "52.80"}],
+        },
+    )
+    assert part["company_id"] is None
+    assert (await _status(seller, invoice["id"]))["due"] == "400.00"
+
+
 async def test_a_credit_note_pays_its_invoice(seller: Member) -> None:
     invoice = await finalized_invoice(seller)
     note = await seller.client.post(
@@ -194,6 +224,15 @@ async def test_bad_payments_are_4xx_naming_the_field_and_write_nothing(
         ({**base, "amount": "1.001"}, "amount"),
         ({**base, "currency": "EURO"}, "currency"),
         ({**base, "company_id": None}, "company_id"),
+        (
+            {
+                **base,
+                "company_id": None,
+                "amount": "500.00",
+                "allocations": [{"invoice_id": invoice["id"], "amount": "400.00"}],
+            },
+            "allocations[0].invoice_id",
+        ),
         ({**base, "method": "barter"}, "method"),
         (
             {**base, "allocations": [{"invoice_id": draft["id"], "amount": "10"}]},
@@ -391,6 +430,9 @@ async def test_checkout_on_the_connected_account_and_a_webhook_safe_against_repl
     assert sent["form"]["metadata[invoice_id]"] == invoice["id"]
     assert sent["form"]["line_items[0][price_data][unit_amount]"] == "45280"
     assert sent["form"]["line_items[0][price_data][currency]"] == "eur"
+    back = await make_client(app).get(urlsplit(sent["form"]["success_url"]).path)
+    assert back.status_code == 200
+    assert "your payment went through" in back.text
     again = await created(seller, f"/invoices/{invoice['id']}/checkout", {})
     assert again == checkout  # the open session is reused
     assert len(stripe_edge.requests) == 1
