@@ -9,6 +9,7 @@ layout sends the CSRF header) and is redirected to the new quote.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from uuid import UUID
@@ -41,12 +42,17 @@ from orbit.plugins.builtin.invoicing.lines import LineIn
 from orbit.plugins.builtin.invoicing.money import format_money
 from orbit.plugins.builtin.invoicing.quotes import (
     QuoteIn,
+    QuotePatch,
     add_lines,
     create_quote,
-    quote,
+    portal_token,
+    quote_json,
+    quote_lines,
+    quote_row,
     quotes,
     revise,
     send,
+    update_quote,
 )
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -190,7 +196,8 @@ async def _tax_options(ctx: PluginContext) -> str:
 @get("/quotes/{quote_id:uuid}")
 async def quote_page(plugin: PluginContext, quote_id: UUID) -> Page:
     """A quote: its lines, totals, status and what can be done with it."""
-    q = await quote(plugin, quote_id)
+    row = await quote_row(plugin, quote_id)
+    q = quote_json(row, await quote_lines(plugin, quote_id))
     base = f"{_base(plugin)}/quotes/{quote_id}"
     csrf = plugin.csrf_field()
     status = q["status"]
@@ -214,10 +221,26 @@ async def quote_page(plugin: PluginContext, quote_id: UUID) -> Page:
             '<label><input type="checkbox" name="optional" value="yes"> optional</label>'
             '<button type="submit">Add</button></form>'
         )
+    if status == "draft":
+        discount = q["discount_percent"] if Decimal(q["discount_percent"]) else ""
+        parts.append(
+            f'<h2>Details</h2><form method="post" action="{base}/details" id="quote-details">{csrf}'
+            f'<label>Title <input name="title" value="{escape(q["title"])}"></label>'
+            f'<label>Valid until <input type="date" name="expires_on" value="{escape(q["expires_on"] or "")}"></label>'
+            f'<label>Discount % <input name="discount_percent" value="{escape(discount)}"></label>'
+            f'<label>Notes <textarea name="notes">{escape(q["notes"])}</textarea></label>'
+            f'<label>Terms <textarea name="terms">{escape(q["terms"])}</textarea></label>'
+            '<button type="submit">Save</button></form>'
+        )
     if status in {"draft", "sent"}:
         parts.append(
             f'<form method="post" action="{base}/send">{csrf}'
             '<button type="submit" id="send-quote">Send to the customer</button></form>'
+        )
+    if status == "sent":
+        link = plugin.url(f"/quotes/{portal_token(plugin, row)}", public=True)
+        parts.append(
+            f'<p>The customer\'s link: <a href="{escape(link)}" id="portal-link">{escape(link)}</a></p>'
         )
     if status in {"sent", "declined", "expired"}:
         parts.append(
@@ -262,6 +285,31 @@ async def add_quote_line(
             unit_price=_decimal(data.get("unit_price", ""), "unit_price"),
             tax_rate_ids=[UUID(tax)] if tax else None,
             optional=data.get("optional") == "yes",
+        ),
+    )
+    return _go(request, f"{_base(plugin)}/quotes/{quote_id}")
+
+
+@post("/quotes/{quote_id:uuid}/details")
+async def quote_details(
+    plugin: PluginContext, request: Request[Any, Any, Any], quote_id: UUID, data: Form
+) -> Response[Any]:
+    """Title, expiry, discount, notes and terms of a draft quote."""
+    raw_date = data.get("expires_on", "").strip()
+    try:
+        expires = date.fromisoformat(raw_date) if raw_date else None
+    except ValueError:
+        raise invalid("expires_on", f"{raw_date!r} is not a date") from None
+    await update_quote(
+        plugin,
+        quote_id,
+        QuotePatch(
+            title=data.get("title"),
+            expires_on=expires,
+            discount_percent=_decimal(data.get("discount_percent", ""), "discount_percent")
+            or Decimal(0),
+            notes=data.get("notes"),
+            terms=data.get("terms"),
         ),
     )
     return _go(request, f"{_base(plugin)}/quotes/{quote_id}")
@@ -527,6 +575,7 @@ def page_routes() -> list[Any]:
         new_quote,
         quote_page,
         add_quote_line,
+        quote_details,
         send_quote,
         revise_quote,
         invoice_page,

@@ -57,11 +57,26 @@ async def test_a_user_creates_a_quote_from_the_deal_page_and_works_it_on_its_pag
     assert (await seller.client.get(f"{API}/quotes/{quote_id}")).json()["totals"][
         "payable"
     ] == "297.50"
+    details = await seller.client.post(
+        f"{quote_path}/details",
+        data={"title": "Rebuild", "expires_on": "2099-12-31", "discount_percent": "10",
+              "notes": "Thanks", "terms": "Half on signature."},
+    )  # fmt: skip
+    assert details.status_code == 303, details.text
+    detailed = (await seller.client.get(f"{API}/quotes/{quote_id}")).json()
+    assert (detailed["title"], detailed["expires_on"], detailed["terms"]) == (
+        "Rebuild", "2099-12-31", "Half on signature."
+    )  # fmt: skip
+    assert detailed["totals"]["payable"] == "267.75"  # 250 - 10 % = 225, + 19 %
+    bad_date = await seller.client.post(f"{quote_path}/details", data={"expires_on": "soon"})
+    assert bad_date.status_code == 400
     bad = await seller.client.post(f"{quote_path}/lines", data={"product_id": "", "quantity": "x"})
     assert bad.status_code == 400
     sent = await seller.client.post(f"{quote_path}/send")
     assert sent.status_code == 303
-    assert 'data-status="sent"' in (await seller.client.get(quote_path)).text
+    sent_page = (await seller.client.get(quote_path)).text
+    assert 'data-status="sent"' in sent_page
+    assert 'id="portal-link"' in sent_page
 
     overview = await seller.client.get(f"{base}/")
     assert overview.status_code == 200
