@@ -280,7 +280,8 @@ async def deliverability_page(plugin: PluginContext, q: str = "") -> Page:
         )
     urls = webhook_urls(plugin)
     html = (
-        f"{_menu(plugin, '/deliverability')}<h2>{escape(_('Suppression list'))}</h2>"
+        f"{_menu(plugin, '/deliverability')}{await _recent_bounces(plugin)}"
+        f"<h2>{escape(_('Suppression list'))}</h2>"
         f'<form method="get"><input name="q" value="{escape(q)}" '
         f'placeholder="{escape(_("Search addresses"))}"></form>'
         f'<form method="post" action="{escape(plugin.url("/deliverability/add"))}" '
@@ -295,6 +296,29 @@ async def deliverability_page(plugin: PluginContext, q: str = "") -> Page:
         f"<p>{escape(_('Signed JSON'))}: <code>{escape(urls['hook'])}</code></p>"
     )
     return Page(_("Deliverability"), html)
+
+
+async def _recent_bounces(ctx: PluginContext) -> str:
+    """Bounces and complaints of the last 30 days, by kind and where they came from."""
+    rows = await ctx.db.fetch(
+        "SELECT kind, source, count(*) AS n FROM email_marketing_bounces "
+        "WHERE tenant_id = $1 AND occurred_at > now() - interval '30 days' "
+        "GROUP BY kind, source ORDER BY kind, source",
+        ctx.tenant_id,
+    )
+    if not rows:
+        return f"<p>{escape(_('No bounces or complaints in the last 30 days.'))}</p>"
+    cells = "".join(
+        f"<tr><td>{escape(row['kind'])}</td><td>{escape(row['source'])}</td>"
+        f"<td>{row['n']}</td></tr>"
+        for row in rows
+    )
+    return (
+        f"<h2>{escape(_('Bounces and complaints, last 30 days'))}</h2>"
+        f'<table id="recent-bounces"><thead><tr><th>{escape(_("Kind"))}</th>'
+        f"<th>{escape(_('Source'))}</th><th>{escape(_('Count'))}</th></tr></thead>"
+        f"<tbody>{cells}</tbody></table>"
+    )
 
 
 @post("/deliverability/add")

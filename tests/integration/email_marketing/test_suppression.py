@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from orbit.platform.runtime import Runtime
+from orbit.plugins.builtin.email_marketing.bounces import record_smtp_failure
 from orbit.plugins.builtin.email_marketing.suppression import Reason, suppress, suppressed
 from tests.conftest import Member
 
-from .deliverability import acting
+from .deliverability import acting, seed_messages
 
 API = "/api/v1/apps/email_marketing/suppressions"
 
@@ -62,10 +63,20 @@ async def test_bad_input_names_the_field_and_writes_nothing(marketer: Member) ->
     assert (await marketer.client.get(API)).json()["items"] == []
 
 
-async def test_the_deliverability_page_adds_and_removes(marketer: Member) -> None:
+async def test_the_deliverability_page_adds_and_removes(
+    runtime: Runtime, marketer: Member, outsider: Member
+) -> None:
     base = f"/t/{marketer.slug}/apps/email_marketing/deliverability"
+    assert "No bounces or complaints" in (await marketer.client.get(base)).text
+    async with acting(runtime, marketer) as ctx:
+        (message_id,) = await seed_messages(ctx, ["refused@example.com"])
+        await record_smtp_failure(ctx, message_id, 550, "5.1.1 User unknown")
     page = await marketer.client.get(base)
     assert page.status_code == 200, page.text
+    assert "<td>hard</td><td>smtp</td><td>1</td>" in page.text
+    other = await outsider.client.get(f"/t/{outsider.slug}/apps/email_marketing/deliverability")
+    assert "No bounces or complaints" in other.text
+    assert "refused@example.com" not in other.text
     assert 'id="suppression-add"' in page.text
     assert 'class="em-menu"' in page.text  # reachable from the plugin's other pages
     campaigns = await marketer.client.get(f"/t/{marketer.slug}/apps/email_marketing/")
