@@ -204,7 +204,9 @@ async def _run(
         tenant_id = UUID(body["workspace"]["id"])
         plugin = "/api/v1/marketplace/email_marketing"
         (
-            await client.post(f"{plugin}/enable", json={"scopes": ["contacts:read"]})
+            await client.post(
+                f"{plugin}/enable", json={"scopes": (await client.get(plugin)).json()["scopes"]}
+            )
         ).raise_for_status()
         settings = {
             "smtp_url": f"smtp://127.0.0.1:{port}",
