@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 REF = re.compile(r"(?<![0-9a-z])([0-9a-f]{32})\.([a-z2-7]{10})(?![0-9a-z])", re.IGNORECASE)
 """A message ref anywhere in a text: 32 hex digits of the message id, a dot, its signature."""
+MAX_REFS = 20
+"""Candidate refs kept per report: a real one names a message a few times; a crafted
+message stuffed with thousands must not cost every workspace thousands of HMACs."""
 SIGNATURE_LENGTH = 10
 """Base32 characters of HMAC-SHA256 kept (50 bits): short enough for a 64-octet local part."""
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
@@ -445,7 +448,7 @@ def _refs(raw: bytes, envelope_to: Iterable[str], walk: _Walk, text: str) -> tup
     found.extend(match.group(0).lower() for match in REF.finditer(text))
     # A base64 or oddly encoded original still shows its ref somewhere in the raw bytes.
     found.extend(match.group(0).lower() for match in REF.finditer(raw.decode("latin-1")))
-    return tuple(dict.fromkeys(found))
+    return tuple(dict.fromkeys(found))[:MAX_REFS]
 
 
 def _address(value: str) -> str | None:

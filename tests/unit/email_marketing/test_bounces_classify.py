@@ -7,8 +7,10 @@ from uuid import UUID
 import pytest
 
 from orbit.plugins.builtin.email_marketing.bounces import (
+    MAX_REFS,
     Kind,
     classify,
+    parse_report,
     parse_return_path,
     sign_ref,
     smtp_status,
@@ -86,3 +88,16 @@ def test_smtp_status_takes_the_enhanced_code_of_the_same_class() -> None:
     assert smtp_status(421, "4.7.0 Try again later") == "4.7.0"
     assert smtp_status(550, "Requested action not taken") is None
     assert smtp_status(550, "4.2.2 odd server") is None
+
+
+def test_a_report_stuffed_with_refs_keeps_the_most_telling_few() -> None:
+    verp = "b+" + sign_ref(KEY, TENANT, MESSAGE) + "@bounces.example.org"
+    junk = "\n".join(f"{UUID(int=i).hex}.aaaaaaaaaa" for i in range(5000))
+    raw = (
+        "From: MAILER-DAEMON@mx.example.net\nSubject: Undelivered Mail Returned to Sender\n"
+        f"To: {verp}\n\n550 5.1.1 User unknown\n{junk}\n"
+    ).encode()
+    report = parse_report(raw, [verp])
+    assert report is not None
+    assert len(report.refs) == MAX_REFS
+    assert verify_ref(KEY, TENANT, report.refs[0]) == MESSAGE  # the envelope's, first
