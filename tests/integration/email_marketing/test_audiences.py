@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+
 from orbit.platform.runtime import Runtime
+from orbit.plugins.builtin.email_marketing import sending
 from tests.conftest import Member
 
 from .conftest import API, Sink, campaign, configure, contact, list_of, run_send_job, template
@@ -129,3 +133,33 @@ async def test_a_second_workspace_sees_and_changes_nothing_of_the_first(
     page = await outsider.client.get(f"/t/{outsider.slug}/contacts/{ada['id']}")
     assert page.status_code == 404
     assert (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()["sent"] == 1
+
+
+async def test_the_workspace_and_each_receiving_domain_keep_their_pace(
+    marketer: Member, sink: Sink, runtime: Runtime
+) -> None:
+    await configure(
+        marketer, {"smtp_url": sink.url, "rate_per_second": 20, "domain_rate_per_second": 4}
+    )
+    people = [
+        await contact(marketer, first_name=f"P{i}", email=f"p{i}@{domain}")
+        for i in range(40)
+        for domain in ("one.example", "two.example", "three.example")
+    ]
+    list_id = await list_of(marketer, people)
+    tpl = await template(marketer)
+    campaign_id = await campaign(marketer, tpl["id"], "list", list_id)
+    await marketer.client.post(f"{API}/campaigns/{campaign_id}/schedule", json={})
+    started = time.monotonic()
+    await run_send_job(runtime)  # one run: at most RUN_SECONDS of sending
+    elapsed = time.monotonic() - started
+
+    per_domain = Counter(rcpt.split("@")[1] for _, [rcpt], _ in sink.received)
+    # Each domain: a full bucket (4) then 4 a second; three domains stay under the
+    # workspace's 20 a second, so the domains set the pace.
+    seconds = min(elapsed, sending.RUN_SECONDS) + 1
+    for domain in ("one.example", "two.example", "three.example"):
+        assert 0 < per_domain[domain] <= 4 + 4 * seconds, per_domain
+    report = (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()
+    assert report["status"] == "sending"  # 120 messages cannot all go in one run at this pace
+    assert report["sent"] == len(sink.received) < 120
