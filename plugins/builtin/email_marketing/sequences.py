@@ -97,8 +97,8 @@ ADDRESS_SUPPRESSED = "email_marketing.address_suppressed"
 DEFAULT_QUIET = {"start": "21:00", "end": "08:00"}
 MAX_STEPS = 50
 MAX_WAIT_DAYS = 365
-BATCH = 200
-"""Enrolments one run of the job walks at most."""
+BATCH = 1000
+"""Enrolments one run of the job claims at most (it walks them for ``RUN_SECONDS``)."""
 MAX_ATTEMPTS = 5
 RETRY_MINUTES = (1, 5, 30, 120)
 WEBHOOK_TIMEOUT = 5.0
@@ -1247,15 +1247,15 @@ async def _act(
     return "done", await _webhook(flow, step, enrolment, contact), None
 
 
-async def _ran(ctx: PluginContext, enrolment_id: UUID, step_id: UUID) -> str | None:
-    outcome: str | None = await ctx.db.fetchval(
-        "SELECT outcome FROM email_marketing_sequence_runs "
-        "WHERE tenant_id = $1 AND enrolment_id = $2 AND step_id = $3",
+async def _ran(ctx: PluginContext, enrolment_id: UUID) -> dict[UUID, str]:
+    """The steps this enrolment did already, with their outcomes (the ledger)."""
+    rows = await ctx.db.fetch(
+        "SELECT step_id, outcome FROM email_marketing_sequence_runs "
+        "WHERE tenant_id = $1 AND enrolment_id = $2",
         ctx.tenant_id,
         enrolment_id,
-        step_id,
     )
-    return outcome
+    return {row["step_id"]: row["outcome"] for row in rows}
 
 
 async def _record(
@@ -1330,15 +1330,17 @@ async def walk(ctx: PluginContext, flow: Flow, enrolment: Any, now: datetime) ->
     if contact is None:
         await _finish(ctx, enrolment["id"], "exited", "the contact was deleted")
         return 0
+    # Checked once a walk: every step it does happens at the same ``now``.
+    if reason := await _exit_reason(ctx, flow, contact, enrolment["deal_id"]):
+        await _finish(ctx, enrolment["id"], "exited", reason)
+        return 0
     zone = zone_of(ctx, contact)
     step, due = flow.by_id(enrolment["step_id"]), enrolment["due_at"]
+    ran = await _ran(ctx, enrolment["id"])
     done = 0
     while step is not None:
         if due is None or due > now:
             await _save(ctx, enrolment["id"], step.id, due)
-            return done
-        if reason := await _exit_reason(ctx, flow, contact, enrolment["deal_id"]):
-            await _finish(ctx, enrolment["id"], "exited", reason)
             return done
         if step.kind == "wait":
             # The next step starts when the wait ended, however late the job runs.
@@ -1346,7 +1348,7 @@ async def walk(ctx: PluginContext, flow: Flow, enrolment: Any, now: datetime) ->
             due = entry_due(step, due, zone)
             done += 1
             continue
-        outcome = await _ran(ctx, enrolment["id"], step.id)
+        outcome = ran.get(step.id)
         if outcome is None:
             if step.kind == "email" and (allowed := next_allowed(now, zone, *flow.quiet)) > now:
                 await _save(ctx, enrolment["id"], step.id, allowed, "quiet hours")
