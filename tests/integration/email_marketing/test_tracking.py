@@ -181,3 +181,41 @@ async def test_a_forged_or_foreign_token_opens_nothing(
         # A click token is not an unsubscribe token.
         click = _path(_links(ada)["clicks"][0]).replace("/c/", "/u/")
         assert (await visitor.post(click)).status_code == 404
+
+
+async def test_a_contacts_export_has_their_emails_and_erasure_forgets_them(
+    app: object, marketer: Member, sink: Sink, runtime: Runtime, endpoints: Endpoints
+) -> None:
+    campaign_id, _, people = await _sent(marketer, sink, runtime)
+    [ada] = sink.to("ada@example.org")
+    await _age_messages(endpoints, campaign_id)
+    async with _public(app, "203.0.113.30") as reader:
+        await reader.get(_path(_links(ada)["clicks"][0]), headers={"user-agent": BROWSER})
+    ada_id = people[0]["id"]
+
+    exported = (await marketer.client.get(f"/api/v1/contacts/{ada_id}/export")).json()
+    mine = exported["plugins"]["email_marketing"]
+    assert [m["campaign"] for m in mine["messages"]] == ["Spring 2027"]
+    assert mine["messages"][0]["email"] == "ada@example.org"
+    assert [(e["kind"], e["machine"]) for e in mine["events"]] == [("click", False)]
+    assert [entry["name"] for entry in mine["lists"]] == ["Newsletter"]
+
+    erased = await marketer.client.post(f"/api/v1/contacts/{ada_id}/erase")
+    assert erased.status_code == 200, erased.text
+    admin = await asyncpg.connect(endpoints.admin_dsn)
+    try:
+        kept = await admin.fetch(
+            "SELECT email, contact_id, merge_values::text AS v FROM email_marketing_messages "
+            "WHERE campaign_id = $1 ORDER BY email",
+            UUID(campaign_id),
+        )
+        events = await admin.fetchval(
+            "SELECT count(*) FROM email_marketing_events WHERE contact_id = $1", UUID(ada_id)
+        )
+    finally:
+        await admin.close()
+    assert events == 0
+    assert "ada@example.org" not in [row["email"] for row in kept]
+    assert sum(1 for row in kept if row["contact_id"] is None and row["v"] == "{}") == 1
+    report = (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()
+    assert (report["sent"], report["clicked_human"]) == (3, 1)  # the counts stay
