@@ -668,10 +668,18 @@ async def create_checkout(ctx: PluginContext, invoice_id: UUID) -> dict[str, Any
         "stripe_account": account,
         "idempotency_key": f"orbit-invoice-{invoice_id}-{_minor(bal.due, bal.currency)}",
     }
+    import stripe  # noqa: PLC0415 - only when paying online
+
     client = stripe_client()
-    session = await asyncio.to_thread(
-        client.v1.checkout.sessions.create, params=params, options=options
-    )
+    try:
+        session = await asyncio.to_thread(
+            client.v1.checkout.sessions.create, params=params, options=options
+        )
+    except stripe.StripeError as exc:
+        message = exc.user_message or str(exc) or type(exc).__name__
+        raise ClientException(
+            detail=f"Stripe did not open a checkout: {message}", status_code=502
+        ) from exc
     await ctx.db.execute(
         "INSERT INTO invoicing_checkout_sessions (tenant_id, session_id, invoice_id, account_id, "
         "amount, currency, url) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",

@@ -20,6 +20,7 @@ import pytest
 
 from orbit.platform.runtime import Runtime
 from tests.conftest import Member, make_client
+from tests.integration.billing.conftest import localstripe_url  # noqa: F401 - a fixture
 from tests.integration.invoicing.conftest import API, created, error_fields
 from tests.integration.invoicing.test_documents_issue import (
     catalogue_once,
@@ -497,3 +498,29 @@ async def test_checkout_on_the_connected_account_and_a_webhook_safe_against_repl
     assert await _count(runtime, rival, "invoicing_payments") == 0
     assert (await _status(seller, invoice["id"]))["paid"] == "452.80"
     assert UUID(invoice["id"])
+
+
+async def test_a_checkout_stripe_refuses_is_a_502_and_keeps_nothing(
+    runtime: Runtime,
+    seller: Member,
+    localstripe_url: str,  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # localstripe, the project's stateful Stripe, has no Checkout Sessions: it answers 404.
+    monkeypatch.setenv("ORBIT_STRIPE_SECRET_KEY", "sk_test_orbit")
+    monkeypatch.setenv("ORBIT_STRIPE_API_BASE", localstripe_url)
+    await seller.client.put(
+        "/api/v1/marketplace/invoicing/settings",
+        json={"settings": {"stripe_account_id": "acct_seller", "stripe_webhook_secret": WHSEC}},
+    )
+    invoice = await finalized_invoice(seller)
+    refused = await seller.client.post(f"{API}/invoices/{invoice['id']}/checkout")
+    assert refused.status_code == 502, refused.text
+    assert "Stripe did not open a checkout" in refused.json()["detail"]
+    assert await _count(runtime, seller, "invoicing_checkout_sessions") == 0
+    unconfigured = await seller.client.put(
+        "/api/v1/marketplace/invoicing/settings", json={"settings": {"stripe_account_id": ""}}
+    )
+    assert unconfigured.status_code == 200
+    needs_account = await seller.client.post(f"{API}/invoices/{invoice['id']}/checkout")
+    assert needs_account.status_code == 409
