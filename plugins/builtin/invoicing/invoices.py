@@ -43,6 +43,7 @@ from orbit.plugins.builtin.invoicing.lines import (
     totals,
 )
 from orbit.plugins.builtin.invoicing.parts import load_parts
+from orbit.plugins.builtin.invoicing.rates import SOURCE, ecb_rate
 
 if TYPE_CHECKING:
     from orbit.plugins.builtin.invoicing.money import Totals
@@ -549,18 +550,27 @@ async def _credited_so_far(ctx: PluginContext, invoice_id: UUID) -> Decimal:
     return Decimal(value)
 
 
-def _exchange(
+async def _exchange(
     data: FinalizeIn, currency: str, books: str, issue_date: date
 ) -> tuple[Decimal, str, date]:
-    """The rate fixed at issue: ``(rate, source, date)``; 1 in the company currency."""
+    """The rate fixed at issue: ``(rate, source, date)``; 1 in the company currency.
+
+    Given with the request, or else the ECB's last reference rate on or before the issue
+    date (:mod:`.rates`), with that rate's own date.
+    """
     if currency == books:
         return Decimal(1), "identity", issue_date
-    if data.exchange_rate is None or not data.exchange_rate.is_finite():
-        raise invalid(
-            "exchange_rate", f"required for an invoice in {currency} (the books are in {books})"
-        )
-    if data.exchange_rate <= 0:
-        raise invalid("exchange_rate", "must be greater than 0")
+    if data.exchange_rate is None:
+        found = await ecb_rate(currency, books, issue_date)
+        if found is None:
+            raise invalid(
+                "exchange_rate",
+                f"required for an invoice in {currency} (the books are in {books}): the ECB "
+                f"publishes no recent rate for it",
+            )
+        return found[0], SOURCE, found[1]
+    if not data.exchange_rate.is_finite() or data.exchange_rate <= 0:
+        raise invalid("exchange_rate", "must be a number greater than 0")
     source = data.exchange_rate_source.strip()[:100] or "manual"
     return data.exchange_rate, source, data.exchange_rate_date or issue_date
 
@@ -593,7 +603,7 @@ async def finalize(ctx: PluginContext, invoice_id: UUID, data: FinalizeIn) -> di
         raise invalid("customer.name", "an invoice names its customer")
     issue_date = data.issue_date or datetime.now(UTC).date()
     books = company_currency(ctx)
-    rate, source, rate_date = _exchange(data, row["currency"].strip(), books, issue_date)
+    rate, source, rate_date = await _exchange(data, row["currency"].strip(), books, issue_date)
     if row["kind"] == "credit_note" and row["credited_invoice_id"] is not None:
         await _check_credit(ctx, row["credited_invoice_id"], result.payable)
     due = row["due_date"] or issue_date + timedelta(

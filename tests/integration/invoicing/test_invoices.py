@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -90,41 +91,59 @@ async def test_the_database_refuses_to_change_a_finalized_invoice(
 
 
 async def test_a_foreign_currency_invoice_fixes_its_exchange_rate_at_issue(seller: Member) -> None:
-    made = await catalogue(seller)
-    usd = await created(seller, "/tax-rates", {"name": "No tax", "rate": "0", "category": "O"})
-    draft = await created(
-        seller,
-        "/invoices",
-        {
-            "currency": "USD",
-            "customer": {"name": "US Buyer Inc"},
-            "lines": [
-                {"description": "Licence", "unit_price": "1000", "tax_rate_ids": [usd["id"]]}
-            ],
-        },
-    )
-    missing = await _finalize(seller, draft["id"])
-    assert missing.status_code == 400
-    assert "exchange_rate" in error_fields(missing)
-    assert (await seller.client.get(f"{API}/invoices/{draft['id']}")).json()["number"] is None
+    no_tax = await created(seller, "/tax-rates", {"name": "No tax", "rate": "0", "category": "O"})
+
+    async def draft(currency: str) -> str:
+        made = await created(
+            seller,
+            "/invoices",
+            {
+                "currency": currency,
+                "customer": {"name": "Foreign Buyer"},
+                "lines": [
+                    {"description": "Licence", "unit_price": "1000", "tax_rate_ids": [no_tax["id"]]}
+                ],
+            },
+        )
+        return str(made["id"])
+
+    # Given with the request: kept as given.
+    given = await draft("USD")
     done = await _finalize(
         seller,
-        draft["id"],
+        given,
         {
             "exchange_rate": "0.9215",
-            "exchange_rate_source": "ECB",
+            "exchange_rate_source": "bank",
             "exchange_rate_date": "2026-11-25",
         },
     )
     assert done.status_code == 201, done.text
-    final = (await seller.client.get(f"{API}/invoices/{draft['id']}")).json()
+    final = (await seller.client.get(f"{API}/invoices/{given}")).json()
     assert (final["exchange_rate"], final["exchange_rate_source"], final["exchange_rate_date"]) == (
         "0.9215",
-        "ECB",
+        "bank",
         "2026-11-25",
     )
     assert final["company_currency"] == "EUR"
-    assert made  # the EUR catalogue exists beside the USD invoice
+    # Not given: the ECB's reference rate of the issue date (a Thursday), or the last one before.
+    looked_up = await draft("USD")
+    assert (await _finalize(seller, looked_up, {"issue_date": "2026-10-15"})).status_code == 201
+    final = (await seller.client.get(f"{API}/invoices/{looked_up}")).json()
+    assert final["exchange_rate_source"] == "ECB euro reference rate"
+    assert final["exchange_rate_date"] == "2026-10-15"
+    assert Decimal("0.5") < Decimal(final["exchange_rate"]) < Decimal("1.5")
+    weekend = await draft("CHF")
+    assert (await _finalize(seller, weekend, {"issue_date": "2026-10-18"})).status_code == 201
+    assert (await seller.client.get(f"{API}/invoices/{weekend}")).json()[
+        "exchange_rate_date"
+    ] == "2026-10-16"
+    # A currency the ECB does not publish needs a rate from the user, and nothing is numbered.
+    unknown = await draft("KWD")
+    missing = await _finalize(seller, unknown, {"issue_date": "2026-10-15"})
+    assert missing.status_code == 400
+    assert "exchange_rate" in error_fields(missing)
+    assert (await seller.client.get(f"{API}/invoices/{unknown}")).json()["number"] is None
 
 
 async def test_credit_notes_have_their_own_series_and_never_exceed_the_invoice(
