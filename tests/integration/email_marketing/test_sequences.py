@@ -6,6 +6,7 @@ then delivers what the sequence queued to the local SMTP sink.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from uuid import UUID
 
 import asyncpg
 import httpx
+import pytest
 
 from orbit.platform.db.servers import Endpoints
 from orbit.platform.events.jobs import dispatch_batch
@@ -506,3 +508,64 @@ async def test_another_workspace_sees_no_sequence_and_its_events_enrol_nobody_he
     )
     await _run(runtime, marketer, later)
     assert "followed" in (await marketer.client.get(f"/api/v1/contacts/{ada['id']}")).json()["tags"]
+
+
+async def test_a_crashed_run_leaves_nothing_and_two_workers_never_walk_one_enrolment(
+    marketer: Member, sink: Sink, runtime: Runtime
+) -> None:
+    made = await template(marketer)
+    ada = await contact(marketer, first_name="Ada", email="ada@example.org")
+    bob = await contact(marketer, first_name="Bob", email="bob@example.org")
+    sequence = await _sequence(
+        marketer,
+        {
+            "name": "Hello",
+            "trigger": {"type": "manual"},
+            "quiet_hours": None,
+            "steps": [
+                {"type": "email", "template_id": made["id"]},
+                {"type": "tag", "tags": ["hi"]},
+            ],
+        },
+    )
+    await marketer.client.post(
+        f"{API}/sequences/{sequence['id']}/enrolments", json={"contact_ids": [ada["id"], bob["id"]]}
+    )
+    now = datetime.now(UTC) + timedelta(minutes=1)
+
+    # A worker dies after walking both: its transaction rolls back, the timers stay.
+    async def killed() -> None:
+        async with acting(runtime, marketer) as ctx:
+            assert await sequences.run_due(ctx, now) == 4
+            raise RuntimeError("worker killed")
+
+    with pytest.raises(RuntimeError, match="worker killed"):
+        await killed()
+    state = await _enrolments(marketer, sequence["id"])
+    assert {row["status"] for row in state.values()} == {"active"}
+    assert {row["step"] for row in state.values()} == {1}
+
+    # Two workers at once: the enrolments one has claimed, the other skips.
+    claimed, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> int:
+        async with acting(runtime, marketer) as ctx:
+            done = await sequences.run_due(ctx, now)
+            claimed.set()
+            await asyncio.wait_for(release.wait(), 30)
+            return done
+
+    async def second() -> int:
+        await asyncio.wait_for(claimed.wait(), 30)
+        try:
+            async with acting(runtime, marketer) as ctx:
+                return await sequences.run_due(ctx, now)
+        finally:
+            release.set()
+
+    assert await asyncio.gather(first(), second()) == [4, 0]
+    await run_send_job(runtime)
+    assert len(sink.to("ada@example.org")) == 1
+    assert len(sink.to("bob@example.org")) == 1
+    state = await _enrolments(marketer, sequence["id"])
+    assert {row["status"] for row in state.values()} == {"completed"}
