@@ -117,4 +117,14 @@ async def test_board_and_gantt_drags_persist(
     # The critical path is drawn.
     await expect(page.locator(".bar-wrapper.critical")).to_have_count(2)
     await page.screenshot(path=artifacts_dir / "browser-projects-gantt.png")
+
+    # The task page: a shared comment and a checklist item added through its forms.
+    await page.goto(f"/t/{slug}/apps/projects/task/{tasks[0]['id']}")
+    await page.locator('#prj-check-add input[name="text"]').fill("Brief signed")
+    await page.locator("#prj-check-add").get_by_role("button", name="Add").click()
+    await expect(page.locator("#prj-checklist")).to_contain_text("Brief signed")
+    await page.locator('#prj-comment textarea[name="body"]').fill("Kick-off done")
+    await page.locator('#prj-comment input[name="shared"]').check()
+    await page.locator("#prj-comment").get_by_role("button", name="Comment").click()
+    await expect(page.locator(".prj-comment")).to_contain_text("Kick-off done")
     assert page_problems == []

@@ -117,7 +117,7 @@ def _initials(name: str) -> str:
     return "".join(part[:1] for part in name.split()[:2]).upper() or "?"
 
 
-def _card(task: dict[str, Any], names: dict[UUID, str]) -> str:
+def _card(task: dict[str, Any], names: dict[UUID, str], base: str) -> str:
     people = "".join(
         f'<span class="prj-avatar" title="{escape(names.get(p, ""))}">'
         f"{escape(_initials(names.get(p, '?')))}</span>"
@@ -130,7 +130,8 @@ def _card(task: dict[str, Any], names: dict[UUID, str]) -> str:
         badges += f'<span class="prj-badge prj-p{task["priority"]}">{escape(_(PRIORITY_LABELS[task["priority"]]))}</span>'
     return (
         f'<li class="prj-card" {_data(id=task["id"], version=task["version"])}>'
-        f'<span class="prj-card-title">{escape(task["title"])}</span>{badges}'
+        f'<a class="prj-card-title" href="{base}/task/{task["id"]}">{escape(task["title"])}</a>'
+        f"{badges}"
         f"<small>{task['due_date']} {people}</small></li>"
     )
 
@@ -153,7 +154,11 @@ async def board_page(plugin: PluginContext, project_id: UUID) -> Any:
     for lane in lanes:
         cols = "".join(
             f'<ul class="prj-cards" {_data(status=s, lane=lane, wip=limits.get(s) or "")}>'
-            + "".join(_card(t, names) for t in tasks if t["status"] == s and t["lane"] == lane)
+            + "".join(
+                _card(t, names, _base(plugin))
+                for t in tasks
+                if t["status"] == s and t["lane"] == lane
+            )
             + "</ul>"
             for s in service.STATUSES
         )
@@ -198,7 +203,8 @@ async def list_page(
     )
     rows = "".join(
         f'<tr {_data(id=t["id"])}><td><input type="checkbox" class="prj-pick" value="{t["id"]}"></td>'
-        f"<td>{escape(t['title'])}</td><td>{escape(_(STATUS_LABELS[t['status']]))}</td>"
+        f'<td><a href="{_base(plugin)}/task/{t["id"]}">{escape(t["title"])}</a></td>'
+        f"<td>{escape(_(STATUS_LABELS[t['status']]))}</td>"
         f"<td>{escape(_(PRIORITY_LABELS[t['priority']]))}</td><td>{t['start_date']}</td>"
         f"<td>{t['due_date']}</td><td>{t['estimate_hours']}</td>"
         f"<td>{escape(t['lane'])}</td><td>{'✓' if t['shared'] else ''}</td></tr>"
@@ -407,6 +413,79 @@ async def billing_page(
     return _page(plugin, project["name"], html)
 
 
+@get("/task/{task_id:uuid}")
+async def task_page(plugin: PluginContext, task_id: UUID) -> Any:
+    """One task: its fields, checklist, subtasks, dependencies and comments."""
+    task = await service.get_task(plugin, task_id)
+    project = await service.get_project(plugin, task["project_id"])
+    names = await _names(plugin)
+    siblings = await service.list_tasks(plugin, project["id"], sort="title")
+    links = await service.project_links(plugin, project["id"])
+    titles = {t["id"]: t["title"] for t in siblings}
+    depends = "".join(
+        f"<li>{escape(titles.get(x.predecessor, ''))}{f' (+{x.lag} d)' if x.lag else ''}</li>"
+        for x in links
+        if x.successor == task_id
+    )
+    subtasks = "".join(
+        f'<li><a href="{_base(plugin)}/task/{t["id"]}">{escape(t["title"])}</a> · '
+        f"{escape(_(STATUS_LABELS[t['status']]))}</li>"
+        for t in siblings
+        if t["parent_id"] == task_id
+    )
+    checklist = "".join(
+        f'<li><label><input type="checkbox" class="prj-check" data-text="{escape(item["text"])}"'
+        f"{' checked' if item['done'] else ''}> {escape(item['text'])}</label></li>"
+        for item in task["checklist"]
+    )
+    notes = "".join(
+        f'<li class="prj-comment"><strong>{escape(c["author_name"] or _("Someone"))}</strong> '
+        f"<small>{c['created_at']:%Y-%m-%d %H:%M}{' · ' + escape(_('shared')) if c['shared'] else ''}"
+        f"</small><br>{escape(c['body'])}</li>"
+        for c in await service.comments(plugin, [task_id])
+    )
+    statuses = "".join(
+        f'<option value="{k}"{" selected" if k == task["status"] else ""}>{escape(_(v))}</option>'
+        for k, v in STATUS_LABELS.items()
+    )
+    others = "".join(
+        f'<option value="{t["id"]}">{escape(t["title"])}</option>'
+        for t in siblings
+        if t["id"] != task_id
+    )
+    people = ", ".join(escape(names.get(p, "?")) for p in task["assignees"]) or escape(_("nobody"))
+    shared_mark = " checked" if task["shared"] else ""
+    html = (
+        _tabs(plugin, project, "board")
+        + f'<div id="prj-task" {_data(api=API, task=task_id, project=project["id"], version=task["version"])}>'
+        f'<h2>{escape(task["title"])}</h2><p class="muted">{escape(_("Assigned to"))} {people}</p>'
+        f'<form id="prj-task-edit" class="prj-form">'
+        f'<input name="title" value="{escape(task["title"])}" maxlength="300" required>'
+        f'<select name="status">{statuses}</select>'
+        f'<input name="start_date" type="date" value="{task["start_date"]}">'
+        f'<input name="due_date" type="date" value="{task["due_date"]}">'
+        f'<input name="estimate_hours" type="number" min="0" step="0.25" value="{task["estimate_hours"]}">'
+        f'<label><input type="checkbox" name="shared"{shared_mark}> {escape(_("Shared with the client"))}</label>'
+        f'<button type="submit">{escape(_("Save"))}</button></form>'
+        f'<h3>{escape(_("Checklist"))}</h3><ul id="prj-checklist">{checklist}</ul>'
+        f'<form id="prj-check-add" class="prj-form"><input name="text" maxlength="500" required '
+        f'placeholder="{escape(_("New item"))}"><button type="submit">{escape(_("Add"))}</button></form>'
+        f"<h3>{escape(_('Subtasks'))}</h3><ul>{subtasks}</ul>"
+        f'<form id="prj-subtask" class="prj-form"><input name="title" maxlength="300" required '
+        f'placeholder="{escape(_("New subtask"))}"><button type="submit">{escape(_("Add"))}</button></form>'
+        f"<h3>{escape(_('Depends on'))}</h3><ul>{depends}</ul>"
+        f'<form id="prj-dep" class="prj-form"><select name="predecessor_id" required>{others}</select>'
+        f'<input name="lag_days" type="number" value="0" min="-365" max="365" aria-label="{escape(_("Lag (working days)"))}">'
+        f'<button type="submit">{escape(_("Add dependency"))}</button></form>'
+        f"<h3>{escape(_('Comments'))}</h3><ul>{notes}</ul>"
+        f'<form id="prj-comment" class="prj-form"><textarea name="body" required maxlength="10000"></textarea>'
+        f'<label><input type="checkbox" name="shared"> {escape(_("Shared with the client"))}</label>'
+        f'<button type="submit">{escape(_("Comment"))}</button></form>'
+        f'<p id="prj-message" role="status"></p></div>'
+    )
+    return _page(plugin, task["title"], html)
+
+
 @get("/{project_id:uuid}/gantt.json")
 async def gantt_json(plugin: PluginContext, project_id: UUID) -> Response[bytes]:
     """The Gantt data the chart loads (same as the API's, for the page's own origin)."""
@@ -420,6 +499,7 @@ async def gantt_json(plugin: PluginContext, project_id: UUID) -> Response[bytes]
 
 ROUTES = (
     static_file,
+    task_page,
     projects_page,
     board_page,
     list_page,

@@ -43,6 +43,42 @@ async def test_every_page_renders_here_and_is_absent_elsewhere(
         assert other.status_code == 404, path
 
 
+async def test_the_task_page_shows_checklist_subtasks_dependencies_and_comments(
+    manager: Member, outsider: Member
+) -> None:
+    project = await new_project(manager)
+    first = await new_task(manager, project["id"], title="Before")
+    task = await new_task(
+        manager, project["id"], title="Main", checklist=[{"text": "Check <this>", "done": True}]
+    )
+    await new_task(manager, project["id"], title="Child", parent_id=task["id"])
+    linked = await manager.client.post(
+        f"{API}/dependencies",
+        json={"predecessor_id": first["id"], "successor_id": task["id"], "lag_days": 2},
+    )
+    assert linked.status_code == 200
+    said = await manager.client.post(
+        f"{API}/tasks/{task['id']}/comments", json={"body": "Ready <soon>", "shared": True}
+    )
+    assert said.status_code == 201
+    url = f"/t/{manager.slug}/apps/projects/task/{task['id']}"
+    page = await manager.client.get(url)
+    assert page.status_code == 200
+    for needle in (
+        "Check &lt;this&gt;",
+        "checked",
+        "Child",
+        "Before (+2 d)",
+        "Ready &lt;soon&gt;",
+        "shared",
+        'id="prj-comment"',
+    ):
+        assert needle in page.text, needle
+    assert (
+        await outsider.client.get(f"/t/{outsider.slug}/apps/projects/task/{task['id']}")
+    ).status_code == 404
+
+
 async def test_a_won_deal_shows_its_project_on_the_deal_page(
     manager: Member, runtime: Runtime
 ) -> None:

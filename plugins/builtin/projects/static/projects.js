@@ -137,6 +137,56 @@
       });
   }
 
+  // --- one task -----------------------------------------------------------------------
+  function taskPage(root) {
+    var api = root.dataset.api;
+    var url = api + "/tasks/" + root.dataset.task;
+    function on(id, handler) {
+      var form = document.getElementById(id);
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        handler(form).then(function () { reloadOr(); }).catch(reloadOr);
+      });
+    }
+    function checklist(extra) {
+      var items = Array.prototype.map.call(root.querySelectorAll(".prj-check"), function (box) {
+        return { text: box.dataset.text, done: box.checked };
+      });
+      if (extra) { items.push({ text: extra, done: false }); }
+      return call("PATCH", url, { version: parseInt(root.dataset.version, 10), checklist: items });
+    }
+    on("prj-task-edit", function (form) {
+      var data = fields(form);
+      data.version = parseInt(root.dataset.version, 10);
+      data.shared = form.querySelector('[name="shared"]').checked;
+      return call("PATCH", url, data);
+    });
+    on("prj-check-add", function (form) { return checklist(fields(form).text); });
+    root.querySelectorAll(".prj-check").forEach(function (box) {
+      box.addEventListener("change", function () {
+        checklist(null).then(function (task) { root.dataset.version = task.version; })
+          .catch(reloadOr);
+      });
+    });
+    on("prj-subtask", function (form) {
+      var data = fields(form);
+      data.parent_id = root.dataset.task;
+      return call("POST", api + "/projects/" + root.dataset.project + "/tasks", data);
+    });
+    on("prj-dep", function (form) {
+      var data = fields(form);
+      return call("POST", api + "/dependencies", {
+        predecessor_id: data.predecessor_id, successor_id: root.dataset.task,
+        lag_days: parseInt(data.lag_days || "0", 10)
+      });
+    });
+    on("prj-comment", function (form) {
+      return call("POST", url + "/comments", {
+        body: fields(form).body, shared: form.querySelector('[name="shared"]').checked
+      });
+    });
+  }
+
   // --- forms and buttons ----------------------------------------------------------------
   function fields(form) {
     var out = {};
@@ -232,6 +282,8 @@
           }).catch(reloadOr);
       });
     }
+    var detail = document.getElementById("prj-task");
+    if (detail) { taskPage(detail); }
     var bill = document.getElementById("prj-billing");
     if (bill) {
       bill.addEventListener("click", function (e) {
