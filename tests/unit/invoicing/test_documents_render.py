@@ -174,6 +174,21 @@ def test_documents_from_compute_pass_xsd_and_schematron(
     assert _pdf_checks(issued.pdf) == issued.cii
 
 
+@pytest.mark.parametrize(
+    ("language", "title", "payable"),
+    [("el", "Τιμολόγιο", "1.200,00\xa0€"), ("ru", "Счёт", "1\xa0200,00\xa0€"),
+     ("tl", "Babayaran", "€1,200.00")],
+)  # fmt: skip
+def test_documents_speak_greek_russian_and_tagalog(language: str, title: str, payable: str) -> None:
+    row, lines = _invoice([{"quantity": Decimal(1), "unit_price": Decimal(1000)}])
+    view = build_view(row, lines)
+    html = render_html(view, {**SETTINGS, "document_language": language})
+    assert title in html
+    assert payable in html
+    issued = issue(view, {**SETTINGS, "document_language": language})
+    assert issued.pdf.startswith(b"%PDF")
+
+
 def test_a_line_with_gst_and_qst_is_not_en16931_but_still_gets_its_pdf() -> None:
     row, lines = _invoice(
         [{"unit_price": Decimal(100), "taxes": [_tax("5"), {**_tax("9.975"), "kind": "other"}]}],
