@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from orbit.platform.runtime import Runtime
 from orbit.plugins.builtin.email_marketing.bounces import (
     Kind,
@@ -16,6 +18,7 @@ from tests.conftest import Member
 
 from .deliverability import acting, seed_messages
 
+CORPUS = Path(__file__).parents[2] / "fixtures" / "email_marketing" / "dsn"
 POSTFIX_DSN = """\
 Return-Path: <>
 From: MAILER-DAEMON@send1.example.org (Mail Delivery System)
@@ -174,3 +177,29 @@ async def test_a_ref_of_another_workspace_changes_nothing_here(
         assert await other.db.fetchval("SELECT count(*) FROM email_marketing_suppressions") == 0
         forged = Report(Kind.HARD, "shared@example.com", refs=(f"{message_id.hex}.aaaaaaaaaa",))
         assert await record_report(other, forged) == []
+
+
+async def test_a_yahoo_complaint_suppresses_for_good_and_counts_on_the_campaign(
+    runtime: Runtime, marketer: Member
+) -> None:
+    sample = CORPUS / "29_arf_yahoo_cfl.eml"
+    corpus_ref = "0193a5d0001d7000800000000000001d.46krxu4les"
+    async with acting(runtime, marketer) as ctx:
+        (message_id,) = await seed_messages(ctx, ["reader@yahoo.example"])
+        ref = (await return_path(ctx, message_id)).removeprefix("b+").partition("@")[0]
+        # The real report, as Yahoo sends it, about this workspace's message.
+        report = parse_report(sample.read_bytes().replace(corpus_ref.encode(), ref.encode()))
+        assert report is not None
+        assert report.kind is Kind.COMPLAINT
+        [outcome] = await record_report(ctx, report)
+        # Yahoo redacts the recipient: the address comes from the message itself.
+        assert (outcome.email, outcome.suppressed) == ("reader@yahoo.example", Reason.COMPLAINT)
+        events = await ctx.db.fetch(
+            "SELECT kind FROM email_marketing_events WHERE message_id = $1", message_id
+        )
+        assert [e["kind"] for e in events] == ["complaint"]
+    removed = await marketer.client.delete(
+        "/api/v1/apps/email_marketing/suppressions/reader@yahoo.example",
+        params={"reason": "complaint"},
+    )
+    assert removed.status_code == 403
