@@ -218,6 +218,12 @@ def orbit_public_routes() -> list[Any]:
     return [*public_routes.routes(), *consent.PUBLIC_ROUTES, *inbound.PUBLIC_ROUTES]
 
 
+@hookimpl
+def orbit_validate_settings(settings: dict[str, Any]) -> list[str]:
+    """The workspace's time zone must be a real one (sequences' quiet hours use it)."""
+    return sequences.settings_problems(settings)
+
+
 async def _send_job(ctx: PluginContext) -> None:
     await sending.send_due(ctx)
 

@@ -641,6 +641,18 @@ async def set_status(ctx: PluginContext, sequence_id: UUID, status: str) -> dict
 # --- time --------------------------------------------------------------------------------
 
 
+def settings_problems(settings: dict[str, Any]) -> list[str]:
+    """What is wrong with the sequences' settings (the workspace's time zone)."""
+    name = settings.get("time_zone")
+    if not name:
+        return []
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return [f"time_zone: {name!r} is not an IANA time zone (e.g. Europe/Athens)"]
+    return []
+
+
 def zone_of(ctx: PluginContext, contact: Contact) -> ZoneInfo:
     """The contact's time zone (their custom field), else the workspace's, else UTC."""
     key = str(ctx.settings.get("time_zone_field") or "time_zone")

@@ -331,6 +331,12 @@ async def test_contacts_leave_on_unsubscribe_deal_won_and_reply_and_the_rest_go_
 async def test_emails_wait_out_quiet_hours_in_the_contact_s_time_zone_or_the_workspace_s(
     marketer: Member, sink: Sink, runtime: Runtime
 ) -> None:
+    wrong = await marketer.client.put(
+        "/api/v1/marketplace/email_marketing/settings",
+        json={"settings": {"smtp_url": sink.url, "time_zone": "Mars/Olympus_Mons"}},
+    )
+    assert wrong.status_code == 400
+    assert "not an IANA time zone" in wrong.text
     await configure(
         marketer,
         {"smtp_url": sink.url, "rate_per_second": 1000, "domain_rate_per_second": 1000,
