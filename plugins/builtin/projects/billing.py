@@ -459,6 +459,23 @@ def credit_note_lines(
         return None
 
 
+async def invoices(ctx: PluginContext, project_id: UUID) -> list[dict[str, Any]]:
+    """The project's invoices: amounts still billed and credited on each, newest first."""
+    rows = await ctx.db.fetch(
+        """
+        SELECT invoice_id, min(created_at) AS billed_at,
+               coalesce(sum(amount) FILTER (WHERE status = 'billed'), 0) AS billed,
+               coalesce(sum(amount) FILTER (WHERE status = 'credited'), 0) AS credited,
+               count(entry_id) FILTER (WHERE status = 'billed') AS entries
+        FROM projects_billing_lines WHERE tenant_id = $1 AND project_id = $2
+        GROUP BY invoice_id ORDER BY billed_at DESC LIMIT 200
+        """,
+        ctx.tenant_id,
+        project_id,
+    )
+    return [dict(r) for r in rows]
+
+
 async def ledger_summary(ctx: PluginContext, project_id: UUID) -> dict[str, Any]:
     """Billed and credited amounts, and what is still to bill (approved, uninvoiced)."""
     row = await ctx.db.fetchrow(

@@ -377,6 +377,21 @@ async def billing_page(
             f'<table class="prj-table"><thead><tr><th>{escape(_("Day"))}</th><th>{escape(_("Hours"))}</th>'
             f"<th>{escape(_('Left'))}</th></tr></thead><tbody>{days}</tbody></table>"
         )
+    bills = await billing.invoices(plugin, project_id) if who.manager else []
+    invoice_rows = "".join(
+        f'<tr><td><a href="/t/{plugin.tenant_slug}/apps/invoicing/invoices/{b["invoice_id"]}">'
+        f"{b['billed_at']:%Y-%m-%d}</a></td><td>{b['billed']}</td><td>{b['credited']}</td>"
+        f"<td>{b['entries']}</td></tr>"
+        for b in bills
+    )
+    invoices_html = (
+        f'<h2>{escape(_("Invoices"))}</h2><table class="prj-table" id="prj-invoices"><thead><tr>'
+        f"<th>{escape(_('Billed on'))}</th><th>{escape(_('Billed'))}</th>"
+        f"<th>{escape(_('Credited'))}</th><th>{escape(_('Time entries'))}</th></tr></thead>"
+        f"<tbody>{invoice_rows}</tbody></table>"
+        if bills
+        else ""
+    )
     access = await portal.accesses(plugin, project_id)
     shared = "".join(f"<li>{escape(a['label'])}</li>" for a in access)
     contacts = await plugin.contacts.recent(200) if who.manager else []
@@ -405,7 +420,7 @@ async def billing_page(
             if who.manager
             else ""
         )
-        + f'<p id="prj-message" role="status"></p>{burn_html}'
+        + f'<p id="prj-message" role="status"></p>{burn_html}{invoices_html}'
         f"<h2>{escape(_('Client portal'))}</h2>"
         f'<p class="muted">{escape(_("Contacts given access see the tasks and comments marked shared, never rates or internal ones."))}</p>'
         f"<ul>{shared}</ul>{grant}</div>"

@@ -287,3 +287,6 @@ async def test_bill_project_through_the_invoices_app_and_a_credit_note_frees_the
     again = await manager.client.post(f"{API}/projects/{project['id']}/bill")
     assert again.status_code == 200, again.text
     assert again.json()["entries"] == 1
+    page = await manager.client.get(f"/t/{manager.slug}/apps/projects/{project['id']}/billing")
+    assert f"/apps/invoicing/invoices/{invoice_id}" in page.text
+    assert f"/apps/invoicing/invoices/{again.json()['invoice']['id']}" in page.text
