@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
+
 from orbit.platform.runtime import Runtime
 from tests.conftest import Member
 from tests.plugin_fixtures.relay import RELAYED
@@ -134,3 +137,30 @@ async def test_a_plugin_transport_sends_instead_of_smtp_and_its_refusals_bounce(
     assert all(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in m.data for m in relayed)
     report = (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()
     assert (report["status"], report["sent"], report["bounced"]) == ("sent", 1, 1)
+
+
+async def test_a_scheduled_campaign_waits_for_its_time_and_a_test_send_goes_to_one_address(
+    marketer: Member, sink: Sink, runtime: Runtime
+) -> None:
+    ada = await contact(marketer, first_name="Ada", email="ada@example.org")
+    list_id = await list_of(marketer, [ada])
+    made = await template(marketer)
+    tested = await marketer.client.post(
+        f"{API}/templates/{made['id']}/test",
+        json={"email": "me@shop.example.com", "contact_id": ada["id"],
+              "from_email": "news@shop.example.com"},
+    )  # fmt: skip
+    assert tested.json() == {"sent": True, "code": 250, "detail": ""}
+    [sample] = sink.to("me@shop.example.com")
+    assert sample["Subject"] == "[Test] Spring for Ada"
+    assert sample["List-Unsubscribe"] is None  # nobody to unsubscribe
+    campaign_id = await campaign(marketer, made["id"], "list", list_id)
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    await marketer.client.post(
+        f"{API}/campaigns/{campaign_id}/schedule", json={"scheduled_at": soon.isoformat()}
+    )
+    await run_send_job(runtime)
+    assert sink.to("ada@example.org") == []  # not yet
+    await asyncio.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.2)
+    await run_send_job(runtime)
+    assert len(sink.to("ada@example.org")) == 1
