@@ -116,6 +116,8 @@ class Balance:
     finalized: bool
     credited: UUID | None = None
     """A credit note's invoice."""
+    customer_name: str = ""
+    """The name the invoice bills (its customer snapshot)."""
 
     @property
     def due(self) -> Decimal:
@@ -148,7 +150,7 @@ class Balance:
 
 BALANCE_SQL = """
     SELECT i.id, i.kind, i.number, i.currency, i.payable_total, i.due_date, i.company_id,
-           i.contact_id, i.status, i.credited_invoice_id,
+           i.contact_id, i.status, i.credited_invoice_id, i.customer->>'name' AS customer_name,
            COALESCE((SELECT sum(a.amount) FROM invoicing_allocations a
                      WHERE a.tenant_id = i.tenant_id
                        AND (CASE WHEN i.kind = 'invoice' THEN a.invoice_id
@@ -171,6 +173,7 @@ def balance_from_row(row: Any) -> Balance:
         contact_id=row["contact_id"],
         finalized=row["status"] != "draft",
         credited=row["credited_invoice_id"],
+        customer_name=row["customer_name"] or "",
     )
 
 
@@ -418,13 +421,21 @@ def _payment_json(row: Any) -> dict[str, Any]:
 
 
 async def record_payment(
-    ctx: PluginContext, data: PaymentIn, *, external_id: str | None = None
+    ctx: PluginContext,
+    data: PaymentIn,
+    *,
+    external_id: str | None = None,
+    keep_unallocated: bool = False,
 ) -> dict[str, Any]:
-    """Record money received and allocate it; the rest becomes the customer's credit."""
+    """Record money received and allocate it; the rest becomes the customer's credit.
+
+    A payment naming no customer must be allocated in full, unless ``keep_unallocated``
+    (money already received online: it is recorded, its rest shown as unallocated).
+    """
     currency = _currency(data.currency)
     amount = _amount(data.amount, "amount", currency)
     anonymous = data.company_id is None and data.contact_id is None
-    if anonymous and not data.allocations:
+    if anonymous and not data.allocations and not keep_unallocated:
         raise invalid(
             "company_id",
             "a payment comes from a company or a contact, or pays invoices billed to neither",
@@ -468,7 +479,7 @@ async def record_payment(
         source=("payment", payment_id),
     )
     allocated = sum((Decimal(a["amount"]) for a in allocations), ZERO)
-    if anonymous and allocated != amount:
+    if anonymous and allocated != amount and not keep_unallocated:
         # Raised after the writes: the request (or the page's savepoint) is rolled back.
         raise invalid(
             "amount",
@@ -577,10 +588,14 @@ async def aged_receivables(ctx: PluginContext, as_of: date) -> dict[str, Any]:
         per = currencies.setdefault(
             bal.currency, {"totals": dict.fromkeys(names, ZERO), "customers": {}}
         )
-        key = f"company:{bal.company_id}" if bal.company_id else f"contact:{bal.contact_id}"
+        if bal.company_id or bal.contact_id:
+            key = f"company:{bal.company_id}" if bal.company_id else f"contact:{bal.contact_id}"
+        else:  # billed to no CRM record: its snapshot's name
+            key = f"name:{bal.customer_name}"
         customer = per["customers"].setdefault(
             key,
             {
+                "name": bal.customer_name,
                 "company_id": str(bal.company_id) if bal.company_id else None,
                 "contact_id": str(bal.contact_id) if bal.contact_id else None,
                 "buckets": dict.fromkeys(names, ZERO),
@@ -780,6 +795,7 @@ async def _paid_online(
             allocations=[AllocationIn(invoice_id, str(allocate))] if allocate > 0 else [],
         ),
         external_id=f"stripe:{intent}",
+        keep_unallocated=True,
     )
     return "duplicate payment" if result["duplicate"] else "paid"
 
@@ -872,7 +888,7 @@ async def receivables_page(plugin: PluginContext, as_of: date | None = None) -> 
         head = "".join(f"<th>{escape(b)}</th>" for b in [*report["buckets"], "total"])
         rows = []
         for customer in per["customers"]:
-            who = customer["company_id"] or customer["contact_id"]
+            who = customer["name"] or customer["company_id"] or customer["contact_id"]
             cells = "".join(
                 f"<td class='num'>{escape(format_money(Decimal(v), code, lang))}</td>"
                 for v in customer["buckets"].values()

@@ -524,3 +524,38 @@ async def test_a_checkout_stripe_refuses_is_a_502_and_keeps_nothing(
     assert unconfigured.status_code == 200
     needs_account = await seller.client.post(f"{API}/invoices/{invoice['id']}/checkout")
     assert needs_account.status_code == 409
+
+
+async def test_online_money_for_an_invoice_billed_to_no_crm_record_is_always_recorded(
+    runtime: Runtime, seller: Member
+) -> None:
+    from orbit.plugins.builtin.invoicing.payments import handle_stripe_event  # noqa: PLC0415
+
+    saved = await seller.client.put(
+        "/api/v1/marketplace/invoicing/settings",
+        json={"settings": {"stripe_account_id": "acct_seller"}},
+    )
+    assert saved.status_code == 200, saved.text
+    invoice = await finalized_invoice(seller)  # a customer snapshot only: no credit holder
+    metadata = {"invoice_id": invoice["id"], "tenant_id": seller.workspace_id}
+    paid = {
+        "id": "pi_anon",
+        "object": "payment_intent",
+        "amount_received": 50000,
+        "currency": "eur",
+        "metadata": metadata,
+    }
+    async with plugin_context(runtime, seller) as ctx:
+        outcome = await handle_stripe_event(ctx, _event("evt_a", "payment_intent.succeeded", paid))
+    assert outcome == "paid"  # 500.00 received for 452.80 due: kept, never refused
+    status = await _status(seller, invoice["id"])
+    assert (status["status"], status["paid"]) == ("paid", "452.80")
+    async with plugin_context(runtime, seller) as ctx:
+        again = await handle_stripe_event(
+            ctx, _event("evt_b", "payment_intent.succeeded", {**paid, "id": "pi_anon2"})
+        )
+        amounts = await ctx.db.fetch("SELECT amount FROM invoicing_payments ORDER BY amount")
+    assert again == "paid"  # a second payment for a paid invoice is recorded, unallocated
+    assert [str(a["amount"]) for a in amounts] == ["500.00", "500.00"]
+    report = (await seller.client.get(f"{API}/receivables/aged")).json()
+    assert report["currencies"] == {}
