@@ -1073,7 +1073,8 @@ async def _finish(ctx: PluginContext, enrolment_id: UUID, status: str, reason: s
     await ctx.db.execute(
         """
         UPDATE email_marketing_enrolments SET status = $3, exit_reason = $4, due_at = NULL,
-            waiting = '', finished_at = now(), updated_at = now()
+            waiting = '', finished_at = now(), updated_at = now(),
+            step_id = CASE WHEN $3 = 'completed' THEN NULL ELSE step_id END
         WHERE tenant_id = $1 AND id = $2
         """,
         ctx.tenant_id,

@@ -188,6 +188,8 @@ async def test_a_sequence_waits_two_days_emails_and_gives_the_owner_a_task_for_a
     enrolled = await _enrolments(marketer, sequence["id"])
     assert enrolled[ada["id"]]["status"] == "completed"
     assert enrolled[bob["id"]]["status"] == "completed"
+    assert enrolled[ada["id"]]["step"] is None
+    assert enrolled[ada["id"]]["due_at"] is None
     ada_steps = {h["step"]: h for h in enrolled[ada["id"]]["history"]}
     bob_steps = {h["step"]: h for h in enrolled[bob["id"]]["history"]}
     assert ada_steps[4]["outcome"] == "yes"
