@@ -274,9 +274,13 @@ async def time_page(
         f'<option value="{t["id"]}">{escape(t["title"])}</option>' for t in tasks
     )
     running = await timesheets.running_timer(plugin, who.user_id) if who.user_id else None
+    since = ""
+    if running is not None and who.user_id is not None:
+        zone = await timesheets.member_zone(plugin, who.user_id)
+        since = f"{running['started_at'].astimezone(zone):%H:%M}"
     timer = (
         f'<p id="prj-timer" {_data(running="1")}>{escape(_("Timer running since"))} '
-        f'{running["started_at"]:%H:%M} <button data-action="stop">{escape(_("Stop"))}</button></p>'
+        f'{since} <button data-action="stop">{escape(_("Stop"))}</button></p>'
         if running
         else f'<p id="prj-timer"><select name="task_id"><option value="">{escape(_("No task"))}</option>'
         f'{task_options}</select> <button data-action="start">{escape(_("Start timer"))}</button></p>'

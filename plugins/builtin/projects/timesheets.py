@@ -14,6 +14,7 @@ from decimal import Decimal
 from gettext import gettext as _
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from uuid_utils.compat import uuid7
 
@@ -99,6 +100,15 @@ async def running_timer(ctx: PluginContext, user_id: UUID) -> dict[str, Any] | N
     return None if row is None else entry_out(row)
 
 
+async def member_zone(ctx: PluginContext, member_id: UUID) -> ZoneInfo:
+    """The member's time zone (UTC when unknown): days are the member's days."""
+    zone = next((u.time_zone for u in await ctx.users.list() if u.id == member_id), "UTC")
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 async def start_timer(
     ctx: PluginContext, user_id: UUID, project_id: UUID, task_id: UUID | None, note: str = ""
 ) -> dict[str, Any]:
@@ -120,7 +130,7 @@ async def start_timer(
         project_id,
         task,
         user_id,
-        now.date(),
+        now.astimezone(await member_zone(ctx, user_id)).date(),
         now,
         _note(note),
         await _rate(ctx, project, user_id),

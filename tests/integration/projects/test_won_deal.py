@@ -175,3 +175,39 @@ async def test_bad_settings_and_projects_are_refused_naming_the_field(
     assert (
         await manager.client.patch(f"{API}/projects/{other['id']}", json={"name": "Taken"})
     ).status_code == 404
+
+
+async def test_uninstalling_with_delete_data_empties_this_workspace_only(
+    manager: Member, outsider: Member, runtime: Runtime, endpoints: Endpoints
+) -> None:
+    await win_deal(manager, "Doomed")
+    await deliver(runtime)
+    kept = await new_project(outsider, name="Kept")
+    removed = await manager.client.delete(
+        "/api/v1/marketplace/projects", params={"keep_data": "false"}
+    )
+    assert removed.status_code in (200, 204), removed.text
+    admin = await asyncpg.connect(endpoints.admin_dsn)
+    try:
+        for table in projects_tables():
+            count = await admin.fetchval(
+                f"SELECT count(*) FROM {table} WHERE tenant_id = $1::uuid",
+                manager.workspace_id,
+            )
+            assert count == 0, table
+        assert (
+            await admin.fetchval(
+                "SELECT count(*) FROM projects_projects WHERE tenant_id = $1::uuid",
+                outsider.workspace_id,
+            )
+            == 1
+        )
+    finally:
+        await admin.close()
+    assert (await outsider.client.get(f"{API}/projects/{kept['id']}")).status_code == 200
+
+
+def projects_tables() -> tuple[str, ...]:
+    from orbit.plugins.builtin.projects import MANIFEST  # noqa: PLC0415
+
+    return MANIFEST.tables
