@@ -6,6 +6,7 @@ would see, skipping some (a worker down for three days), and run each day twice.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 from collections import Counter
@@ -19,7 +20,11 @@ from orbit.plugins.builtin.invoicing.dunning import run_dunning
 from orbit.plugins.builtin.invoicing.outbox import run_due
 from tests.conftest import Member, sign_up
 from tests.integration.invoicing.conftest import API, created, error_fields
-from tests.integration.invoicing.test_documents_issue import finalized_invoice, plugin_context
+from tests.integration.invoicing.test_documents_issue import (
+    catalogue_once,
+    finalized_invoice,
+    plugin_context,
+)
 
 TODAY = date.today()  # noqa: DTZ011 - the due date the API takes is a calendar day
 D = TODAY + timedelta(days=1)
@@ -338,3 +343,23 @@ async def test_the_collection_page_records_payments_and_reminders_from_plain_for
     assert "Level 1 · reminder" in page.text
     foreign = f"/t/{rival.slug}/apps/invoicing/invoices/{invoice['id']}/collection/"
     assert (await rival.client.get(foreign)).status_code == 404
+
+
+async def test_concurrent_runs_fire_a_level_once(runtime: Runtime, seller: Member) -> None:
+    await _setup(seller)
+    made = await catalogue_once(seller)
+    draft = await created(seller, "/invoices", {
+        "customer": {"name": "Slow Payer", "email": "slow@payer.example"},
+        "due_date": str(TODAY - timedelta(days=12)),
+        "lines": [{"product_id": made["product"]["id"]}]})  # fmt: skip
+    final = await seller.client.post(
+        f"{API}/invoices/{draft['id']}/finalize",
+        json={"issue_date": str(TODAY - timedelta(days=40))},
+    )
+    assert final.status_code == 201, final.text
+    runs = await asyncio.gather(*(seller.client.post(f"{API}/dunning/run") for _ in range(4)))
+    assert [r.status_code for r in runs] == [201] * 4
+    fired = [f for r in runs for f in r.json()]
+    assert [(f["level"], f["action"]) for f in fired] == [(1, "reminder")]
+    assert await _steps(runtime, seller, draft["id"]) == [(1, TODAY)]
+    assert len(await _emails(runtime, seller, "slow@payer.example")) == 1
