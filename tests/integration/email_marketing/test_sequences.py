@@ -328,6 +328,13 @@ async def test_contacts_leave_on_unsubscribe_deal_won_and_reply_and_the_rest_go_
         ("Entered the sequence “Onboarding”", "enrolled by hand"),
         ("Left the sequence “Onboarding”", "a deal was won"),
     ]
+    # Bob's data export lists the enrolment; erasing him forgets it.
+    exported = (await marketer.client.get(f"/api/v1/contacts/{people['bob']['id']}/export")).json()
+    [enrolment] = exported["plugins"]["email_marketing"]["sequences"]
+    assert (enrolment["sequence"], enrolment["status"]) == ("Onboarding", "exited")
+    erased = await marketer.client.post(f"/api/v1/contacts/{people['bob']['id']}/erase")
+    assert erased.status_code == 200, erased.text
+    assert people["bob"]["id"] not in await _enrolments(marketer, sequence["id"])
 
 
 async def test_emails_wait_out_quiet_hours_in_the_contact_s_time_zone_or_the_workspace_s(
