@@ -159,6 +159,13 @@ MANIFEST = Manifest(
             help="The custom field holding a contact's IANA time zone.",
         ),
         Setting(
+            name="sequence_webhook_secret",
+            label="Sequence webhook secret",
+            type="secret",
+            help="Signs the webhook steps' calls as Orbit's webhooks are signed "
+            "(Orbit-Signature: v1=HMAC-SHA256 of '{timestamp}.{body}', Orbit-Timestamp).",
+        ),
+        Setting(
             name="webhook_secret",
             label="Bounce webhook secret",
             type="secret",

@@ -49,6 +49,8 @@ a campaign of audience kind ``sequence`` whose id is the step's.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import ipaddress
 import json
 import os
@@ -1203,7 +1205,15 @@ class _PublicOnly(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-async def _webhook(flow: Flow, step: Step, enrolment: Any, contact: Contact) -> dict[str, Any]:
+def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
+    """``Orbit-Signature`` as Orbit's own webhooks sign: ``v1=`` HMAC-SHA256 of ``{ts}.{body}``."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"v1={digest.hexdigest()}"
+
+
+async def _webhook(
+    ctx: PluginContext, flow: Flow, step: Step, enrolment: Any, contact: Contact
+) -> dict[str, Any]:
     body = {
         "sequence": {"id": str(flow.id), "name": flow.name},
         "step": step.position,
@@ -1216,17 +1226,21 @@ async def _webhook(flow: Flow, step: Step, enrolment: Any, contact: Contact) -> 
             "email": contact.email,
         },
     }
+    content = json.dumps(body).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": f"{enrolment['id']}:{step.id}",
+        "User-Agent": "Orbit-Sequences/1",
+    }
+    secret = str(ctx.settings.get("sequence_webhook_secret") or "")
+    if secret:
+        timestamp = int(clock.time())
+        headers["Orbit-Timestamp"] = str(timestamp)
+        headers["Orbit-Signature"] = webhook_signature(secret, timestamp, content)
     async with httpx.AsyncClient(
         transport=_PublicOnly(), timeout=WEBHOOK_TIMEOUT, follow_redirects=False
     ) as client:
-        response = await client.post(
-            str(step.config["url"]),
-            json=body,
-            headers={
-                "Idempotency-Key": f"{enrolment['id']}:{step.id}",
-                "User-Agent": "Orbit-Sequences/1",
-            },
-        )
+        response = await client.post(str(step.config["url"]), content=content, headers=headers)
     response.raise_for_status()
     return {"status": response.status_code}
 
@@ -1257,7 +1271,7 @@ async def _act(
     if step.kind == "tag":
         await ctx.contacts.add_tags(contact.id, list(step.config["tags"]))
         return "done", {"tags": step.config["tags"]}, None
-    return "done", await _webhook(flow, step, enrolment, contact), None
+    return "done", await _webhook(ctx, flow, step, enrolment, contact), None
 
 
 async def _ran(ctx: PluginContext, enrolment_id: UUID) -> dict[UUID, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,11 +13,12 @@ from uuid import UUID
 
 import pytest
 
+from orbit.platform.events.signing import verify
 from orbit.platform.runtime import Runtime
 from orbit.plugins.builtin.email_marketing import consent
 from tests.conftest import Member
 
-from .conftest import API, contact
+from .conftest import API, Sink, configure, contact
 from .deliverability import acting
 from .test_sequences import _deliver, _enrolments, _run, _sequence
 
@@ -27,6 +29,7 @@ class Hook:
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.statuses: list[int] = []
+        self.raw: dict[str, bytes] = {}
         self.lock = threading.Lock()
         self.url = ""
 
@@ -37,8 +40,10 @@ def hook() -> Iterator[Hook]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
+            raw = self.rfile.read(int(self.headers.get("content-length", "0")))
+            body = json.loads(raw)
             with state.lock:
+                state.raw[self.headers.get("idempotency-key", "")] = raw
                 state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 status = state.statuses.pop(0) if state.statuses else 200
             self.send_response(status)
@@ -137,8 +142,9 @@ async def test_deal_stage_field_segment_and_opt_in_triggers_enrol_the_right_cont
 
 
 async def test_conditions_on_fields_and_deal_stage_and_a_webhook_retried_until_it_answers(
-    marketer: Member, runtime: Runtime, hook: Hook, monkeypatch: pytest.MonkeyPatch
+    marketer: Member, runtime: Runtime, hook: Hook, monkeypatch: pytest.MonkeyPatch, sink: Sink
 ) -> None:
+    await configure(marketer, {"smtp_url": sink.url, "sequence_webhook_secret": "whsec_test"})
     stages = await _stages(marketer)
     sequence = await _sequence(
         marketer,
@@ -198,6 +204,14 @@ async def test_conditions_on_fields_and_deal_stage_and_a_webhook_retried_until_i
     bodies = {body["contact"]["email"] for _headers, body in hook.received}
     assert bodies == {"ada@example.org", "bob@example.org"}
     assert hook.received[0][1]["sequence"]["name"] == "VIP desk"
+    for headers, _body in hook.received:  # signed as Orbit's own webhooks are
+        assert verify(
+            "whsec_test",
+            headers["orbit-signature"],
+            int(headers["orbit-timestamp"]),
+            hook.raw[headers["idempotency-key"]],
+            now=int(time.time()),
+        )
 
     ada_tags = (await marketer.client.get(f"/api/v1/contacts/{ada['id']}")).json()["tags"]
     bob_tags = (await marketer.client.get(f"/api/v1/contacts/{bob['id']}")).json()["tags"]
