@@ -161,9 +161,9 @@ def orbit_validate_settings(settings: dict[str, Any]) -> list[str]:
 @hookimpl
 def orbit_api_routes() -> list[Any]:
     """The JSON API under ``/api/v1/apps/projects/``."""
-    from orbit.plugins.builtin.projects.api_routes import ROUTES  # noqa: PLC0415
+    from orbit.plugins.builtin.projects.api_routes import routes  # noqa: PLC0415
 
-    return list(ROUTES)
+    return routes()
 
 
 @hookimpl

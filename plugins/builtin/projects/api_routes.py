@@ -37,6 +37,13 @@ def member(request: Request[Any, Any, Any]) -> Member:
     return Member(member_id, "", manager=role in {"owner", "admin"})
 
 
+async def not_a_viewer(connection: Any, _handler: Any) -> None:
+    """Viewers read projects; changing them takes a member, admin or owner (or an API key)."""
+    principal = connection.scope.get("state", {}).get("principal")
+    if str(getattr(getattr(principal, "tenant", None), "role", "") or "") == "viewer":
+        raise PermissionDeniedException(detail=_("viewers cannot change projects"))
+
+
 def _user(request: Request[Any, Any, Any]) -> UUID:
     who = member(request).user_id
     if who is None:
@@ -590,3 +597,11 @@ ROUTES = (
     holidays_add,
     templates_add,
 )
+
+
+def routes() -> list[Any]:
+    """The handlers, those that change something guarded against viewers."""
+    for handler in ROUTES:
+        if handler.http_methods - {"GET", "HEAD"} and not_a_viewer not in (handler.guards or []):
+            handler.guards = [*(handler.guards or []), not_a_viewer]
+    return list(ROUTES)
