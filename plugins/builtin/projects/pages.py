@@ -244,6 +244,8 @@ async def gantt_page(plugin: PluginContext, project_id: UUID) -> Any:
         if project["enforce_dependencies"]
         else _("Dependencies are flagged: a drag that breaks one is saved and shown below.")
     )
+    if project["auto_shift"]:
+        rule += " " + _("Successors move along when a task moves later.")
     html = (
         _tabs(plugin, project, "gantt")
         + f'<link rel="stylesheet" href="{_base(plugin)}/static/frappe-gantt.css">'

@@ -361,7 +361,7 @@ async def update_project(ctx: PluginContext, project_id: UUID, changes: dict[str
         """
         UPDATE projects_projects SET name = $3, start_date = $4, currency = $5, hourly_rate = $6,
             budget = $7, billing_mode = $8, prepaid_hours = $9, wip_limits = $10::jsonb,
-            status = $11, enforce_dependencies = $12, updated_at = now()
+            status = $11, enforce_dependencies = $12, auto_shift = $13, updated_at = now()
         WHERE tenant_id = $1 AND id = $2
         """,
         ctx.tenant_id,
@@ -376,6 +376,7 @@ async def update_project(ctx: PluginContext, project_id: UUID, changes: dict[str
         json.dumps(limits),
         status,
         bool(changes.get("enforce_dependencies", current["enforce_dependencies"])),
+        bool(changes.get("auto_shift", current["auto_shift"])),
     )
 
 
@@ -580,7 +581,9 @@ async def update_task(
         await _check_wip(ctx, project, values["status"], task_id)
     if "start_date" in values or "due_date" in values:
         changed = (values.get("start_date"), values.get("due_date"))
-        await _check_schedule(ctx, project, {task_id: changed})
+        await _check_schedule(
+            ctx, project, {task_id: changed}, successors_follow=project["auto_shift"]
+        )
     sets = []
     args: list[Any] = [ctx.tenant_id, task_id, version]
     for name, value in values.items():
@@ -961,8 +964,14 @@ async def _check_schedule(
     ctx: PluginContext,
     project: dict[str, Any],
     changes: dict[UUID, tuple[date | None, date | None]],
+    *,
+    successors_follow: bool = False,
 ) -> list[Link]:
-    """Links the changed dates would break; a 422 when the project blocks violations."""
+    """Links the changed dates would break; a 422 when the project blocks violations.
+
+    With ``successors_follow`` (the project shifts successors along), links from the
+    changed tasks to their successors are not counted: the successors will move.
+    """
     spans = await _spans(ctx, project["id"])
     for task_id, (start, end) in changes.items():
         old = spans[task_id]
@@ -971,7 +980,7 @@ async def _check_schedule(
     broken = [
         link
         for link in violations(spans, await project_links(ctx, project["id"]), calendar)
-        if link.predecessor in changes or link.successor in changes
+        if link.successor in changes or (link.predecessor in changes and not successors_follow)
     ]
     if broken and project["enforce_dependencies"]:
         link = broken[0]
@@ -992,8 +1001,53 @@ async def reschedule(
     """Move a task's dates (a Gantt drag): the task and the links it now breaks."""
     task = await update_task(ctx, task_id, version, {"start_date": start, "due_date": end})
     project = await get_project(ctx, task["project_id"])
+    shifted = await _shift_successors(ctx, project, task_id) if project["auto_shift"] else []
     broken = await _check_schedule(ctx, project, {task_id: (start, end)})
-    return {"task": task, "violations": [_link_out(x) for x in broken]}
+    return {
+        "task": task,
+        "shifted": [str(t) for t in shifted],
+        "violations": [_link_out(x) for x in broken],
+    }
+
+
+async def _shift_successors(ctx: PluginContext, project: dict[str, Any], moved: UUID) -> list[UUID]:
+    """Push the moved task's successors (and theirs) later until no link is broken.
+
+    Each keeps its length in working days; nothing is pulled earlier.
+    """
+    from graphlib import TopologicalSorter  # noqa: PLC0415
+
+    spans = await _spans(ctx, project["id"])
+    links = await project_links(ctx, project["id"])
+    calendar = await work_calendar(ctx)
+    preds: dict[UUID, list[Link]] = {}
+    for link in links:
+        preds.setdefault(link.successor, []).append(link)
+    graph = {t: {x.predecessor for x in preds.get(t, [])} for t in spans}
+    downstream = {moved}
+    shifted: list[UUID] = []
+    for task in TopologicalSorter(graph).static_order():
+        incoming = [x for x in preds.get(task, []) if x.predecessor in downstream]
+        if not incoming:
+            continue
+        span = spans[task]
+        allowed = max(earliest_start(spans[x.predecessor], x.lag, calendar) for x in preds[task])
+        if allowed <= span.start:
+            continue
+        length = max(calendar.between(span.start, span.end), 1)
+        start, end = calendar.span(allowed, length)
+        spans[task] = Span(task, start, end)
+        downstream.add(task)
+        shifted.append(task)
+        await ctx.db.execute(
+            "UPDATE projects_tasks SET start_date = $3, due_date = $4, version = version + 1, "
+            "updated_at = now() WHERE tenant_id = $1 AND id = $2",
+            ctx.tenant_id,
+            task,
+            start,
+            end,
+        )
+    return shifted
 
 
 def _link_out(link: Link) -> dict[str, Any]:
@@ -1028,6 +1082,7 @@ async def gantt(ctx: PluginContext, project_id: UUID) -> dict[str, Any]:
             "id": str(project_id),
             "name": project["name"],
             "enforce_dependencies": project["enforce_dependencies"],
+            "auto_shift": project["auto_shift"],
         },
         "tasks": [
             {

@@ -306,3 +306,50 @@ async def test_gantt_shows_the_critical_path_and_flags_or_blocks_violations(
         json={"version": long["version"], "start_date": "2026-11-27", "due_date": "2026-11-23"},
     )
     assert backwards.status_code == 422
+
+
+async def test_with_auto_shift_successors_follow_a_task_moved_later(manager: Member) -> None:
+    project = await new_project(manager, start_date="2026-11-23")
+    shifting = await manager.client.patch(
+        f"{API}/projects/{project['id']}", json={"auto_shift": True, "enforce_dependencies": True}
+    )
+    assert shifting.status_code == 200
+    a = await new_task(
+        manager, project["id"], title="A", start_date="2026-11-23", due_date="2026-11-24"
+    )
+    b = await new_task(
+        manager, project["id"], title="B", start_date="2026-11-25", due_date="2026-11-26"
+    )
+    c = await new_task(
+        manager, project["id"], title="C", start_date="2026-11-30", due_date="2026-11-30"
+    )
+    for first, second, lag in ((a, b, 0), (b, c, 1)):
+        linked = await manager.client.post(
+            f"{API}/dependencies",
+            json={"predecessor_id": first["id"], "successor_id": second["id"], "lag_days": lag},
+        )
+        assert linked.status_code == 200
+    # A now ends on Friday 27: B (two days) moves to Mon 30 – Tue 1, C to Thu 3 (lag 1).
+    moved = await manager.client.post(
+        f"{API}/tasks/{a['id']}/dates",
+        json={"version": a["version"], "start_date": "2026-11-26", "due_date": "2026-11-27"},
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["shifted"] == [b["id"], c["id"]]
+    assert moved.json()["violations"] == []
+    tasks = {
+        t["title"]: t
+        for t in (await manager.client.get(f"{API}/projects/{project['id']}/tasks")).json()["items"]
+    }
+    assert (tasks["B"]["start_date"], tasks["B"]["due_date"]) == ("2026-11-30", "2026-12-01")
+    assert (tasks["C"]["start_date"], tasks["C"]["due_date"]) == ("2026-12-03", "2026-12-03")
+    # A successor still may not be dragged before its predecessor (blocked).
+    refused = await manager.client.post(
+        f"{API}/tasks/{c['id']}/dates",
+        json={
+            "version": tasks["C"]["version"],
+            "start_date": "2026-11-27",
+            "due_date": "2026-11-27",
+        },
+    )
+    assert refused.status_code == 422

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import date, timedelta
@@ -127,3 +128,17 @@ async def test_entries_are_approved_summed_by_week_and_exported(
     assert (await outsider.client.get(f"{API}/projects/{project['id']}/time.csv")).status_code == (
         404
     )
+
+
+async def test_two_timer_starts_at_once_leave_one_timer_running(manager: Member) -> None:
+    project = await new_project(manager)
+    starts = await asyncio.gather(
+        *(
+            manager.client.post(f"{API}/timer/start", json={"project_id": project["id"]})
+            for _ in range(4)
+        )
+    )
+    assert {r.status_code for r in starts} <= {201, 409}
+    assert any(r.status_code == 201 for r in starts)
+    entries = (await manager.client.get(f"{API}/projects/{project['id']}/time")).json()["items"]
+    assert sum(e["running"] for e in entries) == 1

@@ -92,6 +92,7 @@
     var api = root.dataset.api;
     var url = window.location.pathname.replace(/\/gantt$/, "/gantt.json");
     var versions = {};
+    var shifted = [];
     function showViolations(list, tasks) {
       var names = {};
       tasks.forEach(function (t) { names[t.id] = t.name; });
@@ -122,10 +123,13 @@
             }).then(function (answer) {
               versions[task.id] = answer.task.version;
               root.dataset.saved = task.id;
+              shifted = answer.shifted || [];
               return fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); });
             }).then(function (fresh) {
+              fresh.tasks.forEach(function (t) { versions[t.id] = t.version; });
+              if (shifted.length) { root.gantt.refresh(fresh.tasks); }
               showViolations(fresh.violations, fresh.tasks);
-              say("Saved");
+              say(shifted.length ? "Saved; " + shifted.length + " successors moved along" : "Saved");
             }).catch(function (error) {
               say(error.message, true);
               setTimeout(function () { window.location.reload(); }, 1500);
