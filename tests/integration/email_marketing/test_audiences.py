@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import pytest
+
 from orbit.platform.runtime import Runtime
-from orbit.plugins.builtin.email_marketing import sending
+from orbit.plugins.builtin.email_marketing import audiences, sending
 from tests.conftest import Member
 
 from .conftest import API, Sink, campaign, configure, contact, list_of, run_send_job, template
@@ -163,3 +165,22 @@ async def test_the_workspace_and_each_receiving_domain_keep_their_pace(
     report = (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()
     assert report["status"] == "sending"  # 120 messages cannot all go in one run at this pace
     assert report["sent"] == len(sink.received) < 120
+
+
+async def test_small_and_large_lists_reach_exactly_their_members(
+    marketer: Member, sink: Sink, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of two: a one-member list is read member by member, a five-member list by
+    # paging through the workspace's contacts (three pages), whatever the page size.
+    monkeypatch.setattr(audiences, "PAGE", 2)
+    people = [
+        await contact(marketer, first_name=f"P{i}", email=f"p{i}@example.org") for i in range(6)
+    ]
+    small = await list_of(marketer, people[:1], name="Small")
+    large = await list_of(marketer, people[1:], name="Large")
+    tpl = await template(marketer)
+    for list_id in (small, large):
+        campaign_id = await campaign(marketer, tpl["id"], "list", list_id)
+        await marketer.client.post(f"{API}/campaigns/{campaign_id}/schedule", json={})
+    await run_send_job(runtime)
+    assert sorted(rcpt for _, [rcpt], _ in sink.received) == sorted(p["email"] for p in people)
