@@ -1095,11 +1095,9 @@ async def gantt(ctx: PluginContext, project_id: UUID) -> dict[str, Any]:
                 "milestone": r["milestone"],
                 "critical": r["id"] in critical,
                 "version": r["version"],
-                "custom_class": " ".join(
-                    c
-                    for c, on in (("critical", r["id"] in critical), ("milestone", r["milestone"]))
-                    if on
-                ),
+                # One class token: frappe-gantt passes it to classList.add(), which throws on
+                # a space and leaves the whole chart empty ("critical milestone" did that).
+                "custom_class": "critical" if r["id"] in critical else "",
             }
             for r in rows
         ],
