@@ -127,4 +127,14 @@ async def test_board_and_gantt_drags_persist(
     await page.locator('#prj-comment input[name="shared"]').check()
     await page.locator("#prj-comment").get_by_role("button", name="Comment").click()
     await expect(page.locator(".prj-comment")).to_contain_text("Kick-off done")
+
+    # The project's settings: a WIP limit and successors that follow, saved from the form.
+    await page.goto(f"/t/{slug}/apps/projects/{project['id']}/settings")
+    await page.locator('input[name="wip_doing"]').fill("2")
+    await page.locator('input[name="auto_shift"]').check()
+    await page.locator("#prj-settings").get_by_role("button", name="Save").click()
+    await expect(page.locator("#prj-message")).to_have_text("Saved")
+    saved = await _api(page, "GET", f"{API}/projects/{project['id']}")
+    assert saved["wip_limits"] == {"doing": 2}
+    assert saved["auto_shift"] is True
     assert page_problems == []

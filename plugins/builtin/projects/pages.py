@@ -52,6 +52,7 @@ def _tabs(ctx: PluginContext, project: dict[str, Any], current: str) -> str:
         ("gantt", _("Gantt"), f"{base}/gantt"),
         ("time", _("Time"), f"{base}/time"),
         ("billing", _("Billing"), f"{base}/billing"),
+        ("settings", _("Settings"), f"{base}/settings"),
     ]
     current_mark = ' aria-current="page"'
     links = "".join(
@@ -434,6 +435,64 @@ async def billing_page(
     return _page(plugin, project["name"], html)
 
 
+@get("/{project_id:uuid}/settings")
+async def settings_page(
+    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID
+) -> Any:
+    """The project's rules: billing, rates, WIP limits, dependencies; members' rates."""
+    project = await service.get_project(plugin, project_id)
+    who = member(request)
+    modes = "".join(
+        f'<option value="{m}"{" selected" if m == project["billing_mode"] else ""}>'
+        f"{escape(_(m.replace('_', ' ')))}</option>"
+        for m in service.BILLING_MODES
+    )
+    states = "".join(
+        f'<option value="{m}"{" selected" if m == project["status"] else ""}>'
+        f"{escape(_(m.replace('_', ' ')))}</option>"
+        for m in ("active", "on_hold", "done", "archived")
+    )
+    limits = "".join(
+        f'<label>{escape(_(STATUS_LABELS[k]))} <input name="wip_{k}" type="number" min="0" '
+        f'value="{project["wip_limits"].get(k, "")}" size="3"></label>'
+        for k in service.STATUSES
+    )
+
+    def checked(name: str) -> str:
+        return " checked" if project[name] else ""
+
+    rates = ""
+    if who.manager:
+        people = "".join(
+            f'<option value="{k}">{escape(v)}</option>' for k, v in (await _names(plugin)).items()
+        )
+        rates = (
+            f"<h2>{escape(_('Rates of members'))}</h2>"
+            f'<form id="prj-rate" class="prj-form"><select name="user_id">{people}</select>'
+            f'<input name="hourly_rate" type="number" min="0" step="0.01" required>'
+            f'<button type="submit">{escape(_("Set rate"))}</button></form>'
+        )
+    html = (
+        _tabs(plugin, project, "settings")
+        + f'<form id="prj-settings" class="prj-form" {_data(api=API, project=project_id)}>'
+        f'<label>{escape(_("Name"))} <input name="name" value="{escape(project["name"])}" required maxlength="200"></label>'
+        f'<label>{escape(_("Status"))} <select name="status">{states}</select></label>'
+        f'<label>{escape(_("Billing"))} <select name="billing_mode">{modes}</select></label>'
+        f'<label>{escape(_("Currency"))} <input name="currency" value="{project["currency"]}" size="3" maxlength="3"></label>'
+        f'<label>{escape(_("Hourly rate"))} <input name="hourly_rate" type="number" min="0" step="0.01" value="{project["hourly_rate"]}"></label>'
+        f'<label>{escape(_("Budget"))} <input name="budget" type="number" min="0" step="0.01" value="{project["budget"]}"></label>'
+        f'<label>{escape(_("Prepaid hours"))} <input name="prepaid_hours" type="number" min="0" step="0.25" value="{project["prepaid_hours"]}"></label>'
+        f"<fieldset><legend>{escape(_('WIP limits (empty: none)'))}</legend>{limits}</fieldset>"
+        f'<label><input type="checkbox" name="enforce_dependencies"{checked("enforce_dependencies")}> '
+        f"{escape(_('Refuse dates that break a dependency'))}</label>"
+        f'<label><input type="checkbox" name="auto_shift"{checked("auto_shift")}> '
+        f"{escape(_('Move successors along when a task moves later'))}</label>"
+        f'<button type="submit">{escape(_("Save"))}</button></form>{rates}'
+        f'<p id="prj-message" role="status"></p>'
+    )
+    return _page(plugin, project["name"], html)
+
+
 @get("/task/{task_id:uuid}")
 async def task_page(plugin: PluginContext, task_id: UUID) -> Any:
     """One task: its fields, checklist, subtasks, dependencies and comments."""
@@ -521,6 +580,7 @@ async def gantt_json(plugin: PluginContext, project_id: UUID) -> Response[bytes]
 ROUTES = (
     static_file,
     task_page,
+    settings_page,
     projects_page,
     board_page,
     list_page,

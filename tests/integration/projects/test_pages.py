@@ -20,6 +20,7 @@ async def test_every_page_renders_here_and_is_absent_elsewhere(
         f"/{project['id']}/gantt": 'id="prj-gantt"',
         f"/{project['id']}/time": "Start timer",
         f"/{project['id']}/billing": "Bill project",
+        f"/{project['id']}/settings": 'id="prj-settings"',
         f"/{project['id']}/gantt.json": task["id"],
         "/static/frappe-gantt.umd.js": "Gantt",
         "/static/frappe-gantt.LICENSE.txt": "MIT",

@@ -286,6 +286,33 @@
           }).catch(reloadOr);
       });
     }
+    var settings = document.getElementById("prj-settings");
+    if (settings) {
+      settings.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var data = fields(settings);
+        var limits = {};
+        ["todo", "doing", "review", "done"].forEach(function (k) {
+          if (data["wip_" + k]) { limits[k] = parseInt(data["wip_" + k], 10); }
+          delete data["wip_" + k];
+        });
+        data.wip_limits = limits;
+        data.enforce_dependencies = settings.querySelector('[name="enforce_dependencies"]').checked;
+        data.auto_shift = settings.querySelector('[name="auto_shift"]').checked;
+        call("PATCH", settings.dataset.api + "/projects/" + settings.dataset.project, data)
+          .then(function () { say("Saved"); }).catch(function (error) { say(error.message, true); });
+      });
+      var rate = document.getElementById("prj-rate");
+      if (rate) {
+        rate.addEventListener("submit", function (e) {
+          e.preventDefault();
+          var data = fields(rate);
+          call("PUT", settings.dataset.api + "/projects/" + settings.dataset.project + "/rates/" +
+            data.user_id, { hourly_rate: data.hourly_rate })
+            .then(function () { say("Rate saved"); }).catch(function (error) { say(error.message, true); });
+        });
+      }
+    }
     var detail = document.getElementById("prj-task");
     if (detail) { taskPage(detail); }
     var bill = document.getElementById("prj-billing");
