@@ -20,6 +20,7 @@ from orbit.plugins.api import (
     ScheduledJob,
     Setting,
     TimelineEntry,
+    Widget,
     hookimpl,
 )
 from orbit.plugins.builtin.email_marketing import (
@@ -66,6 +67,7 @@ MANIFEST = Manifest(
     license="AGPL-3.0-or-later",
     requires_orbit=">=0.1",
     scopes=("contacts:read", "contacts:write", "deals:read", "tasks:write", "mail:send"),
+    slots=("dashboard",),
     events=(
         "contact.deleted",
         "contact.merged",
@@ -211,6 +213,13 @@ def orbit_api_routes() -> list[Any]:
         *suppression.API_ROUTES,
         *consent.API_ROUTES,
     ]
+
+
+@hookimpl
+async def orbit_dashboard_widgets(ctx: PluginContext) -> list[Widget] | None:
+    """The latest campaigns' reach, people apart from machines."""
+    widget = await pages.dashboard(ctx)
+    return [widget] if widget else None
 
 
 @hookimpl

@@ -19,6 +19,7 @@ from orbit.plugins.api import (
     PluginContext,
     Request,
     Response,
+    Widget,
     escape,
     get,
     post,
@@ -445,6 +446,26 @@ async def template_page(plugin: PluginContext, template_id: UUID, email: str = "
         f'<iframe title="{_e(_("Preview"))}" sandbox srcdoc="{_e(preview["html"])}" '
         'style="width:100%;height:480px;border:1px solid #ddd"></iframe>'
         f"<h2>{_e(_('Text part'))}</h2><pre>{_e(preview['text'])}</pre>",
+    )
+
+
+async def dashboard(ctx: PluginContext) -> Widget | None:
+    """A dashboard card: the five latest campaigns, opens and clicks of people and machines."""
+    latest = (await campaigns.all_campaigns(ctx))[:5]
+    if not latest:
+        return None
+    rows = "".join(
+        f"<tr><td>{_a(ctx, '/campaigns/' + str(c['id']), c['name'])}</td><td>{_e(c['status'])}</td>"
+        f"<td>{c['sent']}</td><td>{c['opened_human']} · {c['opened_machine']}</td>"
+        f"<td>{c['clicked_human']} · {c['clicked_machine']}</td></tr>"
+        for c in latest
+    )
+    return Widget(
+        _("Email campaigns"),
+        f'<table id="em-dashboard"><thead><tr><th>{_e(_("Campaign"))}</th>'
+        f"<th>{_e(_('Status'))}</th><th>{_e(_('Sent'))}</th>"
+        f"<th>{_e(_('Opened: people · machines'))}</th>"
+        f"<th>{_e(_('Clicked: people · machines'))}</th></tr></thead><tbody>{rows}</tbody></table>",
     )
 
 

@@ -63,3 +63,17 @@ async def test_a_campaign_page_and_its_counters_are_the_workspaces_own(
     assert (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()[
         "status"
     ] == "scheduled"
+
+
+async def test_the_dashboard_card_shows_the_workspaces_latest_campaigns(
+    marketer: Member, outsider: Member
+) -> None:
+    ada = await contact(marketer, first_name="Ada", email="ada@example.org")
+    made = await template(marketer)
+    await campaign(marketer, made["id"], "list", await list_of(marketer, [ada]))
+    mine = await marketer.client.get(f"/t/{marketer.slug}/")
+    assert 'id="em-dashboard"' in mine.text
+    assert "Spring 2027" in mine.text
+    theirs = await outsider.client.get(f"/t/{outsider.slug}/")
+    assert theirs.status_code == 200
+    assert "Spring 2027" not in theirs.text  # nothing of the other workspace's
