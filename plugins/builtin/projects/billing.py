@@ -305,9 +305,9 @@ async def record_lines(
             rows.append((line.ref, line.kind, None, line.task_id, hours, line.amount))
         rows += [(line.ref, "time", e, None, hours, amount) for e, hours, amount in line.entries]
     await _insert(ctx, project_id, invoice_id, rows)
-    for line in lines:
-        if line.entries:
-            await _lock(ctx, [e[0] for e in line.entries], invoice_id, line.ref)
+    await _lock_on_lines(
+        ctx, invoice_id, [(e[0], line.ref) for line in lines for e in line.entries]
+    )
 
 
 async def _record_consumed(
@@ -372,6 +372,28 @@ async def _lock(ctx: PluginContext, entry_ids: list[UUID], invoice_id: UUID, ref
         ref,
     )
     if int(status.split()[-1]) != len(entry_ids):
+        raise conflict(_("some of the time was invoiced meanwhile: bill the project again"))
+
+
+async def _lock_on_lines(
+    ctx: PluginContext, invoice_id: UUID, entries: list[tuple[UUID, str]]
+) -> None:
+    """Lock each entry onto its line of ``invoice_id``, all in one statement."""
+    if not entries:
+        return
+    status = await ctx.db.execute(
+        """
+        UPDATE projects_time_entries e SET invoice_id = $2, invoice_line_ref = u.ref,
+            version = e.version + 1
+        FROM unnest($3::uuid[], $4::text[]) AS u(id, ref)
+        WHERE e.tenant_id = $1 AND e.id = u.id AND e.invoice_id IS NULL
+        """,
+        ctx.tenant_id,
+        invoice_id,
+        [entry for entry, _ref in entries],
+        [ref for _entry, ref in entries],
+    )
+    if int(status.split()[-1]) != len(entries):
         raise conflict(_("some of the time was invoiced meanwhile: bill the project again"))
 
 
