@@ -127,7 +127,8 @@ _INVOICE_COLUMNS = (
 )
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A column's value as JSON has it (amounts and ids as strings, dates in ISO 8601)."""
     if isinstance(value, (Decimal, UUID)):
         return str(value)
     if isinstance(value, (date, datetime)):
@@ -135,13 +136,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _header(row: Any) -> Header:
+def header_of(row: Any) -> Header:
+    """The money header of an invoice or quote row."""
     return Header(
         currency=row["currency"].strip(),
         prices_include_tax=row["prices_include_tax"],
         discount_percent=row["discount_percent"],
         discount_amount=row["discount_amount"],
     )
+
+
+def customer_of(row: Any) -> dict[str, Any]:
+    """The customer snapshot of an invoice or quote row, as a dict of its own."""
+    customer = row["customer"]
+    return json.loads(customer) if isinstance(customer, str) else dict(customer)
+
+
+def export_json(row: Any) -> dict[str, Any]:
+    """An invoice or quote row as a person's data export lists it."""
+    out = {key: plain(value) for key, value in dict(row).items()}
+    out["customer"] = customer_of(row)
+    out["currency"] = row["currency"].strip()
+    return out
 
 
 def customer_snapshot(raw: CustomerIn | None) -> dict[str, Any]:
@@ -408,7 +424,7 @@ async def stored_lines(ctx: PluginContext, invoice_id: UUID) -> list[StoredLine]
 
 
 def _json(row: Any) -> dict[str, Any]:
-    out = {key: _plain(value) for key, value in dict(row).items()}
+    out = {key: plain(value) for key, value in dict(row).items()}
     for key in ("customer", "totals", "source"):
         if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])
@@ -422,7 +438,7 @@ async def invoice(ctx: PluginContext, invoice_id: UUID) -> dict[str, Any]:
     """One invoice or credit note with its lines, as the API returns it."""
     row = await _row(ctx, invoice_id)
     lines = await stored_lines(ctx, invoice_id)
-    result, _ = totals(_header(row), lines)
+    result, _ = totals(header_of(row), lines)
     out = _json(row)
     out["lines"] = lines_json(lines, result)
     if row["status"] == "draft":
@@ -592,13 +608,12 @@ async def finalize(ctx: PluginContext, invoice_id: UUID, data: FinalizeIn) -> di
     if row["status"] != "draft":
         raise conflict(f"invoice {row['number']} is already finalized")
     lines = await stored_lines(ctx, invoice_id)
-    result, counted = totals(_header(row), lines)
+    result, counted = totals(header_of(row), lines)
     if not counted:
         raise invalid("lines", "an invoice needs at least one line")
     if result.payable < 0:
         raise invalid("lines", "the amount due is negative; issue a credit note instead")
-    customer = row["customer"]
-    customer = json.loads(customer) if isinstance(customer, str) else customer
+    customer = customer_of(row)
     if not customer.get("name"):
         raise invalid("customer.name", "an invoice names its customer")
     issue_date = data.issue_date or datetime.now(UTC).date()
@@ -689,10 +704,10 @@ async def _emit_finalized(
             "kind": kind,
             "currency": row["currency"].strip(),
             "payable_total": str(result.payable),
-            "company_id": _plain(row["company_id"]),
-            "contact_id": _plain(row["contact_id"]),
-            "deal_id": _plain(row["deal_id"]),
-            "credited_invoice_id": _plain(row["credited_invoice_id"]),
+            "company_id": plain(row["company_id"]),
+            "contact_id": plain(row["contact_id"]),
+            "deal_id": plain(row["deal_id"]),
+            "credited_invoice_id": plain(row["credited_invoice_id"]),
             "source": json.loads(row["source"])
             if isinstance(row["source"], str)
             else row["source"],
@@ -743,7 +758,7 @@ async def credit_note(ctx: PluginContext, invoice_id: UUID, data: CreditNoteIn) 
         )
     if not credited:
         raise invalid("positions", "a credit note needs at least one line")
-    header = _header(row)
+    header = header_of(row)
     discount_amount = Decimal(0)
     if row["discount_amount"]:
         # A fixed document discount is shared in proportion to what is credited.
@@ -756,14 +771,13 @@ async def credit_note(ctx: PluginContext, invoice_id: UUID, data: CreditNoteIn) 
                 ),
                 Decimal(0),
             )
-    customer = row["customer"]
     note_id = await insert_draft(
         ctx,
         Header(
             header.currency, header.prices_include_tax, header.discount_percent, discount_amount
         ),
         credited,
-        customer=json.loads(customer) if isinstance(customer, str) else customer,
+        customer=customer_of(row),
         kind="credit_note",
         company_id=row["company_id"],
         contact_id=row["contact_id"],
@@ -783,8 +797,7 @@ def invoice_link(ctx: PluginContext, invoice_id: UUID) -> str:
 async def send_invoice(ctx: PluginContext, task: dict[str, Any]) -> None:
     """Outbox task: email the customer the finalized invoice's link, once, then mark it sent."""
     row = await _row(ctx, task["invoice_id"], lock=True)
-    customer = row["customer"]
-    customer = json.loads(customer) if isinstance(customer, str) else customer
+    customer = customer_of(row)
     email = customer.get("email")
     if row["sent_at"] is not None or not email or "mail:send" not in ctx.scopes:
         return
@@ -845,15 +858,7 @@ async def contact_export(ctx: PluginContext, contact_id: UUID) -> dict[str, Any]
         ctx.tenant_id,
         contact_id,
     )
-    return {"invoices": [_json_export(r) for r in rows]} if rows else {}
-
-
-def _json_export(row: Any) -> dict[str, Any]:
-    out = {key: _plain(value) for key, value in dict(row).items()}
-    if isinstance(out.get("customer"), str):
-        out["customer"] = json.loads(out["customer"])
-    out["currency"] = row["currency"].strip()
-    return out
+    return {"invoices": [export_json(r) for r in rows]} if rows else {}
 
 
 async def contact_erase(ctx: PluginContext, contact_id: UUID) -> None:

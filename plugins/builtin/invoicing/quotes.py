@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID  # noqa: TC003 - msgspec and Litestar read the annotations at run time
 
 import msgspec
 from litestar import Controller
@@ -28,10 +28,16 @@ from orbit.plugins.builtin.invoicing.invoices import (
     CustomerIn,
     company_currency,
     customer_from_crm,
+    customer_of,
     customer_snapshot,
+    export_json,
     insert_draft,
     next_number,
+    plain,
     setting,
+)
+from orbit.plugins.builtin.invoicing.invoices import (
+    header_of as header_of,  # noqa: PLC0414 - re-exported: the quote portal imports it from here
 )
 from orbit.plugins.builtin.invoicing.lines import (
     LINE_COLUMNS,
@@ -92,24 +98,6 @@ _COLUMNS = (
 )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, (Decimal, UUID)):
-        return str(value)
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
-
-
-def header_of(row: Any) -> Header:
-    """The money header of a quote row."""
-    return Header(
-        currency=row["currency"].strip(),
-        prices_include_tax=row["prices_include_tax"],
-        discount_percent=row["discount_percent"],
-        discount_amount=row["discount_amount"],
-    )
-
-
 def today() -> date:
     """Today in UTC (quotes expire at the end of their day)."""
     return datetime.now(UTC).date()
@@ -149,7 +137,7 @@ async def quote_lines(ctx: PluginContext, quote_id: UUID) -> list[StoredLine]:
 def quote_json(row: Any, lines: list[StoredLine]) -> dict[str, Any]:
     """A quote as the API returns it, with its lines and freshly computed totals."""
     result, _ = totals(header_of(row), lines)
-    out = {key: _plain(value) for key, value in dict(row).items()}
+    out = {key: plain(value) for key, value in dict(row).items()}
     for key in ("customer", "totals"):
         if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])
@@ -319,8 +307,7 @@ async def update_quote(ctx: PluginContext, quote_id: UUID, data: QuotePatch) -> 
     else:
         lines = await quote_lines(ctx, quote_id)
     totals(header, lines)  # a 400 before anything is written when the totals cannot be computed
-    customer = row["customer"]
-    customer = json.loads(customer) if isinstance(customer, str) else dict(customer)
+    customer = customer_of(row)
     if data.customer is not None:
         customer.update(customer_snapshot(data.customer))
     await ctx.db.execute(
@@ -424,8 +411,7 @@ async def send(ctx: PluginContext, quote_id: UUID) -> dict[str, Any]:
     _, counted = totals(header_of(row), lines)
     if not counted:
         raise invalid("lines", "a quote needs at least one line")
-    customer = row["customer"]
-    customer = json.loads(customer) if isinstance(customer, str) else customer
+    customer = customer_of(row)
     if not customer.get("name"):
         raise invalid("customer.name", "a quote names its customer")
     if row["status"] == "draft":
@@ -461,8 +447,7 @@ async def accept(
     """Record the acceptance with its evidence, make the draft invoice, win the deal."""
     quote_id = row["id"]
     lines = await quote_lines(ctx, quote_id)
-    customer = row["customer"]
-    customer = json.loads(customer) if isinstance(customer, str) else customer
+    customer = customer_of(row)
     invoice_id = await insert_draft(
         ctx,
         header_of(row),
@@ -528,10 +513,8 @@ async def quotes(
     )
     out = []
     for r in rows:
-        item = {k: _plain(v) for k, v in dict(r).items() if k != "totals"}
-        item["customer"] = (
-            json.loads(r["customer"]) if isinstance(r["customer"], str) else r["customer"]
-        )
+        item = {k: plain(v) for k, v in dict(r).items() if k != "totals"}
+        item["customer"] = customer_of(r)
         item["currency"] = r["currency"].strip()
         item["status"] = state(r)
         out.append(item)
@@ -585,16 +568,7 @@ async def contact_export(ctx: PluginContext, contact_id: UUID) -> dict[str, Any]
         ctx.tenant_id,
         contact_id,
     )
-    return {"quotes": [quote_export(r) for r in rows]} if rows else {}
-
-
-def quote_export(row: Any) -> dict[str, Any]:
-    """One quote as a person's data export lists it."""
-    out = {key: _plain(value) for key, value in dict(row).items()}
-    if isinstance(out.get("customer"), str):
-        out["customer"] = json.loads(out["customer"])
-    out["currency"] = row["currency"].strip()
-    return out
+    return {"quotes": [export_json(r) for r in rows]} if rows else {}
 
 
 async def contact_erase(ctx: PluginContext, contact_id: UUID) -> None:
