@@ -249,7 +249,8 @@ async def draft_for_plugin(
     return {"ok": True, "invoice": draft}
 
 
-async def _price_list(ctx: PluginContext, price_list_id: UUID | None) -> Any:
+async def price_list_row(ctx: PluginContext, price_list_id: UUID | None) -> Any:
+    """The price list's currency and tax mode (``None`` without one); a 400 if it is not here."""
     if price_list_id is None:
         return None
     row = await ctx.db.fetchrow(
@@ -314,7 +315,7 @@ async def create_draft(
     source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A new draft (no number) with its lines priced from the catalogue, and its totals."""
-    prices = await _price_list(ctx, data.price_list_id)
+    prices = await price_list_row(ctx, data.price_list_id)
     currency = (data.currency or (prices["currency"] if prices else company_currency(ctx))).upper()
     if prices is not None and prices["currency"].strip() != currency:
         raise invalid("price_list_id", f"the price list is in {prices['currency']}, not {currency}")

@@ -34,6 +34,7 @@ from orbit.plugins.builtin.invoicing.invoices import (
     insert_draft,
     next_number,
     plain,
+    price_list_row,
     setting,
 )
 from orbit.plugins.builtin.invoicing.invoices import (
@@ -215,18 +216,7 @@ async def create_quote(ctx: PluginContext, data: QuoteIn) -> dict[str, Any]:
         contact_id = contact_id or deal.contact_id
         currency = currency or deal.currency
         title = title or deal.title
-    prices = None
-    if data.price_list_id is not None:
-        prices = await ctx.db.fetchrow(
-            "SELECT currency, prices_include_tax FROM invoicing_price_lists "
-            "WHERE tenant_id = $1 AND id = $2",
-            ctx.tenant_id,
-            data.price_list_id,
-        )
-        if prices is None:
-            raise invalid(
-                "price_list_id", f"price list {data.price_list_id} is not in this workspace"
-            )
+    prices = await price_list_row(ctx, data.price_list_id)
     currency = (
         (currency or (prices["currency"] if prices else company_currency(ctx))).strip().upper()
     )
