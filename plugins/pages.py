@@ -6,7 +6,7 @@ response (``-> Page``), with a status code and headers when it needs them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from litestar.response import Template
 from markupsafe import Markup
@@ -25,12 +25,11 @@ PUBLIC_HEADERS = {
 }
 
 
-class Page(Template):
-    """A plugin page rendered inside Orbit's layout (navigation, the user, htmx's CSRF header).
+class _PluginHtml(Template):
+    """A plugin's ``html`` under ``title`` in one of Orbit's page templates."""
 
-    ``html`` is inserted as it is: escape anything that came from users. Plain
-    forms carry ``ctx.csrf_field()``; htmx requests send the CSRF header already.
-    """
+    page_template: ClassVar[str]
+    page_headers: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,
@@ -42,14 +41,24 @@ class Page(Template):
     ) -> None:
         """A page titled ``title`` whose content is ``html``."""
         super().__init__(
-            "plugins/page.html",
+            self.page_template,
             context={"title": title, "html": Markup(html)},  # noqa: S704 - trusted as plugin code
             status_code=status_code,
-            headers=headers,
+            headers={**self.page_headers, **(headers or {})},
             media_type="text/html",
         )
         self.title = title
         self.html = html
+
+
+class Page(_PluginHtml):
+    """A plugin page rendered inside Orbit's layout (navigation, the user, htmx's CSRF header).
+
+    ``html`` is inserted as it is: escape anything that came from users. Plain
+    forms carry ``ctx.csrf_field()``; htmx requests send the CSRF header already.
+    """
+
+    page_template = "plugins/page.html"
 
     def create_template_context(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         """The layout's context: who is signed in and in which workspace."""
@@ -64,28 +73,12 @@ class Page(Template):
         }
 
 
-class PublicPage(Template):
+class PublicPage(_PluginHtml):
     """A standalone page for a public route: Orbit's styles, no navigation, no user data.
 
     Sent with ``Referrer-Policy: no-referrer``, ``Cache-Control: no-store`` and
     ``X-Robots-Tag: noindex`` (public URLs carry tokens), and never in a frame.
     """
 
-    def __init__(
-        self,
-        title: str,
-        html: str,
-        *,
-        status_code: int = 200,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """A page titled ``title`` whose content is ``html``."""
-        super().__init__(
-            "plugins/public_page.html",
-            context={"title": title, "html": Markup(html)},  # noqa: S704 - trusted as plugin code
-            status_code=status_code,
-            headers={**PUBLIC_HEADERS, **(headers or {})},
-            media_type="text/html",
-        )
-        self.title = title
-        self.html = html
+    page_template = "plugins/public_page.html"
+    page_headers = PUBLIC_HEADERS
