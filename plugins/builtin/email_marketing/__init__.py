@@ -15,6 +15,7 @@ from uuid import UUID
 
 from orbit.plugins.api import (
     Event,
+    Fragment,
     Manifest,
     PluginContext,
     ScheduledJob,
@@ -67,7 +68,7 @@ MANIFEST = Manifest(
     license="AGPL-3.0-or-later",
     requires_orbit=">=0.1",
     scopes=("contacts:read", "contacts:write", "deals:read", "tasks:write", "mail:send"),
-    slots=("dashboard",),
+    slots=("dashboard", "contact.sidebar"),
     events=(
         "contact.deleted",
         "contact.merged",
@@ -213,6 +214,14 @@ def orbit_api_routes() -> list[Any]:
         *suppression.API_ROUTES,
         *consent.API_ROUTES,
     ]
+
+
+@hookimpl
+async def orbit_ui_slot(ctx: PluginContext, slot: str, subject_id: UUID | None) -> Fragment | None:
+    """On a contact's page: their lists, campaign emails, a person's opens and clicks."""
+    if slot != "contact.sidebar" or subject_id is None:
+        return None
+    return await timeline.panel(ctx, subject_id)
 
 
 @hookimpl

@@ -5,7 +5,8 @@ from __future__ import annotations
 from gettext import gettext as _
 from typing import TYPE_CHECKING, Any
 
-from orbit.plugins.api import TimelineEntry, escape
+from orbit.plugins.api import Fragment, TimelineEntry, escape
+from orbit.plugins.builtin.email_marketing import suppression
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -124,3 +125,42 @@ async def erase(ctx: PluginContext, contact_id: UUID) -> None:
         ctx.tenant_id,
         contact_id,
     )
+
+
+async def panel(ctx: PluginContext, contact_id: UUID) -> Fragment | None:
+    """A contact's email standing: lists, emails sent, a person's opens and clicks, blocks."""
+    row = await ctx.db.fetchrow(
+        """
+        SELECT count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent,
+               count(*) FILTER (WHERE opened_at IS NOT NULL) AS opened,
+               count(*) FILTER (WHERE clicked_at IS NOT NULL) AS clicked,
+               max(sent_at) AS last_sent,
+               (array_agg(email ORDER BY created_at DESC))[1] AS email
+        FROM email_marketing_messages WHERE tenant_id = $1 AND contact_id = $2
+        """,
+        ctx.tenant_id,
+        contact_id,
+    )
+    lists = await ctx.db.fetch(
+        "SELECT l.name FROM email_marketing_list_members m JOIN email_marketing_lists l "
+        "ON l.tenant_id = m.tenant_id AND l.id = m.list_id "
+        "WHERE m.tenant_id = $1 AND m.contact_id = $2 ORDER BY lower(l.name)",
+        ctx.tenant_id,
+        contact_id,
+    )
+    if row is None or (not row["sent"] and not lists):
+        return None
+    contact = await ctx.contacts.get(contact_id)
+    address = (contact.email if contact else None) or row["email"]
+    blocked = await suppression.for_email(ctx, address) if address else []
+    items = [
+        _("Lists: {names}").format(names=", ".join(r["name"] for r in lists) or "—"),
+        _("Emails sent: {sent}, opened by them: {opened}, clicked: {clicked}").format(
+            sent=row["sent"], opened=row["opened"], clicked=row["clicked"]
+        ),
+    ]
+    if blocked:
+        reasons = ", ".join(sorted({entry["reason"] for entry in blocked}))
+        items.append(_("Not emailed: {reasons}").format(reasons=reasons))
+    html = "".join(f"<li>{escape(item)}</li>" for item in items)
+    return Fragment(_("Email marketing"), f'<ul id="em-contact">{html}</ul>')

@@ -143,7 +143,7 @@ async def test_opens_and_clicks_are_split_between_people_and_machines(
 async def test_one_click_post_unsubscribes_at_once_and_a_get_changes_nothing(
     app: object, marketer: Member, sink: Sink, runtime: Runtime
 ) -> None:
-    campaign_id, list_id, _ = await _sent(marketer, sink, runtime)
+    campaign_id, list_id, people = await _sent(marketer, sink, runtime)
     [ada] = sink.to("ada@example.org")
     header = str(ada["List-Unsubscribe"])
     assert ada["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -171,6 +171,11 @@ async def test_one_click_post_unsubscribes_at_once_and_a_get_changes_nothing(
             assert "will get no more emails" in done.text
     report = (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()
     assert report["unsubscribed"] == 1
+    page = await marketer.client.get(f"/t/{marketer.slug}/contacts/{people[0]['id']}")
+    assert 'id="em-contact"' in page.text  # the contact's sidebar panel
+    assert "Lists: Newsletter" in page.text
+    assert "Emails sent: 1, opened by them: 0, clicked: 0" in page.text
+    assert "Not emailed: unsubscribe" in page.text
 
     # The next campaign to the same list skips Ada, and only her.
     made = await template(marketer, name="Summer")
