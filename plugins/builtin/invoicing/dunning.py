@@ -522,11 +522,14 @@ async def _escalate(ctx: PluginContext, facts: _Facts) -> dict[str, Any]:
 
 
 async def dossier(ctx: PluginContext, facts: _Facts) -> bytes:
-    """A zip: the issued invoice PDF, the reminders sent, the call notes, a summary."""
+    """A zip: the issued invoice (and credit note) PDFs, reminders sent, call notes, a summary."""
     invoice_id = facts.bal.invoice_id
-    pdf = await ctx.db.fetchrow(
-        "SELECT content, filename FROM invoicing_documents WHERE tenant_id = $1 "
-        "AND invoice_id = $2 AND kind = 'pdf'",
+    # The invoice's issued PDF and those of the credit notes that corrected it.
+    pdfs = await ctx.db.fetch(
+        "SELECT d.content, d.filename, i.kind FROM invoicing_documents d "
+        "JOIN invoicing_invoices i ON i.tenant_id = d.tenant_id AND i.id = d.invoice_id "
+        "WHERE d.tenant_id = $1 AND d.kind = 'pdf' AND (d.invoice_id = $2 OR "
+        "(i.kind = 'credit_note' AND i.credited_invoice_id = $2)) ORDER BY i.kind DESC, i.number",
         ctx.tenant_id,
         invoice_id,
     )
@@ -563,8 +566,9 @@ async def dossier(ctx: PluginContext, facts: _Facts) -> bytes:
     ]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        if pdf is not None:
-            archive.writestr(f"invoice/{pdf['filename']}", bytes(pdf["content"]))
+        for pdf in pdfs:
+            folder = "invoice" if pdf["kind"] == "invoice" else "credit-notes"
+            archive.writestr(f"{folder}/{pdf['filename']}", bytes(pdf["content"]))
         archive.writestr("reminders.txt", "\n".join(reminders) or "No reminder was sent.\n")
         archive.writestr("call-notes.txt", "\n".join(calls) or "No call notes.\n")
         archive.writestr("summary.txt", facts.summary() + "\n")

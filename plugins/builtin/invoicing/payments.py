@@ -74,6 +74,8 @@ SETTINGS = (
         required=False,
     ),
 )
+FINALIZE_TASKS = ((20, "apply_credit_note"),)
+"""A finalized credit note is allocated to the invoice it corrects (what that still owes)."""
 ZERO = Decimal(0)
 METHODS = ("bank_transfer", "card", "cash", "cheque", "stripe", "other")
 WEBHOOK_PURPOSE = "stripe-webhook"
@@ -554,6 +556,47 @@ async def refund(ctx: PluginContext, data: RefundIn) -> dict[str, Any]:
         data.reference[:200],
     )
     return {**_payment_json(row), "credit": str(available - amount)}
+
+
+async def apply_credit_note(ctx: PluginContext, credit_note_id: UUID) -> Decimal:
+    """Allocate a finalized credit note to the invoice it credits, up to what that owes.
+
+    Runs once per credit note (the outbox task after finalizing); what the invoice no
+    longer owes stays on the credit note, for other invoices or a refund.
+    """
+    note = await balance(ctx, credit_note_id, lock=True)
+    if note is None or note.kind != "credit_note" or not note.finalized or note.credited is None:
+        return ZERO
+    target = await balance(ctx, note.credited, lock=True)
+    if target is None or not target.finalized or target.currency != note.currency:
+        return ZERO
+    done = await ctx.db.fetchval(
+        "SELECT 1 FROM invoicing_allocations WHERE tenant_id = $1 AND credit_note_id = $2 "
+        "AND invoice_id = $3",
+        ctx.tenant_id,
+        credit_note_id,
+        target.invoice_id,
+    )
+    amount = min(note.due, target.due)
+    if done or amount <= 0:
+        return ZERO
+    await ctx.db.execute(
+        "INSERT INTO invoicing_allocations (tenant_id, id, invoice_id, credit_note_id, amount) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        ctx.tenant_id,
+        uuid7(),
+        target.invoice_id,
+        credit_note_id,
+        amount,
+    )
+    return amount
+
+
+async def _apply_credit_note_task(ctx: PluginContext, row: Any) -> None:
+    await apply_credit_note(ctx, UUID(str(row["invoice_id"])))
+
+
+OUTBOX_TASKS = {"apply_credit_note": _apply_credit_note_task}
 
 
 # --- aged receivables ----------------------------------------------------------------

@@ -19,6 +19,7 @@ from uuid import UUID
 import pytest
 
 from orbit.platform.runtime import Runtime
+from orbit.plugins.builtin.invoicing.outbox import run_due
 from tests.conftest import Member, make_client
 from tests.integration.billing.conftest import localstripe_url  # noqa: F401 - a fixture
 from tests.integration.invoicing.conftest import API, created, error_fields
@@ -172,6 +173,26 @@ async def test_an_invoice_billed_to_no_crm_record_is_paid_in_full_or_partly_neve
     )
     assert part["company_id"] is None
     assert (await _status(seller, invoice["id"]))["due"] == "400.00"
+
+
+async def test_a_finalized_credit_note_settles_its_invoice_by_itself(
+    runtime: Runtime, seller: Member
+) -> None:
+    invoice = await finalized_invoice(seller)
+    note = await seller.client.post(
+        f"{API}/invoices/{invoice['id']}/credit-note", json={"positions": [2]}
+    )
+    assert note.status_code == 201, note.text
+    done = await seller.client.post(f"{API}/invoices/{note.json()['id']}/finalize", json={})
+    assert done.status_code == 201, done.text
+    async with plugin_context(runtime, seller) as ctx:
+        await run_due(ctx)
+        await run_due(ctx)  # once more: nothing is allocated twice
+    status = await _status(seller, invoice["id"])
+    assert (status["paid"], status["due"]) == ("95.80", "357.00")  # 80.50 + 19 % credited
+    credit = await _status(seller, note.json()["id"])
+    assert credit["due"] == "0.00"  # the credit note is used up
+    assert await _count(runtime, seller, "invoicing_allocations") == 1
 
 
 async def test_a_credit_note_pays_its_invoice(seller: Member) -> None:
