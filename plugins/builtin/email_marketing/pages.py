@@ -427,16 +427,17 @@ async def create_template(plugin: PluginContext, request: Request[Any, Any, Any]
     return _redirect(plugin, f"/templates/{made['id']}")
 
 
-@get("/templates/{template_id:uuid}")
-async def template_page(plugin: PluginContext, template_id: UUID, email: str = "") -> Page:
-    """A template's preview, personalised for the contact with ``email`` (or a sample)."""
-    found = await library.get(plugin, template_id)
-    contact = await plugin.contacts.by_email(email) if email else None
-    preview = await library.preview(plugin, template_id, str(contact.id) if contact else None)
+async def _template_page(
+    ctx: PluginContext, template_id: UUID, email: str = "", note: str = "", status: int = 200
+) -> Page:
+    found = await library.get(ctx, template_id)
+    contact = await ctx.contacts.by_email(email) if email else None
+    preview = await library.preview(ctx, template_id, str(contact.id) if contact else None)
     who = contact.name if contact else _("a sample contact (Ada Lovelace)")
+    test_url = ctx.url(f"/templates/{template_id}/test")
     return Page(
         found["name"],
-        f"{_menu(plugin, '')}"
+        f"{_menu(ctx, '')}"
         '<form method="get" id="preview-for">'
         f"{_field(_('Preview for the contact'), 'email', email)}"
         f'<button type="submit">{_e(_("Preview"))}</button></form>'
@@ -445,7 +446,46 @@ async def template_page(plugin: PluginContext, template_id: UUID, email: str = "
         f"{preview['size'] // 1024} KB</p>"
         f'<iframe title="{_e(_("Preview"))}" sandbox srcdoc="{_e(preview["html"])}" '
         'style="width:100%;height:480px;border:1px solid #ddd"></iframe>'
-        f"<h2>{_e(_('Text part'))}</h2><pre>{_e(preview['text'])}</pre>",
+        f"<h2>{_e(_('Text part'))}</h2><pre>{_e(preview['text'])}</pre>"
+        f"<h2>{_e(_('Send a test'))}</h2>{note}"
+        f'<form method="post" action="{_e(test_url)}" id="test-send">{ctx.csrf_field()}'
+        f"{_field(_('To'), 'to', ctx.settings.get('from_email') or '')}"
+        f'<input type="hidden" name="email" value="{_e(email)}">'
+        f'<button type="submit">{_e(_("Send test"))}</button></form>',
+        status_code=status,
+    )
+
+
+@get("/templates/{template_id:uuid}")
+async def template_page(plugin: PluginContext, template_id: UUID, email: str = "") -> Page:
+    """A template's preview, personalised for the contact with ``email`` (or a sample)."""
+    return await _template_page(plugin, template_id, email)
+
+
+@post("/templates/{template_id:uuid}/test", status_code=200)
+async def template_test(
+    plugin: PluginContext, template_id: UUID, request: Request[Any, Any, Any]
+) -> Page:
+    """Send the template once to an address, personalised as previewed."""
+    form = await _form(request)
+    email = str(form.get("email") or "")
+    contact = await plugin.contacts.by_email(email) if email else None
+    try:
+        result = await library.test_send(
+            plugin,
+            template_id,
+            {"email": form.get("to"), "contact_id": str(contact.id) if contact else None},
+        )
+    except ValidationException as exc:
+        return await _template_page(plugin, template_id, email, _errors(exc), 400)
+    if result["sent"]:
+        note = _("Sent to {address}.").format(address=form.get("to"))
+        return await _template_page(
+            plugin, template_id, email, f'<p id="test-result">{_e(note)}</p>'
+        )
+    failed = _("Not sent: {code} {detail}").format(code=result["code"], detail=result["detail"])
+    return await _template_page(
+        plugin, template_id, email, f'<p class="errors" id="test-result">{_e(failed)}</p>', 502
     )
 
 
@@ -475,4 +515,5 @@ def routes() -> list[Any]:
         home, create_campaign, campaign_page, campaign_counters, campaign_action,
         lists_page, create_list, list_page, add_members,
         segments_page, create_segment, templates_page, create_template, template_page,
+        template_test,
     ]  # fmt: skip
