@@ -128,6 +128,36 @@ async def test_board_and_gantt_drags_persist(
     await page.locator("#prj-comment").get_by_role("button", name="Comment").click()
     await expect(page.locator(".prj-comment")).to_contain_text("Kick-off done")
 
+    # A project from a template with milestones on the critical path: every bar is drawn.
+    template = await _api(
+        page,
+        "POST",
+        f"{API}/templates",
+        {
+            "name": "Milestones",
+            "tasks": [
+                {"key": "start", "title": "Start", "days": 0, "milestone": True},
+                {"key": "work", "title": "Work", "days": 3, "after": ["start"]},
+                {
+                    "key": "end",
+                    "title": "Handover",
+                    "days": 0,
+                    "milestone": True,
+                    "after": ["work"],
+                },
+            ],
+        },
+    )
+    planned = await _api(
+        page,
+        "POST",
+        f"{API}/projects",
+        {"name": "Planned", "start_date": "2026-11-23", "template_id": template["id"]},
+    )
+    await page.goto(f"/t/{slug}/apps/projects/{planned['id']}/gantt")
+    await expect(page.locator(".bar-wrapper")).to_have_count(3)
+    await expect(page.locator(".bar-wrapper.critical")).to_have_count(3)
+
     # The project's settings: a WIP limit and successors that follow, saved from the form.
     await page.goto(f"/t/{slug}/apps/projects/{project['id']}/settings")
     await page.locator('input[name="wip_doing"]').fill("2")
