@@ -239,3 +239,28 @@ async def test_a_contacts_export_has_their_emails_and_erasure_forgets_them(
     assert sum(1 for row in kept if row["contact_id"] is None and row["v"] == "{}") == 1
     report = (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()
     assert (report["sent"], report["clicked_human"]) == (3, 1)  # the counts stay
+
+
+async def test_the_preference_centre_lets_a_recipient_leave_some_lists(
+    app: object, marketer: Member, sink: Sink, runtime: Runtime
+) -> None:
+    campaign_id, list_id, people = await _sent(marketer, sink, runtime)
+    other = await list_of(marketer, people[:1], name="Offers")
+    [ada] = sink.to("ada@example.org")
+    page_url = _path(_links(ada)["unsubscribe"][0])
+    async with _public(app, "198.51.100.30") as reader:
+        page = await reader.get(page_url)
+        assert f'value="{list_id}" checked' in page.text
+        assert f'value="{other}" checked' in page.text
+        kept = await reader.post(
+            page_url + "/lists",
+            content=f"keep={other}".encode(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert kept.status_code == 200
+        assert "you left 1 list" in kept.text
+    newsletter = (await marketer.client.get(f"{API}/lists/{list_id}")).json()
+    offers = (await marketer.client.get(f"{API}/lists/{other}")).json()
+    assert (newsletter["member_count"], offers["member_count"]) == (2, 1)
+    report = (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()
+    assert report["unsubscribed"] == 0  # choosing lists is not unsubscribing from all
