@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -28,6 +29,7 @@ from orbit.platform.db.migrations import migrate
 from orbit.platform.db.servers import Endpoints, Infrastructure, app_dsn_for
 from orbit.platform.runtime import Runtime
 from orbit.platform.settings import Settings
+from orbit.plugins.context import PluginContext
 from tests import plugin_fixtures
 
 # One database per run, so parallel runs (a developer and CI) never drop each other's.
@@ -216,6 +218,44 @@ def bearer(app: object, key: str) -> httpx.AsyncClient:
     client = make_client(app)
     client.headers["Authorization"] = f"Bearer {key}"
     return client
+
+
+async def enable_plugin(
+    member: Member, plugin: str, settings: dict[str, object] | None = None
+) -> None:
+    """Enable ``plugin`` from the marketplace with every scope it asks for, as an admin would."""
+    listed = (await member.client.get(f"/api/v1/marketplace/{plugin}")).json()
+    response = await member.client.post(
+        f"/api/v1/marketplace/{plugin}/enable", json={"scopes": listed["scopes"]}
+    )
+    assert response.status_code == 201, response.text
+    if settings:
+        await save_plugin_settings(member, plugin, settings)
+
+
+async def save_plugin_settings(member: Member, plugin: str, settings: dict[str, object]) -> None:
+    """Save ``plugin``'s settings for the member's workspace."""
+    saved = await member.client.put(
+        f"/api/v1/marketplace/{plugin}/settings", json={"settings": settings}
+    )
+    assert saved.status_code == 200, saved.text
+
+
+@asynccontextmanager
+async def plugin_transaction(
+    runtime: Runtime, member: Member, plugin: str
+) -> AsyncIterator[PluginContext]:
+    """``plugin``'s context in the member's workspace, in one transaction (committed)."""
+    tenant = uuid.UUID(member.workspace_id)
+    async with runtime.db.transaction(tenant):
+        plugins = await runtime.plugins.for_tenant(tenant, member.slug)
+        ctx = plugins.context(plugin)
+        try:
+            yield ctx
+        except BaseException:
+            await ctx.db.settle(ok=False)
+            raise
+        await ctx.db.settle(ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from orbit.platform.runtime import Runtime
 from orbit.plugins.builtin.email_marketing import transport
 from orbit.plugins.jobs import run_scheduled_jobs
-from tests.conftest import Member, sign_up
+from tests.conftest import Member, enable_plugin, save_plugin_settings, sign_up
 
 PLUGIN = "email_marketing"
 API = f"/api/v1/apps/{PLUGIN}"
@@ -76,21 +76,12 @@ def sink() -> Iterator[Sink]:
 
 async def enable(member: Member, settings: dict[str, object] | None = None) -> None:
     """Enable the plugin from the marketplace, as the workspace's admin would."""
-    listed = (await member.client.get(f"/api/v1/marketplace/{PLUGIN}")).json()
-    response = await member.client.post(
-        f"/api/v1/marketplace/{PLUGIN}/enable", json={"scopes": listed["scopes"]}
-    )
-    assert response.status_code == 201, response.text
-    if settings:
-        await configure(member, settings)
+    await enable_plugin(member, PLUGIN, settings)
 
 
 async def configure(member: Member, settings: dict[str, object]) -> None:
     """Save the plugin's settings for the member's workspace."""
-    saved = await member.client.put(
-        f"/api/v1/marketplace/{PLUGIN}/settings", json={"settings": settings}
-    )
-    assert saved.status_code == 200, saved.text
+    await save_plugin_settings(member, PLUGIN, settings)
 
 
 async def run_send_job(runtime: Runtime) -> None:

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from uuid import UUID
 
 from uuid_utils.compat import uuid7
 
 from orbit.platform.runtime import Runtime
 from orbit.plugins.context import PluginContext
-from tests.conftest import Member
+from tests.conftest import Member, plugin_transaction
 
 from .conftest import PLUGIN
 
 
-@asynccontextmanager
-async def acting(runtime: Runtime, member: Member) -> AsyncIterator[PluginContext]:
+def acting(runtime: Runtime, member: Member) -> AbstractAsyncContextManager[PluginContext]:
     """The plugin's context in the member's workspace, in one committed transaction."""
-    tenant_id = UUID(member.workspace_id)
-    async with runtime.db.transaction(tenant_id):
-        plugins = await runtime.plugins.for_tenant(tenant_id, member.slug)
-        ctx = plugins.context(PLUGIN)
-        try:
-            yield ctx
-        except BaseException:
-            await ctx.db.settle(ok=False)
-            raise
-        await ctx.db.settle(ok=True)
+    return plugin_transaction(runtime, member, PLUGIN)
 
 
 async def seed_messages(ctx: PluginContext, emails: list[str]) -> list[UUID]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Member, sign_up
+from tests.conftest import Member, enable_plugin, sign_up
 
 PLUGIN = "invoicing"
 API = f"/api/v1/apps/{PLUGIN}"
@@ -15,16 +15,7 @@ API = f"/api/v1/apps/{PLUGIN}"
 
 async def enable(member: Member, settings: dict[str, object] | None = None) -> None:
     """Enable the plugin from the marketplace with every scope it asks for, as an admin would."""
-    listed = (await member.client.get(f"/api/v1/marketplace/{PLUGIN}")).json()
-    response = await member.client.post(
-        f"/api/v1/marketplace/{PLUGIN}/enable", json={"scopes": listed["scopes"]}
-    )
-    assert response.status_code == 201, response.text
-    if settings:
-        saved = await member.client.put(
-            f"/api/v1/marketplace/{PLUGIN}/settings", json={"settings": settings}
-        )
-        assert saved.status_code == 200, saved.text
+    await enable_plugin(member, PLUGIN, settings)
 
 
 async def created(member: Member, path: str, body: dict[str, Any]) -> dict[str, Any]:

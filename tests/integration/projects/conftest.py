@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
-from uuid import UUID
 
 import pytest
 
@@ -13,7 +12,13 @@ from orbit.platform.events.jobs import dispatch_batch
 from orbit.platform.runtime import Runtime
 from orbit.plugins.context import PluginContext
 from orbit.plugins.jobs import deliver_plugin_events
-from tests.conftest import Member, sign_up
+from tests.conftest import (
+    Member,
+    enable_plugin,
+    plugin_transaction,
+    save_plugin_settings,
+    sign_up,
+)
 
 PLUGIN = "projects"
 API = "/api/v1/apps/projects"
@@ -21,22 +26,13 @@ API = "/api/v1/apps/projects"
 
 async def enable(member: Member, settings: dict[str, object] | None = None) -> None:
     """Enable the plugin from the marketplace, as the workspace's admin would."""
-    listed = (await member.client.get(f"/api/v1/marketplace/{PLUGIN}")).json()
-    response = await member.client.post(
-        f"/api/v1/marketplace/{PLUGIN}/enable", json={"scopes": listed["scopes"]}
-    )
-    assert response.status_code == 201, response.text
-    if settings:
-        await configure(member, settings)
+    await enable_plugin(member, PLUGIN, settings)
 
 
 async def configure(member: Member, settings: dict[str, object]) -> None:
     """Save the plugin's settings for the member's workspace."""
     if settings:
-        saved = await member.client.put(
-            f"/api/v1/marketplace/{PLUGIN}/settings", json={"settings": settings}
-        )
-        assert saved.status_code == 200, saved.text
+        await save_plugin_settings(member, PLUGIN, settings)
 
 
 async def deliver(runtime: Runtime) -> None:
@@ -47,19 +43,9 @@ async def deliver(runtime: Runtime) -> None:
         pass
 
 
-@asynccontextmanager
-async def plugin_context(runtime: Runtime, member: Member) -> AsyncIterator[PluginContext]:
+def plugin_context(runtime: Runtime, member: Member) -> AbstractAsyncContextManager[PluginContext]:
     """The plugin's context for the member's workspace, in one transaction (committed)."""
-    tenant = UUID(member.workspace_id)
-    async with runtime.db.transaction(tenant):
-        plugins = await runtime.plugins.for_tenant(tenant, member.slug)
-        ctx = plugins.context(PLUGIN)
-        try:
-            yield ctx
-        except BaseException:
-            await ctx.db.settle(ok=False)
-            raise
-        await ctx.db.settle(ok=True)
+    return plugin_transaction(runtime, member, PLUGIN)
 
 
 async def win_deal(member: Member, title: str = "Website", amount: str = "12000.00") -> str:
