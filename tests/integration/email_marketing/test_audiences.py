@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from uuid import UUID
 
 import pytest
 
 from orbit.platform.runtime import Runtime
-from orbit.plugins.builtin.email_marketing import audiences, sending
+from orbit.plugins.builtin.email_marketing import audiences, sending, tracking
 from tests.conftest import Member
 
 from .conftest import API, Sink, campaign, configure, contact, list_of, run_send_job, template
@@ -184,3 +185,41 @@ async def test_small_and_large_lists_reach_exactly_their_members(
         await marketer.client.post(f"{API}/campaigns/{campaign_id}/schedule", json={})
     await run_send_job(runtime)
     assert sorted(rcpt for _, [rcpt], _ in sink.received) == sorted(p["email"] for p in people)
+
+
+async def test_one_complaint_early_in_a_campaign_pauses_it(
+    marketer: Member, sink: Sink, runtime: Runtime
+) -> None:
+    await configure(
+        marketer, {"smtp_url": sink.url, "rate_per_second": 25, "domain_rate_per_second": 1000}
+    )
+    people = [
+        await contact(marketer, first_name=f"P{i}", email=f"c{i}@example.org") for i in range(200)
+    ]
+    tpl = await template(marketer)
+    campaign_id = await campaign(marketer, tpl["id"], "list", await list_of(marketer, people))
+    await marketer.client.post(f"{API}/campaigns/{campaign_id}/schedule", json={})
+    await run_send_job(runtime)  # one run at 25 a second: still sending afterwards
+    assert (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()[
+        "status"
+    ] == "sending"
+
+    tenant_id = UUID(marketer.workspace_id)
+    async with runtime.db.transaction(tenant_id):  # a complaint report comes in
+        plugins = await runtime.plugins.for_tenant(tenant_id, marketer.slug)
+        ctx = plugins.context("email_marketing")
+        message_id = await ctx.db.fetchval(
+            "SELECT id FROM email_marketing_messages WHERE tenant_id = $1 AND status = 'sent' "
+            "LIMIT 1",
+            tenant_id,
+        )
+        assert await tracking.record_bounce(ctx, message_id, complaint=True, reason="abuse")
+        await ctx.db.settle(ok=True)
+
+    report = (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()
+    assert report["status"] == "paused"
+    assert report["complained"] == 1
+    assert "complaints in the first" in report["paused_reason"]
+    sent = len(sink.received)
+    await run_send_job(runtime)
+    assert len(sink.received) == sent  # paused: nothing more goes out
