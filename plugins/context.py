@@ -84,11 +84,16 @@ class Widget:
 
 @dataclass(frozen=True, slots=True)
 class TimelineEntry:
-    """One line a plugin adds to a record's timeline."""
+    """One line a plugin adds to a record's timeline.
+
+    ``title`` and ``body`` are text (Orbit escapes them); ``url`` (``https://…`` or a path
+    starting with ``/``) makes the title a link, e.g. to the plugin's own page.
+    """
 
     occurred_at: datetime
     title: str
     body: str = ""
+    url: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,10 @@ def orbit_dashboard_widgets(ctx: PluginContext) -> list[Widget] | None:
 def orbit_timeline_entries(
     ctx: PluginContext, subject_type: str, subject_id: UUID
 ) -> list[TimelineEntry] | None:
-    """Entries the plugin adds to a contact's, company's or deal's timeline."""
+    """Entries the plugin adds to a contact's, company's or deal's timeline.
+
+    Titles and bodies are text, escaped by Orbit; an entry's ``url`` links its title.
+    """
 
 
 # --- settings, jobs, data portability ----------------------------------------------

@@ -28,6 +28,12 @@ class PluginTimelineEntry:
     occurred_at: datetime
     title: str
     body: str
+    url: str = ""
+
+
+def _link(url: str) -> str:
+    """A timeline link only to the web or this site (never ``javascript:`` and the like)."""
+    return url if url.startswith(("https://", "http://", "/")) and not url.startswith("//") else ""
 
 
 async def record_plugins(
@@ -52,7 +58,9 @@ async def record_plugins(
         )
         fragments.extend(a.value for a in answers if isinstance(a.value, Fragment))
     timeline = [
-        PluginTimelineEntry(answer.plugin_id, entry.occurred_at, entry.title, entry.body)
+        PluginTimelineEntry(
+            answer.plugin_id, entry.occurred_at, entry.title, entry.body, _link(entry.url)
+        )
         for answer in await plugins.call(
             "orbit_timeline_entries", subject_type=record_type, subject_id=record_id
         )

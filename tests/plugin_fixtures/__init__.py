@@ -162,7 +162,11 @@ class Probe:
     ) -> list[TimelineEntry]:
         from datetime import UTC, datetime  # noqa: PLC0415
 
-        return [TimelineEntry(datetime.now(UTC), f"Probed this {subject_type}", "<b>raw</b>")]
+        return [
+            TimelineEntry(datetime.now(UTC), f"Probed this {subject_type}", "<b>raw</b>"),
+            TimelineEntry(datetime.now(UTC), "Probe page", url="/t/x/apps/probe/page"),
+            TimelineEntry(datetime.now(UTC), "Probe script", url="javascript:alert(1)"),
+        ]
 
     @hookimpl
     def orbit_validate_settings(self, ctx: PluginContext, settings: dict[str, Any]) -> list[str]:

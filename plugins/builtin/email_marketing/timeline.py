@@ -60,9 +60,7 @@ async def entries(ctx: PluginContext, contact_id: UUID) -> list[TimelineEntry]:
             body.append(row["reason"])
         if row["url"]:
             body.append(row["url"])
-        found.append(
-            TimelineEntry(occurred_at=row["at"], title=title, body=str(escape(" — ".join(body))))
-        )
+        found.append(TimelineEntry(occurred_at=row["at"], title=title, body=" — ".join(body)))
     return found
 
 

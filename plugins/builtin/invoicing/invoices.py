@@ -823,7 +823,7 @@ OUTBOX_TASKS = {"send_invoice": send_invoice}
 
 async def timeline_entries(ctx: PluginContext, subject_type: str, subject_id: UUID) -> list[Any]:
     """Finalized invoices and credit notes on their company's, contact's and deal's timelines."""
-    from orbit.plugins.api import TimelineEntry, escape  # noqa: PLC0415 - keeps imports light
+    from orbit.plugins.api import TimelineEntry  # noqa: PLC0415 - keeps imports light
 
     column = {"company": "company_id", "contact": "contact_id", "deal": "deal_id"}.get(subject_type)
     if column is None:
@@ -838,13 +838,13 @@ async def timeline_entries(ctx: PluginContext, subject_type: str, subject_id: UU
     entries = []
     for r in rows:
         what = "Credit note" if r["kind"] == "credit_note" else "Invoice"
-        link = ctx.url(f"/invoices/{r['id']}") if ctx.links is not None else "#"
+        link = ctx.url(f"/invoices/{r['id']}") if ctx.links is not None else ""
         entries.append(
             TimelineEntry(
                 r["finalized_at"],
                 f"{what} {r['number']} issued",
-                f'<a href="{escape(link)}">{escape(r["number"])}</a> · '
-                f"{escape(str(r['payable_total']))} {escape(r['currency'].strip())}",
+                f"{r['payable_total']} {r['currency'].strip()}",
+                url=link,
             )
         )
     return entries

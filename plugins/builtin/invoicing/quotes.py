@@ -22,7 +22,7 @@ import msgspec
 from litestar import Controller
 from uuid_utils.compat import uuid7
 
-from orbit.plugins.api import PluginContext, ScopeError, TimelineEntry, escape, get, patch, post
+from orbit.plugins.api import PluginContext, ScopeError, TimelineEntry, get, patch, post
 from orbit.plugins.builtin.invoicing.errors import conflict, invalid, not_found
 from orbit.plugins.builtin.invoicing.invoices import (
     CustomerIn,
@@ -528,13 +528,13 @@ async def timeline_entries(ctx: PluginContext, subject_type: str, subject_id: UU
     for r in rows:
         label = f"{r['number']} (rev. {r['revision']})" if r["revision"] > 1 else r["number"]
         amount = f"{r['gross_total']} {r['currency'].strip()}"
-        entries.append(TimelineEntry(r["sent_at"], f"Quote {label} sent", escape(amount)))
+        entries.append(TimelineEntry(r["sent_at"], f"Quote {label} sent", amount))
         if r["accepted_at"]:
             entries.append(
                 TimelineEntry(
                     r["accepted_at"],
                     f"Quote {label} accepted",
-                    escape(f"Signed by {r['accepted_name']} · {amount}"),
+                    f"Signed by {r['accepted_name']} · {amount}",
                 )
             )
         if r["declined_at"]:
@@ -542,7 +542,7 @@ async def timeline_entries(ctx: PluginContext, subject_type: str, subject_id: UU
                 TimelineEntry(
                     r["declined_at"],
                     f"Quote {label} declined",
-                    escape(r["declined_reason"] or ""),
+                    r["declined_reason"] or "",
                 )
             )
     return entries

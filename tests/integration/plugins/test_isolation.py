@@ -141,6 +141,9 @@ async def test_the_contact_page_shows_enabled_plugins_panels_only(
     assert "&lt;Howdy&gt; Ada" in page.text  # the plugin escaped its setting
     assert "Probed this contact" in page.text
     assert "&lt;b&gt;raw&lt;/b&gt;" in page.text  # timeline bodies are text
+    assert '<a href="/t/x/apps/probe/page">Probe page</a>' in page.text  # a title's link
+    assert "Probe script" in page.text
+    assert "javascript:" not in page.text  # never a script link
     dashboard = await alice.client.get(f"/t/{alice.slug}/")
     assert 'id="probe-widget"' in dashboard.text
     bobs = await _contact(bob, "Bert")
