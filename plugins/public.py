@@ -18,6 +18,9 @@ import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
 from orbit.platform.errors import NotFoundError, OrbitError
 from orbit.plugins.links import TokenError
 
@@ -79,7 +82,7 @@ class PublicGate:
                 yield ctx, data
             except BaseException as exc:
                 await ctx.db.settle(ok=False)
-                if not isinstance(exc, OrbitError | GeneratorExit):
+                if not _answered(exc):
                     log.exception("plugin %s: public route failed (tenant %s)", ctx.plugin_id, slug)
                     self._observe("error", started)
                 raise
@@ -99,3 +102,10 @@ class PublicGate:
         self._host.metrics.observe(
             self.plugin_id, "public_route", outcome, time.perf_counter() - started
         )
+
+
+def _answered(exc: BaseException) -> bool:
+    """Whether ``exc`` is an answer to the caller (a 4xx), not a failure of the plugin."""
+    if isinstance(exc, OrbitError | GeneratorExit):
+        return True
+    return isinstance(exc, HTTPException) and exc.status_code < HTTP_500_INTERNAL_SERVER_ERROR

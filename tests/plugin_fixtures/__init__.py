@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from litestar.exceptions import PermissionDeniedException
+
 from orbit.plugins.api import (
     Event,
     Fragment,
@@ -335,7 +337,13 @@ class Herald:
                 raise RuntimeError("herald breaks after writing")
             return PublicPage("Never", "")  # pragma: no cover
 
-        return [hello, contact_card, unsubscribe, broken]
+        @post("/refuse/{token:str}", status_code=200)
+        async def refuse(public: PublicGate, token: str) -> PublicPage:
+            async with public.open(token, "unsubscribe"):
+                raise PermissionDeniedException("herald refuses this caller")
+            return PublicPage("Never", "")  # pragma: no cover
+
+        return [hello, contact_card, unsubscribe, broken, refuse]
 
 
 TEST_PLUGINS = (

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import logging
 import time
 import uuid
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
+
+import pytest
 
 from orbit.platform.runtime import Runtime
 from orbit.platform.settings import Settings
@@ -259,3 +262,28 @@ async def test_a_public_route_that_fails_writes_nothing_and_is_counted(
     metrics = (await anonymous.get("/metrics")).text
     assert 'hook_calls_total{hook="public_route",outcome="error",plugin="herald"}' in metrics
     await anonymous.aclose()
+
+
+async def test_a_public_route_refusing_its_caller_is_an_answer_not_a_failure(
+    app: object, alice: Member, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _enable(alice)
+    links = await _links(alice, await _contact(alice, "Nope"), email="nope@example.com")
+    async with make_client(app) as anonymous:
+        before = (await anonymous.get("/metrics")).text
+        with caplog.at_level(logging.ERROR, logger="orbit.plugins.public"):
+            refused = await anonymous.post(
+                _path(links["unsubscribe"]).replace("/unsubscribe/", "/refuse/")
+            )
+        after = (await anonymous.get("/metrics")).text
+    assert refused.status_code == 403
+    assert "herald refuses this caller" in refused.text
+    assert not [r for r in caplog.records if r.name == "orbit.plugins.public"]
+    errors = 'hook_calls_total{hook="public_route",outcome="error",plugin="herald"}'
+    assert _metric(before, errors) == _metric(after, errors)
+
+
+def _metric(text: str, name: str) -> float:
+    return next(
+        (float(line.split()[-1]) for line in text.splitlines() if line.startswith(name)), 0.0
+    )
