@@ -30,6 +30,7 @@ from markupsafe import Markup, escape
 from orbit.platform.db.migrations import plugin_owned, sql
 from orbit.platform.version import ORBIT_VERSION
 from orbit.plugins.context import (
+    Actor,
     Answer,
     Company,
     Contact,
@@ -64,6 +65,7 @@ __all__ = [
     "ORBIT_VERSION",
     "PLUGIN_SCOPES",
     "UI_SLOTS",
+    "Actor",
     "Answer",
     "Company",
     "Contact",

@@ -204,6 +204,21 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class Actor:
+    """Who called a plugin's route (``ctx.actor``): a signed-in member or an API key."""
+
+    member_id: UUID | None
+    """The member's id (what ``ctx.users.list()`` calls ``id``); ``None`` for an API key."""
+    role: str | None
+    """``owner``, ``admin``, ``member`` or ``viewer``; ``None`` for an API key."""
+
+    @property
+    def manager(self) -> bool:
+        """An owner or admin (API keys act for the workspace: also a manager)."""
+        return self.role in {None, "owner", "admin"}
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """One plugin's answer to a plugin-declared hook (``ctx.hooks.call``)."""
 
@@ -832,6 +847,7 @@ class PluginContext:
     """
 
     __slots__ = (
+        "actor",
         "companies",
         "contacts",
         "core_db",
@@ -889,6 +905,8 @@ class PluginContext:
         """Token signing and absolute URLs (``None`` outside a running Orbit)."""
         self.csrf_token: str | None = None
         """The signed-in user's CSRF token in a page request, else ``None``."""
+        self.actor: Actor | None = None
+        """Who called the plugin's API or page route; ``None`` in hooks and public routes."""
         self.tasks = Tasks(self)
         self.users = Users(self)
         self.mail = Mail(self)

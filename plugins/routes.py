@@ -15,8 +15,11 @@ from litestar import Router
 from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 
-from orbit.platform.errors import NotFoundError
-from orbit.plugins.context import PluginContext  # noqa: TC001 - Litestar reads the hint at run time
+from orbit.platform.errors import NotFoundError, PermissionDeniedError
+from orbit.plugins.context import (  # Litestar reads PluginContext's hint at run time
+    Actor,
+    PluginContext,
+)
 from orbit.plugins.pages import PUBLIC_HEADERS
 from orbit.plugins.public import PublicGate
 from orbit.tenants.context import require_tenant
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from orbit.plugins.registry import PluginRegistry
 
 _STATE_KEY = "orbit_plugin_context"
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def _context(connection: ASGIConnection[Any, Any, Any, Any], plugin_id: str) -> PluginContext:
@@ -45,6 +49,10 @@ async def _context(connection: ASGIConnection[Any, Any, Any, Any], plugin_id: st
         raise NotFoundError(f"the app {plugin_id!r} is not enabled in this workspace")
     ctx = plugins.context(plugin_id)
     ctx.csrf_token = connection.state.get(PRINCIPAL_KEY, ANONYMOUS).csrf_token
+    ctx.actor = Actor(
+        member_id=tenant.membership_id if tenant.api_key_id is None else None,
+        role=tenant.role.value if tenant.role is not None and tenant.api_key_id is None else None,
+    )
     connection.state[_STATE_KEY] = ctx
     return ctx
 
@@ -53,7 +61,10 @@ def _gate(plugin_id: str) -> Any:
     async def enabled_here(
         connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
     ) -> None:
-        await _context(connection, plugin_id)
+        ctx = await _context(connection, plugin_id)
+        method = connection.scope.get("method", "GET")
+        if ctx.actor is not None and ctx.actor.role == "viewer" and method not in _SAFE:
+            raise PermissionDeniedError("viewers can read apps' pages but not change anything")
 
     return enabled_here
 

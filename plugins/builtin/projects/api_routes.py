@@ -11,7 +11,7 @@ from uuid import UUID
 from litestar.exceptions import PermissionDeniedException
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
-from orbit.plugins.api import PluginContext, Request, Response, delete, get, patch, post, put
+from orbit.plugins.api import PluginContext, Response, delete, get, patch, post, put
 from orbit.plugins.builtin.projects import billing, portal, service, timesheets
 from orbit.plugins.builtin.projects.errors import invalid
 
@@ -27,25 +27,15 @@ class Member:
         self.manager = manager
 
 
-def member(request: Request[Any, Any, Any]) -> Member:
-    """The caller as the request's principal describes them (API keys have no user)."""
-    principal = request.scope.get("state", {}).get("principal")
-    tenant = getattr(principal, "tenant", None)
-    # The membership's id: what ctx.users.list() calls a member's id (and assignees hold).
-    member_id = getattr(tenant, "membership_id", None)
-    role = str(getattr(tenant, "role", "") or "")
-    return Member(member_id, "", manager=role in {"owner", "admin"})
+def member(plugin: PluginContext) -> Member:
+    """The caller (``ctx.actor``): a member's id, or none for an API key."""
+    actor = plugin.actor
+    member_id = actor.member_id if actor is not None else None
+    return Member(member_id, "", manager=actor is not None and actor.manager)
 
 
-async def not_a_viewer(connection: Any, _handler: Any) -> None:
-    """Viewers read projects; changing them takes a member, admin or owner (or an API key)."""
-    principal = connection.scope.get("state", {}).get("principal")
-    if str(getattr(getattr(principal, "tenant", None), "role", "") or "") == "viewer":
-        raise PermissionDeniedException(detail=_("viewers cannot change projects"))
-
-
-def _user(request: Request[Any, Any, Any]) -> UUID:
-    who = member(request).user_id
+def _user(plugin: PluginContext) -> UUID:
+    who = member(plugin).user_id
     if who is None:
         raise PermissionDeniedException(
             detail=_("time is tracked by signed-in members, not API keys")
@@ -281,11 +271,11 @@ async def dependencies_remove(plugin: PluginContext, predecessor: UUID, successo
 
 @post("/tasks/{task_id:uuid}/comments")
 async def comments_add(
-    plugin: PluginContext, request: Request[Any, Any, Any], task_id: UUID, data: dict[str, Any]
+    plugin: PluginContext, task_id: UUID, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Comment on a task (``shared``: the portal shows it)."""
     data = _body(data)
-    who = member(request)
+    who = member(plugin)
     shared = data.get("shared", False)
     if not isinstance(shared, bool):
         raise invalid("shared", _("must be true or false"))
@@ -311,22 +301,20 @@ async def gantt(plugin: PluginContext, project_id: UUID) -> dict[str, Any]:
 
 
 @get("/timer")
-async def timer_show(plugin: PluginContext, request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def timer_show(plugin: PluginContext) -> dict[str, Any]:
     """The caller's running timer."""
-    return {"timer": await timesheets.running_timer(plugin, _user(request))}
+    return {"timer": await timesheets.running_timer(plugin, _user(plugin))}
 
 
 @post("/timer/start")
-async def timer_start(
-    plugin: PluginContext, request: Request[Any, Any, Any], data: dict[str, Any]
-) -> dict[str, Any]:
+async def timer_start(plugin: PluginContext, data: dict[str, Any]) -> dict[str, Any]:
     """Start the caller's timer on a project (and task); one runs per person."""
     data = _body(data)
     project_id = _id(data, "project_id")
     assert project_id is not None  # noqa: S101
     return await timesheets.start_timer(
         plugin,
-        _user(request),
+        _user(plugin),
         project_id,
         _id(data, "task_id", required=False),
         data.get("note", ""),
@@ -334,17 +322,15 @@ async def timer_start(
 
 
 @post("/timer/stop", status_code=HTTP_200_OK)
-async def timer_stop(plugin: PluginContext, request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def timer_stop(plugin: PluginContext) -> dict[str, Any]:
     """Stop the caller's timer."""
-    entry = await timesheets.stop_timer(plugin, _user(request))
+    entry = await timesheets.stop_timer(plugin, _user(plugin))
     assert entry is not None  # noqa: S101 - stop_timer raises when none runs
     return entry
 
 
 @post("/projects/{project_id:uuid}/time")
-async def time_add(
-    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID, data: dict[str, Any]
-) -> dict[str, Any]:
+async def time_add(plugin: PluginContext, project_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
     """A manual entry for the caller."""
     data = _body(data)
     billable = data.get("billable", True)
@@ -352,7 +338,7 @@ async def time_add(
         raise invalid("billable", _("must be true or false"))
     return await timesheets.add_entry(
         plugin,
-        _user(request),
+        _user(plugin),
         project_id,
         day=data.get("day"),
         minutes=data.get("minutes"),
@@ -371,11 +357,11 @@ async def time_index(plugin: PluginContext, project_id: UUID) -> dict[str, Any]:
 
 @patch("/time/{entry_id:uuid}")
 async def time_update(
-    plugin: PluginContext, request: Request[Any, Any, Any], entry_id: UUID, data: dict[str, Any]
+    plugin: PluginContext, entry_id: UUID, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Change an entry (locked once invoiced)."""
     data = _body(data)
-    who = member(request)
+    who = member(plugin)
     entry = await timesheets.get_entry(plugin, entry_id)
     if entry["user_id"] != who.user_id and not who.manager:
         raise PermissionDeniedException(detail=_("only owners and admins change others' time"))
@@ -386,11 +372,9 @@ async def time_update(
 
 
 @delete("/time/{entry_id:uuid}", status_code=HTTP_204_NO_CONTENT)
-async def time_delete(
-    plugin: PluginContext, request: Request[Any, Any, Any], entry_id: UUID
-) -> None:
+async def time_delete(plugin: PluginContext, entry_id: UUID) -> None:
     """Delete an entry that is not invoiced."""
-    who = member(request)
+    who = member(plugin)
     entry = await timesheets.get_entry(plugin, entry_id)
     if entry["user_id"] != who.user_id and not who.manager:
         raise PermissionDeniedException(detail=_("only owners and admins delete others' time"))
@@ -399,12 +383,12 @@ async def time_delete(
 
 @post("/projects/{project_id:uuid}/time/status", status_code=HTTP_200_OK)
 async def time_status(
-    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID, data: dict[str, Any]
+    plugin: PluginContext, project_id: UUID, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Approve, reject or submit entries: ``{"ids": [...], "status": "approved"}``."""
     data = _body(data)
     status = data.get("status")
-    if status in ("approved", "rejected") and not member(request).manager:
+    if status in ("approved", "rejected") and not member(plugin).manager:
         raise PermissionDeniedException(detail=_("only owners and admins approve or reject time"))
     raw = data.get("ids")
     if not isinstance(raw, list) or not raw:
@@ -417,11 +401,9 @@ async def time_status(
 
 
 @get("/timesheet")
-async def timesheet(
-    plugin: PluginContext, request: Request[Any, Any, Any], week: date | None = None
-) -> dict[str, Any]:
+async def timesheet(plugin: PluginContext, week: date | None = None) -> dict[str, Any]:
     """The caller's week (Monday of ``week``, default this week)."""
-    return await timesheets.timesheet(plugin, _user(request), week or date.today())  # noqa: DTZ011
+    return await timesheets.timesheet(plugin, _user(plugin), week or date.today())  # noqa: DTZ011
 
 
 @get("/projects/{project_id:uuid}/totals")
@@ -445,13 +427,12 @@ async def time_csv(plugin: PluginContext, project_id: UUID) -> Response[str]:
 @put("/projects/{project_id:uuid}/rates/{user_id:uuid}")
 async def rate_set(
     plugin: PluginContext,
-    request: Request[Any, Any, Any],
     project_id: UUID,
     user_id: UUID,
     data: dict[str, Any],
 ) -> dict[str, Any]:
     """A person's hourly rate on the project (owners and admins)."""
-    if not member(request).manager:
+    if not member(plugin).manager:
         raise PermissionDeniedException(detail=_("only owners and admins set rates"))
     rate = _decimal(_body(data), "hourly_rate", Decimal(-1))
     await timesheets.set_rate(plugin, project_id, user_id, rate)
@@ -462,11 +443,9 @@ async def rate_set(
 
 
 @post("/projects/{project_id:uuid}/bill", status_code=HTTP_200_OK)
-async def bill(
-    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID
-) -> dict[str, Any]:
+async def bill(plugin: PluginContext, project_id: UUID) -> dict[str, Any]:
     """Bill the project into a draft invoice of the Invoices app."""
-    if not member(request).manager:
+    if not member(plugin).manager:
         raise PermissionDeniedException(detail=_("only owners and admins bill projects"))
     result = await billing.bill_project(plugin, project_id, invoicing_draft(plugin))
     return {
@@ -506,10 +485,10 @@ def invoicing_draft(ctx: PluginContext) -> billing.CreateDraft:
 
 @post("/projects/{project_id:uuid}/portal")
 async def portal_grant(
-    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID, data: dict[str, Any]
+    plugin: PluginContext, project_id: UUID, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Give a contact a portal link to the project's shared tasks."""
-    if not member(request).manager:
+    if not member(plugin).manager:
         raise PermissionDeniedException(detail=_("only owners and admins share projects"))
     contact_id = _id(_body(data), "contact_id")
     assert contact_id is not None  # noqa: S101
@@ -517,21 +496,17 @@ async def portal_grant(
 
 
 @delete("/projects/{project_id:uuid}/portal/{access_id:uuid}", status_code=HTTP_204_NO_CONTENT)
-async def portal_revoke(
-    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID, access_id: UUID
-) -> None:
+async def portal_revoke(plugin: PluginContext, project_id: UUID, access_id: UUID) -> None:
     """Take a contact's portal access away."""
-    if not member(request).manager:
+    if not member(plugin).manager:
         raise PermissionDeniedException(detail=_("only owners and admins share projects"))
     await portal.revoke(plugin, project_id, access_id)
 
 
 @post("/holidays")
-async def holidays_add(
-    plugin: PluginContext, request: Request[Any, Any, Any], data: dict[str, Any]
-) -> dict[str, Any]:
+async def holidays_add(plugin: PluginContext, data: dict[str, Any]) -> dict[str, Any]:
     """A day off for the whole workspace (owners and admins)."""
-    if not member(request).manager:
+    if not member(plugin).manager:
         raise PermissionDeniedException(detail=_("only owners and admins change the calendar"))
     data = _body(data)
     try:
@@ -552,11 +527,9 @@ async def holidays_add(
 
 
 @post("/templates")
-async def templates_add(
-    plugin: PluginContext, request: Request[Any, Any, Any], data: dict[str, Any]
-) -> dict[str, Any]:
+async def templates_add(plugin: PluginContext, data: dict[str, Any]) -> dict[str, Any]:
     """A project template; ``default`` makes won deals use it."""
-    if not member(request).manager:
+    if not member(plugin).manager:
         raise PermissionDeniedException(detail=_("only owners and admins change templates"))
     return await service.add_template(plugin, _body(data))
 
@@ -600,8 +573,5 @@ ROUTES = (
 
 
 def routes() -> list[Any]:
-    """The handlers, those that change something guarded against viewers."""
-    for handler in ROUTES:
-        if handler.http_methods - {"GET", "HEAD"} and not_a_viewer not in (handler.guards or []):
-            handler.guards = [*(handler.guards or []), not_a_viewer]
+    """The handlers (Orbit refuses viewers' changes through them)."""
     return list(ROUTES)

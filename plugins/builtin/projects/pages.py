@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from orbit.plugins.api import Page, PluginContext, Request, Response, escape, get
+from orbit.plugins.api import Page, PluginContext, Response, escape, get
 from orbit.plugins.builtin.projects import billing, portal, service, timesheets
 from orbit.plugins.builtin.projects.api_routes import member
 
@@ -265,13 +265,12 @@ def _hours(minutes: int) -> str:
 @get("/{project_id:uuid}/time")
 async def time_page(
     plugin: PluginContext,
-    request: Request[Any, Any, Any],
     project_id: UUID,
     week: date | None = None,
 ) -> Any:
     """The timer, manual entries, approvals, the caller's week and totals against estimates."""
     project = await service.get_project(plugin, project_id)
-    who = member(request)
+    who = member(plugin)
     tasks = await service.list_tasks(plugin, project_id, sort="title")
     task_options = "".join(
         f'<option value="{t["id"]}">{escape(t["title"])}</option>' for t in tasks
@@ -363,14 +362,12 @@ async def time_page(
 
 
 @get("/{project_id:uuid}/billing")
-async def billing_page(
-    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID
-) -> Any:
+async def billing_page(plugin: PluginContext, project_id: UUID) -> Any:
     """What was billed, what is left to bill, the prepaid burn-down; "Bill project"."""
     project = await service.get_project(plugin, project_id)
     summary = await billing.ledger_summary(plugin, project_id)
     burn = await billing.burn_down(plugin, project_id)
-    who = member(request)
+    who = member(plugin)
     burn_html = ""
     if burn["block"] is not None:
         block = burn["block"]
@@ -436,12 +433,10 @@ async def billing_page(
 
 
 @get("/{project_id:uuid}/settings")
-async def settings_page(
-    plugin: PluginContext, request: Request[Any, Any, Any], project_id: UUID
-) -> Any:
+async def settings_page(plugin: PluginContext, project_id: UUID) -> Any:
     """The project's rules: billing, rates, WIP limits, dependencies; members' rates."""
     project = await service.get_project(plugin, project_id)
-    who = member(request)
+    who = member(plugin)
     modes = "".join(
         f'<option value="{m}"{" selected" if m == project["billing_mode"] else ""}>'
         f"{escape(_(m.replace('_', ' ')))}</option>"
