@@ -37,6 +37,7 @@ from orbit.plugins.builtin.email_marketing import (
     sequences,
     suppression,
     timeline,
+    transport,
 )
 
 __version__ = "0.1.0"
@@ -245,8 +246,8 @@ def orbit_public_routes() -> list[Any]:
 
 @hookimpl
 def orbit_validate_settings(settings: dict[str, Any]) -> list[str]:
-    """The workspace's time zone must be a real one (sequences' quiet hours use it)."""
-    return sequences.settings_problems(settings)
+    """The SMTP server must be an smtp(s) URL; the time zone a real one (quiet hours)."""
+    return [*transport.settings_problems(settings), *sequences.settings_problems(settings)]
 
 
 async def _send_job(ctx: PluginContext) -> None:

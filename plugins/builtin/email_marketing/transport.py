@@ -61,16 +61,29 @@ class SmtpServer:
     def from_settings(cls, settings: Any) -> SmtpServer:
         """``smtp://user@host:port`` (STARTTLS when offered) or ``smtps://…`` (TLS)."""
         url = urlsplit(str(settings.get("smtp_url") or "smtp://127.0.0.1:25"))
-        if url.scheme not in {"smtp", "smtps"} or not url.hostname:
-            msg = f"smtp_url {settings.get('smtp_url')!r} is not smtp://host:port"
+        try:
+            port = url.port
+        except ValueError:
+            port = -1
+        if url.scheme not in {"smtp", "smtps"} or not url.hostname or port == -1:
+            msg = f"smtp_url: {settings.get('smtp_url')!r} is not smtp://host:port"
             raise ValueError(msg)
         return cls(
             host=url.hostname,
-            port=url.port or (465 if url.scheme == "smtps" else 25),
+            port=port or (465 if url.scheme == "smtps" else 25),
             username=unquote(url.username) if url.username else None,
             password=settings.get("smtp_password") or (unquote(url.password or "") or None),
             use_tls=url.scheme == "smtps",
         )
+
+
+def settings_problems(settings: Any) -> list[str]:
+    """What is wrong with the SMTP server setting, one message each (empty: fine)."""
+    try:
+        SmtpServer.from_settings(settings)
+    except ValueError as exc:
+        return [f"{exc} (e.g. smtp://mail.example.com:587 or smtps://mail.example.com:465)"]
+    return []
 
 
 class _Pool:

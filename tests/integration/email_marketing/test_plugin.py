@@ -35,3 +35,18 @@ async def test_its_tables_are_walled_off_per_workspace(endpoints: Endpoints) -> 
         await conn.close()
     assert {row["relname"] for row in rows} >= set(MANIFEST.tables)
     assert all(row["relrowsecurity"] and row["relforcerowsecurity"] for row in rows)
+
+
+async def test_a_smtp_server_that_is_not_an_smtp_url_is_refused_when_saved(alice: Member) -> None:
+    await enable(alice)
+    for bad in ("http://mail.example.com", "smtp://", "smtp://mail.example.com:port"):
+        saved = await alice.client.put(
+            f"/api/v1/marketplace/{PLUGIN}/settings", json={"settings": {"smtp_url": bad}}
+        )
+        assert saved.status_code == 400, (bad, saved.text)
+        assert "smtp_url" in saved.text
+    good = await alice.client.put(
+        f"/api/v1/marketplace/{PLUGIN}/settings",
+        json={"settings": {"smtp_url": "smtps://relay@mail.example.com:465"}},
+    )
+    assert good.status_code == 200, good.text
