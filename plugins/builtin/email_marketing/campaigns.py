@@ -285,6 +285,7 @@ def report(campaign: dict[str, Any]) -> dict[str, Any]:
     return {
         "status": campaign["status"],
         "paused_reason": campaign["paused_reason"],
+        "last_error": campaign["last_error"],
         "started_at": campaign["started_at"],
         "finished_at": campaign["finished_at"],
         **{name: campaign[name] for name in (*COUNTERS, "bounced", "complained")},

@@ -137,6 +137,12 @@ def counters(ctx: PluginContext, campaign: dict[str, Any]) -> str:
         if report["paused_reason"]
         else ""
     )
+    if report["last_error"] and campaign["status"] in LIVE:
+        problem = _("Last delivery problem (retried later): {error}").format(
+            error=report["last_error"]
+        )
+        reason += f'<p class="notice" id="last-error">{_e(problem)}</p>'
+
     return (
         f'<div id="counters"{poll}><div class="actions">{buttons}</div>{reason}'
         f'<table class="counters">{rows}</table></div>'

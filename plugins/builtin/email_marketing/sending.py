@@ -410,6 +410,8 @@ class Tally:
 
     counts: dict[UUID, dict[str, int]] = field(default_factory=dict)
     paused: dict[UUID, str] = field(default_factory=dict)
+    errors: dict[UUID, str] = field(default_factory=dict)
+    """The last temporary failure of each campaign in the run (shown on its page)."""
 
     def add(self, campaign_id: UUID, counter: str, by: int = 1) -> None:
         """Count one more ``counter`` for the campaign."""
@@ -495,8 +497,10 @@ async def _send_batch(
             wait = next_attempt(row["attempts"] + 1)
             status = "failed" if wait is None else "deferred"
             seconds = 0 if wait is None else int(wait.total_seconds())
-            deferred.append((row["id"], seconds, status, f"{result.code} {result.detail}".strip()))
+            error = f"{result.code} {result.detail}".strip()
+            deferred.append((row["id"], seconds, status, error))
             tally.add(row["campaign_id"], status)
+            tally.errors[row["campaign_id"]] = error[:500]
     if sent_ids:
         await ctx.db.execute(
             "UPDATE email_marketing_messages SET status = 'sent', sent_at = clock_timestamp(), "
@@ -553,7 +557,9 @@ async def _write_tally(ctx: PluginContext, tally: Tally) -> None:
         await ctx.db.execute(
             """
             UPDATE email_marketing_campaigns SET sent = sent + $3, deferred = deferred + $4,
-                failed = failed + $5, suppressed = suppressed + $6, updated_at = now()
+                failed = failed + $5, suppressed = suppressed + $6, updated_at = now(),
+                last_error = CASE WHEN $7::text IS NOT NULL THEN $7 WHEN $3 > 0 THEN NULL
+                                  ELSE last_error END
             WHERE tenant_id = $1 AND id = $2
             """,
             ctx.tenant_id,
@@ -562,6 +568,7 @@ async def _write_tally(ctx: PluginContext, tally: Tally) -> None:
             counts.get("deferred", 0),
             counts.get("failed", 0),
             counts.get("suppressed", 0),
+            tally.errors.get(campaign_id),
         )
     for campaign_id, reason in tally.paused.items():
         await ctx.db.execute(

@@ -12,7 +12,17 @@ from orbit.platform.runtime import Runtime
 from tests.conftest import Member
 from tests.plugin_fixtures.relay import RELAYED
 
-from .conftest import API, Sink, campaign, contact, list_of, run_send_job, template
+from .conftest import (
+    API,
+    Sink,
+    campaign,
+    configure,
+    contact,
+    free_port,
+    list_of,
+    run_send_job,
+    template,
+)
 
 
 async def test_a_list_campaign_reaches_the_sink_personalised_with_one_click_unsubscribe(
@@ -176,3 +186,22 @@ async def test_a_scheduled_campaign_waits_for_its_time_and_a_test_send_goes_to_o
         await admin.close()
     await run_send_job(runtime)
     assert len(sink.to("ada@example.org")) == 1
+
+
+async def test_an_unreachable_smtp_server_defers_the_messages_and_says_why(
+    marketer: Member, sink: Sink, runtime: Runtime
+) -> None:
+    await configure(marketer, {"smtp_url": f"smtp://127.0.0.1:{free_port()}"})  # nobody there
+    ada = await contact(marketer, first_name="Ada", email="ada@example.org")
+    made = await template(marketer)
+    campaign_id = await campaign(marketer, made["id"], "list", await list_of(marketer, [ada]))
+    await marketer.client.post(f"{API}/campaigns/{campaign_id}/schedule", json={})
+    await run_send_job(runtime)
+    report = (await marketer.client.get(f"{API}/campaigns/{campaign_id}")).json()
+    assert (report["status"], report["sent"], report["deferred"]) == ("sending", 0, 1)
+    assert report["report"]["queued"] == 1  # waiting for its retry
+    assert "cannot connect" in report["last_error"]
+    page = await marketer.client.get(
+        f"/t/{marketer.slug}/apps/email_marketing/campaigns/{campaign_id}"
+    )
+    assert "Last delivery problem (retried later)" in page.text
