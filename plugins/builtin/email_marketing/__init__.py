@@ -252,6 +252,7 @@ def orbit_validate_settings(settings: dict[str, Any]) -> list[str]:
 
 async def _send_job(ctx: PluginContext) -> None:
     await sending.send_due(ctx)
+    await audiences.recount_stale(ctx)
 
 
 async def _sequence_job(ctx: PluginContext) -> None:
@@ -278,6 +279,8 @@ async def orbit_event(ctx: PluginContext, event: Event) -> None:
         await audiences.forget_contacts(ctx, [UUID(str(event.data["id"]))])
     elif event.type == "contact.merged":
         await audiences.forget_contacts(ctx, [UUID(str(i)) for i in event.data["merged_ids"]])
+    if event.type in audiences.CHANGES_COUNTS:
+        await audiences.counts_changed(ctx)
     await sequences.on_event(ctx, event)
 
 

@@ -383,6 +383,48 @@ async def refresh_count(ctx: PluginContext, segment_id: UUID) -> dict[str, Any]:
     return {**segment, "member_count": count}
 
 
+CHANGES_COUNTS = frozenset({"contact.created", "contact.updated", "contact.deleted",
+                            "contact.merged"})  # fmt: skip
+"""Contact events after which segment counts may have moved."""
+RECOUNT_AT_ONCE = 3
+"""Segments counted again per run of the send job (a count may take a second at 1M)."""
+
+
+async def counts_changed(ctx: PluginContext) -> None:
+    """A contact changed: every segment's count is stale until the send job counts it again.
+
+    One cheap statement per event; the counting itself happens at most once a run of
+    the send job, however many contacts changed (an import of thousands recounts once).
+    """
+    await ctx.db.execute(
+        "UPDATE email_marketing_segments SET counted_at = NULL "
+        "WHERE tenant_id = $1 AND counted_at IS NOT NULL",
+        ctx.tenant_id,
+    )
+
+
+async def recount_stale(ctx: PluginContext) -> int:
+    """Count again the segments whose contacts changed since their count; how many."""
+    stale = await ctx.db.fetch(
+        "SELECT id FROM email_marketing_segments WHERE tenant_id = $1 AND counted_at IS NULL "
+        "ORDER BY updated_at LIMIT $2",
+        ctx.tenant_id,
+        RECOUNT_AT_ONCE,
+    )
+    for row in stale:
+        try:
+            await refresh_count(ctx, row["id"])
+        except Exception:
+            ctx.log.warning("segment %s could not be counted", row["id"], exc_info=True)
+            await ctx.db.execute(
+                "UPDATE email_marketing_segments SET counted_at = now(), member_count = NULL "
+                "WHERE tenant_id = $1 AND id = $2",
+                ctx.tenant_id,
+                row["id"],
+            )
+    return len(stale)
+
+
 async def list_contacts(ctx: PluginContext, list_id: UUID) -> AsyncIterator[Contact]:
     """Every member of a list that is still a contact here, in id order.
 

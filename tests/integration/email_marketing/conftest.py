@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from orbit.platform.events.jobs import dispatch_batch
 from orbit.platform.runtime import Runtime
 from orbit.plugins.builtin.email_marketing import transport
-from orbit.plugins.jobs import run_scheduled_jobs
+from orbit.plugins.jobs import deliver_plugin_events, run_scheduled_jobs
 from tests.conftest import Member, enable_plugin, save_plugin_settings, sign_up
 
 PLUGIN = "email_marketing"
@@ -91,6 +92,14 @@ async def run_send_job(runtime: Runtime) -> None:
         await runtime.redis.delete(*keys)
     await run_scheduled_jobs(runtime.plugins)
     await transport.close_connections()
+
+
+async def deliver_events(runtime: Runtime) -> None:
+    """What the worker does with committed domain events: dispatch them, deliver to plugins."""
+    while await dispatch_batch(runtime.db, 100, runtime.plugins.registry):
+        pass
+    while await deliver_plugin_events(runtime.plugins):
+        pass
 
 
 async def contact(member: Member, **fields: Any) -> dict[str, Any]:

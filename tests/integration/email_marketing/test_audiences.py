@@ -12,7 +12,17 @@ from orbit.platform.runtime import Runtime
 from orbit.plugins.builtin.email_marketing import audiences, sending, tracking
 from tests.conftest import Member
 
-from .conftest import API, Sink, campaign, configure, contact, list_of, run_send_job, template
+from .conftest import (
+    API,
+    Sink,
+    campaign,
+    configure,
+    contact,
+    deliver_events,
+    list_of,
+    run_send_job,
+    template,
+)
 
 
 async def test_a_segment_follows_contact_filters_and_its_campaign_reaches_only_them(
@@ -223,3 +233,27 @@ async def test_one_complaint_early_in_a_campaign_pauses_it(
     sent = len(sink.received)
     await run_send_job(runtime)
     assert len(sink.received) == sent  # paused: nothing more goes out
+
+
+async def test_segment_counts_follow_contact_changes_without_a_recount_by_hand(
+    marketer: Member, runtime: Runtime
+) -> None:
+    await contact(marketer, first_name="Vip", email="v1@example.org", tags=["vip"])
+    segment = (
+        await marketer.client.post(
+            f"{API}/segments",
+            json={"name": "VIPs", "filters": [{"field": "tags", "op": "contains", "value": "vip"}]},
+        )
+    ).json()
+    assert segment["member_count"] == 1
+    later = await contact(marketer, first_name="Vip", email="v2@example.org", tags=["vip"])
+    await contact(marketer, first_name="Plain", email="p@example.org")
+    await deliver_events(runtime)  # contact.created reaches the plugin: the count is stale
+    await run_send_job(runtime)  # the job counts it again
+    listed = (await marketer.client.get(f"{API}/segments")).json()["items"]
+    assert [s["member_count"] for s in listed] == [2]
+    await marketer.client.patch(f"/api/v1/contacts/{later['id']}", json={"tags": []})
+    await deliver_events(runtime)
+    await run_send_job(runtime)
+    listed = (await marketer.client.get(f"{API}/segments")).json()["items"]
+    assert [s["member_count"] for s in listed] == [1]
