@@ -110,7 +110,7 @@ class EventWorker:
         self._task: asyncio.Task[None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._last_pump = time.monotonic()
-        self._next_jobs_at = 0.0
+        self._jobs_task: asyncio.Task[None] | None = None
         self._draining = False
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -121,14 +121,16 @@ class EventWorker:
         await self.queue.connect()
         self._last_pump = time.monotonic()
         pump = self._pump_task = asyncio.create_task(self._pump(), name="orbit-outbox-pump")
+        jobs = self._jobs_task = asyncio.create_task(self._plugin_jobs(), name="orbit-plugin-jobs")
         log.info("worker started (queue %s)", self.queue.name)
         try:
             if not self._draining:
                 await self.saq.start()
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+            for task in (pump, jobs):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             # On Ctrl+C in a terminal the embedded Valkey may already be gone: stopping
             # must still finish, so the web server and the database stop cleanly too.
             for cleanup in (self.saq.stop, self.http.aclose, self.queue.disconnect):
@@ -149,8 +151,9 @@ class EventWorker:
         and retried from PostgreSQL once its lease runs out). Whether all finished.
         """
         self._draining = True
-        if self._pump_task is not None:
-            self._pump_task.cancel()
+        for task in (self._pump_task, self._jobs_task):
+            if task is not None:
+                task.cancel()  # a cancelled plugin job rolls back and runs again later
         log.info("worker draining: %d deliveries in flight, %ss to finish", self._in_flight, grace)
         finished = True
         try:
@@ -229,9 +232,6 @@ class EventWorker:
         found += await end_expired_trials(self.runtime.db)
         # Stripe events whose processing failed in the webhook request.
         found += len(await retry_stripe_events(self.runtime.db, self.runtime.billing, self.policy))
-        if time.monotonic() >= self._next_jobs_at:
-            self._next_jobs_at = time.monotonic() + SCHEDULED_JOBS_INTERVAL
-            await run_scheduled_jobs(self.runtime.plugins)
         # New deliveries are due at once, so this also enqueues what was just dispatched.
         due = await due_deliveries(self.runtime.db)
         await self._enqueue(due)
@@ -260,6 +260,22 @@ class EventWorker:
             self._last_pump = time.monotonic()
             if not found:
                 await asyncio.sleep(self.poll_interval)
+
+    async def _plugin_jobs(self) -> None:
+        """Plugins' scheduled jobs, in their own task beside the pump.
+
+        Every due job runs once per workspace that enabled its plugin, one after the
+        other (up to 60 s each): inside the pump, a round of them held back webhook
+        deliveries and reminders for as long as it took.
+        """
+        while True:
+            try:
+                await run_scheduled_jobs(self.runtime.plugins)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("a round of plugin jobs failed; trying again")
+            await asyncio.sleep(SCHEDULED_JOBS_INTERVAL)
 
     async def _enqueue(self, deliveries: list[DueDelivery]) -> None:
         for delivery in deliveries:

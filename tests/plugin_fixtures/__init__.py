@@ -210,6 +210,31 @@ class Hanger:
         await asyncio.sleep(3600)
 
 
+DOZING = asyncio.Event()
+"""Set while Dozer's job runs; its job ends when :data:`WAKE` is set (or after 30 s)."""
+WAKE = asyncio.Event()
+
+
+async def _doze(ctx: PluginContext) -> None:
+    DOZING.set()
+    try:
+        await asyncio.wait_for(WAKE.wait(), timeout=30)
+    except TimeoutError:
+        pass
+    finally:
+        DOZING.clear()
+
+
+class Dozer:
+    """A scheduled job that takes its time (the worker must not wait on it)."""
+
+    MANIFEST = _manifest("dozer", "Dozer", "A slow scheduled job")
+
+    @hookimpl
+    def orbit_scheduled_jobs(self) -> list[ScheduledJob]:
+        return [ScheduledJob("doze", timedelta(hours=1), _doze)]
+
+
 class Snoop:
     """Granted nothing; tries the core's data through its context and through raw SQL."""
 
@@ -347,7 +372,7 @@ class Herald:
 
 
 TEST_PLUGINS = (
-    Probe, Raiser, Hanger, Snoop, Incompatible, Paid, Herald, *SERVICE_PLUGINS, Relay
+    Probe, Raiser, Hanger, Dozer, Snoop, Incompatible, Paid, Herald, *SERVICE_PLUGINS, Relay
 )  # fmt: skip
 APPS = ("tests.plugin_fixtures.piccolo_app",)
 

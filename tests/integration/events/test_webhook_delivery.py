@@ -151,3 +151,21 @@ async def test_only_subscribed_types_reach_an_endpoint_and_paused_ones_get_nothi
     await asyncio.sleep(0.5)
     assert [r.payload["type"] for r in receiver.on("/deleted")] == ["contact.deleted"]
     assert receiver.on("/paused") == []
+
+
+async def test_a_slow_plugin_job_does_not_hold_back_deliveries(
+    alice: Member, receiver: Receiver, worker: EventWorker
+) -> None:
+    from tests import plugin_fixtures  # noqa: PLC0415
+
+    enabled = await alice.client.post("/api/v1/marketplace/dozer/enable", json={"scopes": []})
+    assert enabled.status_code == 201, enabled.text
+    plugin_fixtures.WAKE.clear()
+    try:
+        await eventually(plugin_fixtures.DOZING.is_set, timeout=30)  # the job is running
+        await _endpoint(alice, receiver, "/while-dozing")
+        await alice.client.post("/api/v1/contacts", json={"first_name": "Prompt"})
+        await eventually(lambda: len(receiver.answered_ok("/while-dozing")) == 1, timeout=10)
+        assert plugin_fixtures.DOZING.is_set()  # delivered while the job still ran
+    finally:
+        plugin_fixtures.WAKE.set()
