@@ -111,6 +111,7 @@ class EventWorker:
         self._pump_task: asyncio.Task[None] | None = None
         self._last_pump = time.monotonic()
         self._jobs_task: asyncio.Task[None] | None = None
+        self._events_task: asyncio.Task[None] | None = None
         self._draining = False
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -122,12 +123,15 @@ class EventWorker:
         self._last_pump = time.monotonic()
         pump = self._pump_task = asyncio.create_task(self._pump(), name="orbit-outbox-pump")
         jobs = self._jobs_task = asyncio.create_task(self._plugin_jobs(), name="orbit-plugin-jobs")
+        events = self._events_task = asyncio.create_task(
+            self._plugin_events(), name="orbit-plugin-events"
+        )
         log.info("worker started (queue %s)", self.queue.name)
         try:
             if not self._draining:
                 await self.saq.start()
         finally:
-            for task in (pump, jobs):
+            for task in (pump, jobs, events):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -151,7 +155,7 @@ class EventWorker:
         and retried from PostgreSQL once its lease runs out). Whether all finished.
         """
         self._draining = True
-        for task in (self._pump_task, self._jobs_task):
+        for task in (self._pump_task, self._jobs_task, self._events_task):
             if task is not None:
                 task.cancel()  # a cancelled plugin job rolls back and runs again later
         log.info("worker draining: %d deliveries in flight, %ss to finish", self._in_flight, grace)
@@ -220,7 +224,6 @@ class EventWorker:
             found += dispatched
             if not dispatched:
                 break
-        found += await deliver_plugin_events(self.runtime.plugins, policy=self.policy)
         # Seat counts to Stripe: a failure stays pending and is retried with backoff.
         synced = await sync_due_seats(
             self.runtime.db,
@@ -258,6 +261,23 @@ class EventWorker:
                 log.exception("the outbox pump failed; trying again")
                 found = 0
             self._last_pump = time.monotonic()
+            if not found:
+                await asyncio.sleep(self.poll_interval)
+
+    async def _plugin_events(self) -> None:
+        """Domain events to plugins (at least once), in their own task beside the pump.
+
+        A plugin takes up to 10 s per event: inside the pump, a backlog of them held
+        back webhook deliveries and reminders behind it.
+        """
+        while True:
+            try:
+                found = await deliver_plugin_events(self.runtime.plugins, policy=self.policy)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivering events to plugins failed; trying again")
+                found = 0
             if not found:
                 await asyncio.sleep(self.poll_interval)
 

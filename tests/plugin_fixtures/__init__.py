@@ -211,14 +211,14 @@ class Hanger:
 
 
 DOZING = asyncio.Event()
-"""Set while Dozer's job runs; its job ends when :data:`WAKE` is set (or after 30 s)."""
+"""Set while Dozer's job or event runs; they end when :data:`WAKE` is set (or after 8 s)."""
 WAKE = asyncio.Event()
 
 
 async def _doze(ctx: PluginContext) -> None:
     DOZING.set()
     try:
-        await asyncio.wait_for(WAKE.wait(), timeout=30)
+        await asyncio.wait_for(WAKE.wait(), timeout=8)
     except TimeoutError:
         pass
     finally:
@@ -226,13 +226,19 @@ async def _doze(ctx: PluginContext) -> None:
 
 
 class Dozer:
-    """A scheduled job that takes its time (the worker must not wait on it)."""
+    """A scheduled job and an event handler that take their time (nothing may wait on them)."""
 
-    MANIFEST = _manifest("dozer", "Dozer", "A slow scheduled job")
+    MANIFEST = _manifest(
+        "dozer", "Dozer", "A slow scheduled job and a slow event", events=("contact.created",)
+    )
 
     @hookimpl
     def orbit_scheduled_jobs(self) -> list[ScheduledJob]:
         return [ScheduledJob("doze", timedelta(hours=1), _doze)]
+
+    @hookimpl
+    async def orbit_event(self, ctx: PluginContext, event: Event) -> None:
+        await _doze(ctx)
 
 
 class Snoop:

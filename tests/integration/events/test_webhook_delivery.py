@@ -169,3 +169,23 @@ async def test_a_slow_plugin_job_does_not_hold_back_deliveries(
         assert plugin_fixtures.DOZING.is_set()  # delivered while the job still ran
     finally:
         plugin_fixtures.WAKE.set()
+
+
+async def test_a_slow_plugin_event_does_not_hold_back_webhooks(
+    alice: Member, receiver: Receiver, worker: EventWorker
+) -> None:
+    from tests import plugin_fixtures  # noqa: PLC0415
+
+    enabled = await alice.client.post("/api/v1/marketplace/dozer/enable", json={"scopes": []})
+    assert enabled.status_code == 201, enabled.text
+    plugin_fixtures.WAKE.set()  # let a job round of dozer pass at once
+    await asyncio.sleep(0.5)
+    plugin_fixtures.WAKE.clear()
+    await _endpoint(alice, receiver, "/beside-dozer")
+    try:
+        await alice.client.post("/api/v1/contacts", json={"first_name": "Quick"})
+        await eventually(plugin_fixtures.DOZING.is_set, timeout=10)  # dozer has the event
+        await eventually(lambda: len(receiver.answered_ok("/beside-dozer")) == 1, timeout=5)
+        assert plugin_fixtures.DOZING.is_set()  # the webhook went out while dozer dozed
+    finally:
+        plugin_fixtures.WAKE.set()
